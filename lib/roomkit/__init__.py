@@ -1,0 +1,47 @@
+"""roomkit: find the rooms in architectural blueprints; serve the detector on SageMaker Async.
+
+The public API is small and imported lazily, so that AWS-side modules (``roomkit.trigger``,
+``roomkit.deploy``) can be imported without pulling OpenCV in, and OpenCV-side modules never
+pull boto3 in.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "detect_rooms": "roomkit.detector",
+    "load_image": "roomkit.imageio",
+    "Detection": "roomkit.response",
+    "Room": "roomkit.response",
+    "DetectorConfig": "roomkit.config",
+    "RoomkitError": "roomkit.errors",
+    "InputError": "roomkit.errors",
+    "ConfigError": "roomkit.errors",
+    "serve": "roomkit.serving",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from roomkit.config import DetectorConfig
+    from roomkit.detector import detect_rooms
+    from roomkit.errors import ConfigError, InputError, RoomkitError
+    from roomkit.imageio import load_image
+    from roomkit.response import Detection, Room
+    from roomkit.serving import serve
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'roomkit' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,137 @@
+"""Detector parameters: one dataclass, validated, loadable from the model artifact's config.json.
+
+``None`` means "derive from the image" (wall thickness, door-gap length): the detector measures
+the plan and picks a value, so defaults work across scales without tuning.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from roomkit.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Parameters of :func:`roomkit.detect_rooms`.
+
+    Attributes
+    ----------
+    min_room_area, max_room_area:
+        Bounds on a room's area as a fraction of the image area; regions outside are dropped.
+    door_gap:
+        Longest wall opening (px at working resolution) closed as a doorway; ``None`` = auto
+        (a multiple of the measured wall thickness).
+    wall_thickness:
+        Wall stroke width in px at working resolution; ``None`` = measured from the image.
+    simplify_tolerance:
+        Polygon simplification tolerance in px at working resolution (Douglas-Peucker).
+    working_resolution:
+        Longest side the plan is processed at; larger plans are downscaled and the polygons
+        mapped back to the original pixel grid.
+    max_pixels:
+        Refuse images whose header declares more pixels than this (decompression-bomb guard).
+    min_confidence:
+        Rooms with a lower confidence are not reported.
+    pdf_dpi:
+        Resolution a PDF's first page is rendered at.
+    """
+
+    min_room_area: float = 0.001
+    max_room_area: float = 0.9
+    door_gap: float | None = None
+    wall_thickness: float | None = None
+    simplify_tolerance: float = 1.5
+    working_resolution: int = 2000
+    max_pixels: int = 100_000_000
+    min_confidence: float = 0.0
+    pdf_dpi: int = 150
+
+    def __post_init__(self) -> None:
+        self._check_fraction("min_room_area", self.min_room_area, low=0.0, high=1.0)
+        self._check_fraction("max_room_area", self.max_room_area, low=0.0, high=1.0)
+        if self.min_room_area >= self.max_room_area:
+            raise ConfigError(
+                f"min_room_area ({self.min_room_area}) must be smaller than "
+                f"max_room_area ({self.max_room_area})"
+            )
+        for name in ("door_gap", "wall_thickness"):
+            value = getattr(self, name)
+            if value is not None:
+                self._check_number(name, value, low=0.0, high=10_000.0)
+        self._check_number("simplify_tolerance", self.simplify_tolerance, low=0.0, high=100.0)
+        self._check_int("working_resolution", self.working_resolution, low=256, high=20_000)
+        self._check_int("max_pixels", self.max_pixels, low=1, high=2_000_000_000)
+        self._check_fraction("min_confidence", self.min_confidence, low=0.0, high=1.0)
+        self._check_int("pdf_dpi", self.pdf_dpi, low=36, high=1200)
+
+    # -- validation helpers -------------------------------------------------------------------
+    @staticmethod
+    def _check_number(name: str, value: Any, *, low: float, high: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{name} must be a number, got {value!r}")
+        if not low <= value <= high:
+            raise ConfigError(f"{name} must be between {low} and {high}, got {value!r}")
+
+    @classmethod
+    def _check_fraction(cls, name: str, value: Any, *, low: float, high: float) -> None:
+        cls._check_number(name, value, low=low, high=high)
+
+    @classmethod
+    def _check_int(cls, name: str, value: Any, *, low: int, high: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} must be an integer, got {value!r}")
+        cls._check_number(name, value, low=low, high=high)
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "DetectorConfig":
+        """Build from a mapping, rejecting unknown keys by name."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"detector config must be a JSON object, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown detector config key(s): {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+        return cls(**dict(data))
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "DetectorConfig":
+        """Load ``config.json`` (the model artifact the container reads from /opt/ml/model)."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read detector config {path}: {exc.strerror or exc}") from exc
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc.message}") from exc
+
+    def with_overrides(self, overrides: Mapping[str, Any] | None) -> "DetectorConfig":
+        """A copy with some fields replaced (per-request ``config`` in the API), validated."""
+        if not overrides:
+            return self
+        merged = {**self.to_dict(), **dict(overrides)} if isinstance(overrides, Mapping) else overrides
+        return self.from_dict(merged)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return path
+
+    def replace(self, **changes: Any) -> "DetectorConfig":
+        return replace(self, **changes)
