@@ -1,0 +1,607 @@
+"""Plan images in: bytes, a file path or an array → one H×W×3 uint8 BGR array, or a typed error.
+
+Everything that feeds the detector (CLI, server, notebooks) goes through :func:`load_image`, so
+every caller gets the same formats and the same guard rails:
+
+* the media type is sniffed from the magic bytes and checked against a declared content type;
+* the image's dimensions are read from the *header* and checked against a pixel limit before a
+  single pixel is decoded (decompression bombs are refused without allocating);
+* truncated or corrupt data raises :class:`~roomkit.errors.DecodeError` instead of decoding into
+  a half-grey picture, and nothing leaks out as an OpenCV traceback.
+
+Output is normalized: alpha composited onto white paper, 16-bit and float scaled to 8-bit,
+grey and palette expanded to three channels, JPEG EXIF orientation applied, a PDF's first page
+rendered at ``pdf_dpi`` (scaled down when needed to respect ``max_pixels``).
+"""
+from __future__ import annotations
+
+import os
+import struct
+import threading
+from pathlib import Path
+from typing import Union
+
+# OpenCV's own decoder limit is a second line behind the header check below (read lazily by
+# OpenCV at first decode, so setting it here works even when cv2 was imported earlier).
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(1 << 30))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from roomkit.errors import (  # noqa: E402
+    DecodeError,
+    EmptyInputError,
+    ImageTooLargeError,
+    InputError,
+    UnsupportedTypeError,
+)
+
+__all__ = [
+    "SUPPORTED_TYPES",
+    "GENERIC_TYPES",
+    "IMAGE_EXTENSIONS",
+    "load_image",
+    "sniff_type",
+    "read_header_size",
+    "normalize_content_type",
+]
+
+ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, np.ndarray]
+
+#: Media types :func:`load_image` decodes.
+SUPPORTED_TYPES: tuple[str, ...] = (
+    "image/png",
+    "image/jpeg",
+    "image/tiff",
+    "image/bmp",
+    "image/webp",
+    "image/gif",
+    "application/pdf",
+)
+#: Content types that say "some image, find out which": the format is sniffed.
+GENERIC_TYPES: tuple[str, ...] = ("application/x-image", "application/octet-stream", "image/*")
+#: File extensions of supported formats (used to expand directories in the CLI).
+IMAGE_EXTENSIONS: tuple[str, ...] = (
+    ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".pdf",
+)
+
+_ALIASES = {
+    "image/jpg": "image/jpeg",
+    "image/pjpeg": "image/jpeg",
+    "image/x-png": "image/png",
+    "image/tif": "image/tiff",
+    "image/x-tiff": "image/tiff",
+    "image/x-ms-bmp": "image/bmp",
+    "image/x-bmp": "image/bmp",
+    "application/x-pdf": "application/pdf",
+}
+_NAMES = {
+    "image/png": "PNG",
+    "image/jpeg": "JPEG",
+    "image/tiff": "TIFF",
+    "image/bmp": "BMP",
+    "image/webp": "WebP",
+    "image/gif": "GIF",
+    "application/pdf": "PDF",
+}
+
+_PNG_SIG = b"\x89PNG\r\n\x1a\n"
+_PDF_LOCK = threading.Lock()  # pdfium is not thread-safe
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------------
+def load_image(
+    source: ImageSource,
+    *,
+    content_type: str | None = None,
+    max_pixels: int = 100_000_000,
+    pdf_dpi: int = 150,
+) -> np.ndarray:
+    """Decode a plan into an ``H×W×3`` uint8 BGR array.
+
+    Parameters
+    ----------
+    source:
+        Encoded bytes (``bytes``/``bytearray``/``memoryview``), a path to a file (``str`` or
+        ``os.PathLike``), or an already-decoded array (``H×W``, ``H×W×1|3|4`` in OpenCV's BGR(A)
+        order; uint8, uint16, bool or float in 0–1), which is validated and normalized the same
+        way. A uint8 ``H×W×3`` C-contiguous array is returned as is (not copied).
+    content_type:
+        Declared media type (an HTTP ``Content-Type``; parameters are ignored). ``None``,
+        ``application/x-image`` and ``application/octet-stream`` mean "sniff it". A declared type
+        that the bytes contradict is refused.
+    max_pixels:
+        Largest width×height accepted, checked from the header before decoding. A PDF page is
+        rendered at a lower resolution instead when ``pdf_dpi`` would exceed it.
+    pdf_dpi:
+        Resolution the first page of a PDF is rendered at.
+
+    Raises
+    ------
+    EmptyInputError, DecodeError, UnsupportedTypeError, ImageTooLargeError, InputError
+        All subclasses of :class:`roomkit.errors.InputError`, with a message that says what is
+        wrong with the input.
+    """
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+        raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
+    if not 1 <= pdf_dpi <= 4800:
+        raise ValueError(f"pdf_dpi must be between 1 and 4800, got {pdf_dpi!r}")
+
+    if isinstance(source, np.ndarray):
+        return _normalize_array(source, max_pixels=max_pixels, what="array")
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source) if not isinstance(source, bytes) else source
+        return _decode_bytes(data, content_type, max_pixels, pdf_dpi, what="input")
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        data = _read_file(path)
+        return _decode_bytes(data, content_type, max_pixels, pdf_dpi, what=str(path))
+    raise InputError(
+        f"cannot load an image from {type(source).__name__}: pass bytes, a file path or a numpy array"
+    )
+
+
+def normalize_content_type(content_type: str | None) -> str | None:
+    """``'Image/JPG; q=1'`` → ``'image/jpeg'``; ``None``/empty → ``None``."""
+    if content_type is None:
+        return None
+    media = content_type.split(";", 1)[0].strip().lower()
+    if not media:
+        return None
+    return _ALIASES.get(media, media)
+
+
+def sniff_type(data: bytes | bytearray | memoryview) -> str | None:
+    """The canonical media type the magic bytes announce, or ``None`` if none is recognized."""
+    head = bytes(data[:1024])
+    if head.startswith(_PNG_SIG):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "image/tiff"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if head[:2] == b"BM" and len(head) >= 18:
+        dib = struct.unpack_from("<I", head, 14)[0]
+        if dib in (12, 40, 52, 56, 64, 108, 124):
+            return "image/bmp"
+    # PDF readers accept the header anywhere in the first KiB (some writers prepend junk).
+    if b"%PDF-" in head:
+        return "application/pdf"
+    return None
+
+
+def read_header_size(
+    data: bytes | bytearray | memoryview, media_type: str | None = None, *, pdf_dpi: int = 150
+) -> tuple[int, int] | None:
+    """``(width, height)`` as the file's header declares it, without decoding pixels.
+
+    ``media_type`` defaults to the sniffed type. For a PDF it is the first page's size at
+    ``pdf_dpi``. ``None`` when the header is missing, truncated or malformed.
+    """
+    data = bytes(data) if not isinstance(data, bytes) else data
+    media_type = normalize_content_type(media_type) or sniff_type(data)
+    parser = _HEADER_PARSERS.get(media_type or "")
+    if parser is None:
+        return None
+    try:
+        if media_type == "application/pdf":
+            return _pdf_size(data, pdf_dpi)
+        return parser(data)
+    except (struct.error, IndexError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Bytes → array
+# ---------------------------------------------------------------------------------------------
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"no such file: {path}", code="file_not_found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a directory, not an image file") from None
+    except PermissionError:
+        raise InputError(f"permission denied reading {path}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _resolve_type(data: bytes, content_type: str | None, what: str) -> str:
+    declared = normalize_content_type(content_type)
+    sniffed = sniff_type(data)
+    if declared is not None and declared not in GENERIC_TYPES and declared not in SUPPORTED_TYPES:
+        raise UnsupportedTypeError(
+            f"unsupported content type {content_type!r}; supported: "
+            f"{', '.join(SUPPORTED_TYPES)} (or application/x-image, application/octet-stream "
+            "to detect the format from the data)"
+        )
+    if declared is None or declared in GENERIC_TYPES:
+        if sniffed is None:
+            raise UnsupportedTypeError(
+                f"{what}: unrecognized image format (first bytes {data[:8]!r}); supported: "
+                + ", ".join(_NAMES[t] for t in SUPPORTED_TYPES)
+            )
+        return sniffed
+    if sniffed is None:
+        raise DecodeError(
+            f"{what}: declared {declared} but the data is not a {_NAMES[declared]} file "
+            f"(no {_NAMES[declared]} signature; first bytes {data[:8]!r})",
+            code="content_type_mismatch",
+        )
+    if sniffed != declared:
+        raise DecodeError(
+            f"{what}: declared {declared} but the data is {sniffed} "
+            f"({_NAMES[sniffed]} signature); send the right content type or "
+            "application/octet-stream",
+            code="content_type_mismatch",
+        )
+    return declared
+
+
+def _decode_bytes(
+    data: bytes, content_type: str | None, max_pixels: int, pdf_dpi: int, *, what: str
+) -> np.ndarray:
+    if len(data) == 0:
+        raise EmptyInputError(f"{what}: empty input (0 bytes)")
+    media = _resolve_type(data, content_type, what)
+    name = _NAMES[media]
+
+    if media == "application/pdf":
+        return _render_pdf(data, pdf_dpi=pdf_dpi, max_pixels=max_pixels, what=what)
+
+    try:
+        size = _HEADER_PARSERS[media](data)
+    except (struct.error, IndexError, ValueError):
+        size = None
+    if size is None:
+        raise DecodeError(f"{what}: truncated or corrupt {name} header")
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise DecodeError(f"{what}: {name} header declares a zero-size image ({width}×{height})")
+    _check_pixels(width, height, max_pixels, what)
+    _check_complete(data, media, what)
+
+    buf = np.frombuffer(data, dtype=np.uint8)
+    if media == "image/jpeg":
+        # IMREAD_COLOR applies EXIF orientation and converts CMYK/YCCK and grey to BGR.
+        img = _cv_decode(buf, cv2.IMREAD_COLOR)
+    else:
+        img = _cv_decode(buf, cv2.IMREAD_UNCHANGED)
+        if img is None and media in ("image/tiff", "image/gif", "image/webp", "image/bmp"):
+            img = _pil_decode(data, max_pixels=max_pixels)
+    if img is None or img.size == 0:
+        raise DecodeError(f"{what}: corrupt {name} data (the decoder could not read it)")
+    return _normalize_array(img, max_pixels=max_pixels, what=what)
+
+
+def _check_pixels(width: int, height: int, max_pixels: int, what: str) -> None:
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"{what}: image is {width}×{height} = {width * height:,} pixels, over the limit "
+            f"of {max_pixels:,} (max_pixels)"
+        )
+
+
+def _check_complete(data: bytes, media: str, what: str) -> None:
+    """Refuse data cut short: decoders may fill the missing part with grey and say nothing."""
+    name = _NAMES[media]
+    truncated = False
+    if media == "image/png":
+        truncated = data.rfind(b"IEND", 8) < 0
+    elif media == "image/jpeg":
+        truncated = data.rfind(b"\xff\xd9", 2) < 0
+    elif media == "image/webp":
+        riff_size = struct.unpack_from("<I", data, 4)[0]
+        truncated = len(data) < 8 + riff_size
+    elif media == "image/bmp":
+        file_size = struct.unpack_from("<I", data, 2)[0]
+        truncated = file_size > 0 and len(data) < file_size
+        if not truncated:
+            truncated = len(data) < _bmp_min_size(data)
+    elif media == "image/gif":
+        truncated = data.rstrip(b"\x00")[-1:] != b";"
+    if truncated:
+        raise DecodeError(f"{what}: truncated {name} data ({len(data):,} bytes; the end is missing)")
+
+
+def _bmp_min_size(data: bytes) -> int:
+    """Bytes an uncompressed BMP needs (pixel offset + rows); 0 when compressed/unknown."""
+    offset = struct.unpack_from("<I", data, 10)[0]
+    dib = struct.unpack_from("<I", data, 14)[0]
+    if dib == 12:
+        w, h, _planes, bpp = struct.unpack_from("<HHHH", data, 18)
+        compression = 0
+    else:
+        w, h, _planes, bpp, compression = struct.unpack_from("<iiHHI", data, 18)
+    if compression not in (0, 3, 6):  # BI_RGB, BI_BITFIELDS, BI_ALPHABITFIELDS
+        return 0
+    stride = ((abs(w) * bpp + 31) // 32) * 4
+    return offset + stride * abs(h)
+
+
+def _cv_decode(buf: np.ndarray, flags: int) -> np.ndarray | None:
+    try:
+        return cv2.imdecode(buf, flags)
+    except cv2.error:
+        return None
+
+
+def _pil_decode(data: bytes, *, max_pixels: int) -> np.ndarray | None:
+    """Fallback for TIFF compressions (and the odd GIF/WebP) OpenCV's build cannot read."""
+    try:
+        import io
+
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow is a dependency
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.width * im.height > max_pixels:
+                return None
+            im.seek(0)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, dtype=np.uint16 if im.mode.startswith("I;16") else np.int32)
+            elif im.mode == "F":
+                arr = np.asarray(im, dtype=np.float32)
+            else:
+                im = im.convert("RGBA" if ("A" in im.mode or "transparency" in im.info) else "RGB")
+                arr = np.asarray(im)
+                arr = cv2.cvtColor(arr, cv2.COLOR_RGBA2BGRA if arr.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+            return arr
+    except Exception:  # Pillow raises many types for bad data; all mean "cannot decode"
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# PDF
+# ---------------------------------------------------------------------------------------------
+def _open_pdf(data: bytes, what: str):
+    import pypdfium2 as pdfium
+
+    try:
+        doc = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        msg = str(exc)
+        if "password" in msg.lower():
+            raise DecodeError(f"{what}: the PDF is password-protected") from None
+        raise DecodeError(f"{what}: corrupt or truncated PDF ({msg})") from None
+    if len(doc) == 0:
+        doc.close()
+        raise DecodeError(f"{what}: the PDF has no pages")
+    return doc
+
+
+def _pdf_size(data: bytes, dpi: int) -> tuple[int, int] | None:
+    with _PDF_LOCK:
+        try:
+            doc = _open_pdf(data, "PDF")
+        except DecodeError:
+            return None
+        try:
+            page = doc[0]
+            w_pt, h_pt = page.get_size()
+            page.close()
+        finally:
+            doc.close()
+    return (round(w_pt * dpi / 72.0), round(h_pt * dpi / 72.0))
+
+
+def _render_pdf(data: bytes, *, pdf_dpi: int, max_pixels: int, what: str) -> np.ndarray:
+    with _PDF_LOCK:
+        doc = _open_pdf(data, what)
+        try:
+            page = doc[0]
+            try:
+                w_pt, h_pt = page.get_size()
+                if not (w_pt > 0 and h_pt > 0):
+                    raise DecodeError(f"{what}: the PDF's first page has zero size")
+                scale = pdf_dpi / 72.0
+                # Vector pages have no native resolution: render smaller rather than refuse.
+                if (w_pt * scale) * (h_pt * scale) > max_pixels:
+                    scale = (max_pixels / (w_pt * h_pt)) ** 0.5 * 0.999
+                if round(w_pt * scale) < 1 or round(h_pt * scale) < 1:
+                    raise DecodeError(f"{what}: the PDF's first page is too small to render")
+                bitmap = page.render(scale=scale, fill_color=(255, 255, 255, 255), rev_byteorder=False)
+                try:
+                    arr = np.array(bitmap.to_numpy(), copy=True)
+                    mode = bitmap.mode
+                finally:
+                    bitmap.close()
+            finally:
+                page.close()
+        except DecodeError:
+            raise
+        except Exception as exc:  # pdfium errors on broken page content
+            raise DecodeError(f"{what}: cannot render the PDF's first page ({exc})") from None
+        finally:
+            doc.close()
+    # pdfium bitmaps are BGR / BGRA / BGRx in memory order (rev_byteorder=False).
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[:, :, :3] if mode in ("BGRX", "BGRx") else arr
+    return _normalize_array(arr, max_pixels=max(max_pixels, arr.shape[0] * arr.shape[1]), what=what)
+
+
+# ---------------------------------------------------------------------------------------------
+# Array normalization
+# ---------------------------------------------------------------------------------------------
+def _normalize_array(img: np.ndarray, *, max_pixels: int, what: str) -> np.ndarray:
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 2, 3, 4)):
+        raise InputError(
+            f"{what}: expected an H×W, H×W×1, H×W×3 or H×W×4 image, got shape {img.shape}"
+        )
+    height, width = img.shape[:2]
+    if height == 0 or width == 0:
+        raise EmptyInputError(f"{what}: zero-size image ({width}×{height})")
+    _check_pixels(width, height, max_pixels, what)
+
+    img = _to_uint8(img, what)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    channels = img.shape[2]
+    if channels == 2:  # grey + alpha
+        grey = cv2.cvtColor(np.ascontiguousarray(img[:, :, 0]), cv2.COLOR_GRAY2BGR)
+        return _composite_white(grey, img[:, :, 1])
+    if channels == 4:
+        return _composite_white(img[:, :, :3], img[:, :, 3])
+    return np.ascontiguousarray(img)
+
+
+def _to_uint8(img: np.ndarray, what: str) -> np.ndarray:
+    dtype = img.dtype
+    if dtype == np.uint8:
+        return img
+    if dtype == np.bool_:
+        return img.astype(np.uint8) * 255
+    if dtype == np.uint16:
+        return cv2.convertScaleAbs(img, alpha=255.0 / 65535.0)
+    if np.issubdtype(dtype, np.floating):
+        f = img.astype(np.float32, copy=False)
+        if not np.isfinite(f).all():
+            raise InputError(f"{what}: image contains NaN or infinite values")
+        lo, hi = float(f.min()), float(f.max())
+        if lo >= 0.0 and hi <= 1.0:
+            f = f * 255.0
+        return np.clip(np.rint(f), 0, 255).astype(np.uint8)
+    if np.issubdtype(dtype, np.integer):
+        hi = int(img.max())
+        if img.min() >= 0 and hi <= 255:
+            return img.astype(np.uint8)
+        if img.min() >= 0 and hi <= 65535:
+            return cv2.convertScaleAbs(img.astype(np.uint16), alpha=255.0 / 65535.0)
+        raise InputError(f"{what}: integer image values outside 0–65535 ({dtype})")
+    raise InputError(f"{what}: unsupported pixel type {dtype}")
+
+
+def _composite_white(bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Transparent areas become white paper, not the black OpenCV would otherwise give."""
+    if int(alpha.min()) == 255:
+        return np.ascontiguousarray(bgr)
+    a = alpha.astype(np.uint16)[:, :, None]
+    out = (bgr.astype(np.uint16) * a + 255 * (255 - a) + 127) // 255
+    return out.astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------------------------
+# Header parsers: (width, height) from the first bytes; None or an exception when malformed
+# ---------------------------------------------------------------------------------------------
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    if len(data) < 24 or data[12:16] != b"IHDR":
+        return None
+    return struct.unpack_from(">II", data, 16)
+
+
+_SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    i, n = 2, len(data)
+    while i < n:
+        if data[i] != 0xFF:
+            return None  # lost sync: corrupt marker stream
+        while i < n and data[i] == 0xFF:  # fill bytes
+            i += 1
+        if i >= n:
+            return None
+        marker = data[i]
+        i += 1
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:
+            continue  # standalone markers
+        if marker in (0xD9, 0xDA):
+            return None  # end of image / start of scan before any frame header
+        length = struct.unpack_from(">H", data, i)[0]
+        if marker in _SOF_MARKERS:
+            height, width = struct.unpack_from(">HH", data, i + 3)
+            return (width, height)
+        if length < 2:
+            return None
+        i += length
+    return None
+
+
+_TIFF_TYPES = {3: ("H", 2), 4: ("I", 4), 16: ("Q", 8)}
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    bo = "<" if data[:2] == b"II" else ">"
+    magic = struct.unpack_from(bo + "H", data, 2)[0]
+    if magic == 42:
+        ifd = struct.unpack_from(bo + "I", data, 4)[0]
+        count = struct.unpack_from(bo + "H", data, ifd)[0]
+        entry0, entry_size, count_fmt, value_off = ifd + 2, 12, "I", 8
+    elif magic == 43:  # BigTIFF
+        ifd = struct.unpack_from(bo + "Q", data, 8)[0]
+        count = struct.unpack_from(bo + "Q", data, ifd)[0]
+        entry0, entry_size, count_fmt, value_off = ifd + 8, 20, "Q", 12
+    else:
+        return None
+    if count > 4096:
+        return None
+    width = height = None
+    for k in range(count):
+        e = entry0 + k * entry_size
+        tag, typ = struct.unpack_from(bo + "HH", data, e)
+        if tag in (256, 257) and typ in _TIFF_TYPES:
+            fmt, _ = _TIFF_TYPES[typ]
+            value = struct.unpack_from(bo + fmt, data, e + value_off)[0]
+            if tag == 256:
+                width = value
+            else:
+                height = value
+    if width is None or height is None:
+        return None
+    return (int(width), int(height))
+
+
+def _bmp_size(data: bytes) -> tuple[int, int] | None:
+    dib = struct.unpack_from("<I", data, 14)[0]
+    if dib == 12:
+        return struct.unpack_from("<HH", data, 18)
+    w, h = struct.unpack_from("<ii", data, 18)
+    return (abs(w), abs(h))
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8 ":
+        if data[23:26] != b"\x9d\x01\x2a":
+            return None
+        w, h = struct.unpack_from("<HH", data, 26)
+        return (w & 0x3FFF, h & 0x3FFF)
+    if chunk == b"VP8L":
+        if data[20] != 0x2F:
+            return None
+        bits = struct.unpack_from("<I", data, 21)[0]
+        return (1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF))
+    if chunk == b"VP8X":
+        w = int.from_bytes(data[24:27], "little") + 1
+        h = int.from_bytes(data[27:30], "little") + 1
+        if len(data) < 30:
+            return None
+        return (w, h)
+    return None
+
+
+def _gif_size(data: bytes) -> tuple[int, int] | None:
+    if len(data) < 10:
+        return None
+    return struct.unpack_from("<HH", data, 6)
+
+
+_HEADER_PARSERS = {
+    "image/png": _png_size,
+    "image/jpeg": _jpeg_size,
+    "image/tiff": _tiff_size,
+    "image/bmp": _bmp_size,
+    "image/webp": _webp_size,
+    "image/gif": _gif_size,
+    "application/pdf": _pdf_size,  # called with the dpi by read_header_size
+}
