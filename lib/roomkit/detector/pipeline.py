@@ -1,0 +1,116 @@
+"""The detector pipeline: preprocess → walls → gaps → rooms → response types.
+
+``detect_rooms`` is the one public entry point; the stages live in their own modules so that
+each can be inspected (``detect_debug`` returns the intermediate masks for notebooks).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from roomkit.config import DetectorConfig
+from roomkit.detector.gaps import bridge_gaps
+from roomkit.detector.preprocess import Frame, prepare
+from roomkit.detector.rooms import RoomCandidate, find_rooms
+from roomkit.detector.walls import WallInfo, wall_mask
+from roomkit.errors import InputError
+from roomkit.response import Detection, order_and_number
+
+ImageInput = Union[np.ndarray, bytes, bytearray, memoryview, str, Path]
+
+#: Auto door gap, in wall thicknesses: doors are ~0.8–1 m, walls ~0.1–0.3 m thick.
+DOOR_GAP_PER_THICKNESS = 6.0
+#: …and never more than this share of the plan's longest side.
+DOOR_GAP_MAX_FRACTION = 0.08
+
+
+@dataclass(frozen=True)
+class DebugResult:
+    """Intermediate results, for notebooks and tuning."""
+
+    detection: Detection
+    gray: np.ndarray
+    walls: WallInfo
+    bridges: np.ndarray
+    door_gap: float
+    frame: Frame
+    candidates: tuple[RoomCandidate, ...]
+
+
+def _load(image: ImageInput, config: DetectorConfig, content_type: str | None) -> np.ndarray:
+    if isinstance(image, np.ndarray):
+        return image
+    if isinstance(image, (bytes, bytearray, memoryview, str, Path)):
+        from roomkit.imageio import load_image  # lazy: keeps the decoders off the import path
+
+        return load_image(image, content_type=content_type, max_pixels=config.max_pixels, pdf_dpi=config.pdf_dpi)
+    raise InputError(f"image must be a numpy array, bytes or a path, got {type(image).__name__}")
+
+
+def auto_door_gap(thickness: float, shape: tuple[int, int]) -> float:
+    if thickness <= 0:
+        return 0.0
+    return float(min(DOOR_GAP_PER_THICKNESS * thickness, DOOR_GAP_MAX_FRACTION * max(shape)))
+
+
+def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | None) -> DebugResult:
+    start = time.perf_counter()
+    config = config or DetectorConfig()
+    array = _load(image, config, content_type)
+    prep = prepare(array, config.working_resolution)
+    frame = prep.frame
+    gray = prep.gray
+    # Thickness and door gap in config are in original pixels; the pipeline works scaled.
+    thickness = None if config.wall_thickness is None else config.wall_thickness * frame.scale
+    walls = wall_mask(gray, thickness)
+    door_gap = (
+        auto_door_gap(walls.thickness, gray.shape)
+        if config.door_gap is None
+        else config.door_gap * frame.scale
+    )
+    bridges = bridge_gaps(walls.mask, door_gap, walls.thickness)
+    h, w = gray.shape
+    page = float(frame.orig_width * frame.orig_height) * frame.scale * frame.scale
+    min_area = max(config.min_room_area * page, 4.0 * max(walls.thickness, 1.0) ** 2)
+    cands = find_rooms(
+        walls.mask,
+        bridges,
+        min_area=min_area,
+        max_area=config.max_room_area * page,
+        simplify=config.simplify_tolerance * frame.scale,
+        thickness=walls.thickness,
+    )
+    items = []
+    for c in cands:
+        if c.confidence < config.min_confidence:
+            continue
+        pts = frame.to_original(c.polygon)
+        items.append(([(float(x), float(y)) for x, y in pts], c.area / (frame.scale * frame.scale), c.confidence))
+    rooms = order_and_number(items)
+    elapsed = (time.perf_counter() - start) * 1000.0
+    det = Detection(width=frame.orig_width, height=frame.orig_height, rooms=rooms, processing_time_ms=elapsed)
+    return DebugResult(det, gray, walls, bridges, door_gap, frame, tuple(cands))
+
+
+def detect_rooms(
+    image: ImageInput, config: DetectorConfig | None = None, *, content_type: str | None = None
+) -> Detection:
+    """Find the rooms of a floor plan.
+
+    ``image``: an H×W gray, H×W×3 BGR or H×W×4 BGRA array (uint8 or uint16), or encoded bytes /
+    a file path (decoded by :func:`roomkit.imageio.load_image`). Returns a :class:`Detection`
+    whose room polygons are in the original image's pixel grid, ordered top-to-bottom,
+    left-to-right, ids ``room_001``…; deterministic for the same input.
+    """
+    return _run(image, config, content_type).detection
+
+
+def detect_debug(
+    image: ImageInput, config: DetectorConfig | None = None, *, content_type: str | None = None
+) -> DebugResult:
+    """Like :func:`detect_rooms` but also returns the intermediate masks."""
+    return _run(image, config, content_type)

@@ -1,0 +1,174 @@
+"""Stage 1: any plan image → a dark-ink-on-light grayscale at working resolution.
+
+Handles bit depth (16-bit scaled to 8-bit), alpha (composited on white), colour (gray), polarity
+(white-on-blue and other dark-background blueprints are inverted to dark ink on light paper),
+tinted paper and uneven scans (contrast stretched between paper and ink levels), size (plans
+larger than the working resolution are downscaled) and small rotations (deskew by the dominant
+line direction). Every geometric change is recorded in :class:`Frame` so that polygons found on
+the working image map back to the original pixel grid.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from roomkit.errors import InputError
+
+#: Rotations smaller than this (degrees) are left alone: resampling costs more than it gains.
+MIN_DESKEW_DEG = 0.4
+#: Rotations larger than this are not "small": the plan is drawn at an angle on purpose.
+MAX_DESKEW_DEG = 12.0
+
+
+@dataclass(frozen=True)
+class Frame:
+    """How the working image relates to the original: ``orig = R⁻¹(work) / scale``."""
+
+    orig_width: int
+    orig_height: int
+    scale: float  # working px per original px (≤ 1)
+    angle_deg: float = 0.0  # rotation applied to the scaled image (deskew), degrees
+    matrix: np.ndarray | None = None  # 2×3 affine from scaled image to working image (deskew)
+
+    def to_original(self, points: np.ndarray) -> np.ndarray:
+        """Map N×2 working-image points back to original pixel coordinates (clipped)."""
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        if self.matrix is not None:
+            inv = cv2.invertAffineTransform(self.matrix)
+            pts = pts @ inv[:, :2].T + inv[:, 2]
+        pts = pts / self.scale
+        pts[:, 0] = np.clip(pts[:, 0], 0.0, float(self.orig_width))
+        pts[:, 1] = np.clip(pts[:, 1], 0.0, float(self.orig_height))
+        return pts
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """uint8 grayscale from gray / BGR / BGRA, uint8 or uint16 (alpha composited on white)."""
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"image must be a numpy array, bytes or a path, got {type(image).__name__}")
+    if image.size == 0 or image.ndim not in (2, 3) or min(image.shape[:2]) == 0:
+        raise InputError(f"image has no pixels (shape {image.shape})")
+    if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
+        raise InputError(f"image must have 1, 3 or 4 channels, got {image.shape[2]}")
+    if image.dtype == np.uint16:
+        top = int(image.max())
+        # Full-range 16-bit data scales by 257; data that only uses the low bits (12-bit scans)
+        # is stretched by its own maximum so it does not come out black.
+        div = 257.0 if top > 4095 else max(top, 1) / 255.0
+        image = np.clip(image / div + 0.5, 0, 255).astype(np.uint8)
+    elif image.dtype == np.bool_:
+        image = image.astype(np.uint8) * 255
+    elif image.dtype != np.uint8:
+        if np.issubdtype(image.dtype, np.floating) and float(np.nanmax(image)) <= 1.0:
+            image = np.nan_to_num(image) * 255.0
+        image = np.clip(np.nan_to_num(image), 0, 255).astype(np.uint8)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        return np.ascontiguousarray(image)
+    if image.shape[2] == 4:
+        alpha = image[:, :, 3:4].astype(np.uint16)
+        bgr = image[:, :, :3].astype(np.uint16)
+        image = ((bgr * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
+    return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_BGR2GRAY)
+
+
+def downscale(gray: np.ndarray, working_resolution: int) -> tuple[np.ndarray, float]:
+    """Shrink so the longest side is at most ``working_resolution`` (area averaging)."""
+    h, w = gray.shape
+    scale = min(1.0, working_resolution / float(max(h, w)))
+    if scale >= 1.0:
+        return gray, 1.0
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    # The exact per-axis factor differs from `scale` by rounding; use the mean of the two.
+    real = 0.5 * (size[0] / w + size[1] / h)
+    return small, real
+
+
+def normalize_polarity(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Dark ink on light paper, contrast-stretched. Returns (image, was_inverted).
+
+    The paper is the majority of a plan's pixels, so the median tells the background level:
+    a dark median means a dark background (white-on-blue blueprint, negative scan) and the
+    image is inverted. Paper and ink levels are then taken from robust percentiles and
+    stretched to 255 / 0, which neutralizes tinted paper and faded ink.
+    """
+    sample = gray[:: max(1, gray.shape[0] // 400), :: max(1, gray.shape[1] // 400)]
+    median = float(np.median(sample))
+    lo, hi = np.percentile(sample, (1.0, 99.0))
+    inverted = median < 0.5 * (float(lo) + float(hi)) and median < 128
+    if inverted:
+        gray = cv2.bitwise_not(gray)
+        sample = 255 - sample
+    paper = float(np.median(sample))
+    ink = float(np.percentile(sample, 0.5))
+    if paper - ink < 16:  # blank or nearly blank page: nothing to stretch
+        return gray, inverted
+    lut = np.clip((np.arange(256, dtype=np.float32) - ink) * (255.0 / (paper - ink)), 0, 255)
+    return cv2.LUT(gray, lut.astype(np.uint8)), inverted
+
+
+def estimate_skew(ink: np.ndarray) -> float:
+    """Dominant line direction modulo 90°, in degrees (0 when the plan has no clear one).
+
+    Uses the fourth angular harmonic of the gradient field, weighted by gradient magnitude:
+    axis-aligned walls all vote for the same phase whatever their orientation, curved walls
+    and text spread out and cancel.
+    """
+    h, w = ink.shape
+    step = max(1, max(h, w) // 700)
+    small = ink[::step, ::step].astype(np.float32)
+    gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
+    mag = np.sqrt(gx * gx + gy * gy)
+    total = float(mag.sum())
+    if total <= 0:
+        return 0.0
+    theta = np.arctan2(gy, gx)
+    c = float((mag * np.cos(4 * theta)).sum())
+    s = float((mag * np.sin(4 * theta)).sum())
+    coherence = math.hypot(c, s) / total
+    if coherence < 0.25:
+        return 0.0
+    return math.degrees(math.atan2(s, c) / 4.0)
+
+
+def rotate(gray: np.ndarray, angle_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rotate about the centre on an enlarged canvas filled with paper white."""
+    h, w = gray.shape
+    m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle_deg, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(math.ceil(h * sin + w * cos)), int(math.ceil(h * cos + w * sin))
+    m[0, 2] += nw / 2.0 - w / 2.0
+    m[1, 2] += nh / 2.0 - h / 2.0
+    out = cv2.warpAffine(gray, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=255)
+    return out, m
+
+
+@dataclass(frozen=True)
+class Prepared:
+    gray: np.ndarray  # dark ink on light paper, working resolution, deskewed
+    frame: Frame
+    inverted: bool
+
+
+def prepare(image: np.ndarray, working_resolution: int, *, deskew: bool = True) -> Prepared:
+    """Run the whole preprocessing stage."""
+    gray = to_gray(image)
+    oh, ow = gray.shape
+    small, scale = downscale(gray, working_resolution)
+    del gray
+    small, inverted = normalize_polarity(small)
+    angle, matrix = 0.0, None
+    if deskew:
+        skew = estimate_skew(small < 128)
+        if MIN_DESKEW_DEG <= abs(skew) <= MAX_DESKEW_DEG:
+            # Gradient angles are measured with y down; rotating by +skew (OpenCV's
+            # counter-clockwise convention in a y-down frame) brings the lines to the axes.
+            small, matrix = rotate(small, skew)
+            angle = skew
+    return Prepared(gray=small, frame=Frame(ow, oh, scale, angle, matrix), inverted=inverted)

@@ -1,0 +1,100 @@
+"""Stage 4: free space enclosed by walls → room polygons with a confidence.
+
+Free space is everything that is neither wall nor bridge. Its 4-connected components are the
+candidate rooms; components touching the page border are the outside, and a component that
+encloses other rooms is the outside too (a plan drawn inside a frame). The rest, within the area
+bounds, are rooms. A room's polygon is the outer contour of its component (furniture and text
+inside it are holes, ignored), simplified with Douglas-Peucker.
+
+Confidence says how much of the room's boundary is real wall: the pixels just outside the room
+are either wall or bridged opening, and a room closed only by walls scores high while one whose
+boundary was largely guessed scores low. Tiny and sliver-shaped regions are discounted too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RoomCandidate:
+    polygon: np.ndarray  # N×2 float, working-image px
+    area: float  # px² at working resolution
+    confidence: float
+    bridged_fraction: float
+
+
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+
+
+def _confidence(area: float, bridged: float, solidity: float, min_area: float, thickness: float) -> float:
+    closure = max(0.0, 1.0 - 2.2 * bridged)
+    # Regions barely above the minimum area are more often artefacts (wall pockets, jambs).
+    size = min(1.0, 0.6 + 0.4 * np.log10(max(area / max(min_area, 1.0), 1.0)))
+    shape = min(1.0, 0.5 + solidity * 0.6)
+    conf = 0.97 * closure * size * shape
+    return float(np.clip(conf, 0.01, 0.99))
+
+
+def find_rooms(
+    wall: np.ndarray,
+    bridges: np.ndarray,
+    *,
+    min_area: float,
+    max_area: float,
+    simplify: float,
+    thickness: float,
+) -> list[RoomCandidate]:
+    barrier = wall | bridges
+    free = (1 - barrier).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=4)
+    h, w = free.shape
+    cands: list[tuple[int, np.ndarray, float, float, float]] = []
+    for i in range(1, n):
+        x, y, bw, bh, area = (int(v) for v in stats[i])
+        if area < min_area or area > max_area:
+            continue
+        if x == 0 or y == 0 or x + bw >= w or y + bh >= h:
+            continue  # touches the page border: outside the building
+        x0, y0 = max(0, x - 1), max(0, y - 1)
+        x1, y1 = min(w, x + bw + 1), min(h, y + bh + 1)
+        comp = (labels[y0:y1, x0:x1] == i).astype(np.uint8)
+        contours, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        if not contours:
+            continue
+        contour = max(contours, key=cv2.contourArea)
+        ring = cv2.dilate(comp, _CROSS) & (1 - comp)
+        ring_n = int(ring.sum())
+        bridged = float((ring & bridges[y0:y1, x0:x1]).sum()) / ring_n if ring_n else 0.0
+        outer_area = float(cv2.contourArea(contour))
+        hull_area = float(cv2.contourArea(cv2.convexHull(contour)))
+        solidity = outer_area / hull_area if hull_area > 0 else 0.0
+        poly = cv2.approxPolyDP(contour, simplify, True) if simplify > 0 else contour
+        if len(poly) < 3:
+            poly = contour
+        pts = poly.reshape(-1, 2).astype(np.float64) + np.array([x0, y0], dtype=np.float64)
+        conf = _confidence(float(area), bridged, solidity, min_area, thickness)
+        cands.append((i, pts, float(area), conf, bridged))
+
+    # A candidate whose outline encloses two or more other candidates is the outside of a plan
+    # drawn inside a frame, not a room.
+    rooms: list[RoomCandidate] = []
+    centres = [(c[1].mean(axis=0)) for c in cands]
+    for j, (i, pts, area, conf, bridged) in enumerate(cands):
+        contour = pts.astype(np.float32).reshape(-1, 1, 2)
+        inside = 0
+        for k, (_, other, *_rest) in enumerate(cands):
+            if k == j:
+                continue
+            px, py = float(other[0][0]), float(other[0][1])
+            if cv2.pointPolygonTest(contour, (px, py), False) > 0:
+                inside += 1
+                if inside >= 2:
+                    break
+        if inside >= 2:
+            continue
+        rooms.append(RoomCandidate(polygon=pts, area=area, confidence=conf, bridged_fraction=bridged))
+    del centres
+    return rooms
