@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import struct
 import threading
+import warnings
 from pathlib import Path
 from typing import Union
 
@@ -278,7 +279,43 @@ def _decode_bytes(
             img = _pil_decode(data, max_pixels=max_pixels)
     if img is None or img.size == 0:
         raise DecodeError(f"{what}: corrupt {name} data (the decoder could not read it)")
+    if media in ("image/png", "image/webp"):
+        img = _apply_orientation(img, _exif_orientation(data, media))
     return _normalize_array(img, max_pixels=max_pixels, what=what)
+
+
+def _exif_orientation(data: bytes, media: str) -> int:
+    """EXIF orientation of a PNG/WebP (OpenCV applies it itself for JPEG and TIFF only)."""
+    marker = b"eXIf" if media == "image/png" else b"EXIF"
+    if data.find(marker) < 0:
+        return 1
+    try:
+        import io
+
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as im:
+            return int(im.getexif().get(0x0112, 1))
+    except Exception:  # unreadable metadata never blocks the pixels
+        return 1
+
+
+def _apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
+    if orientation == 2:
+        return cv2.flip(img, 1)
+    if orientation == 3:
+        return cv2.rotate(img, cv2.ROTATE_180)
+    if orientation == 4:
+        return cv2.flip(img, 0)
+    if orientation == 5:
+        return cv2.transpose(img)
+    if orientation == 6:
+        return cv2.rotate(img, cv2.ROTATE_90_CLOCKWISE)
+    if orientation == 7:
+        return cv2.rotate(cv2.transpose(img), cv2.ROTATE_180)
+    if orientation == 8:
+        return cv2.rotate(img, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return img
 
 
 def _check_pixels(width: int, height: int, max_pixels: int, what: str) -> None:
@@ -294,9 +331,9 @@ def _check_complete(data: bytes, media: str, what: str) -> None:
     name = _NAMES[media]
     truncated = False
     if media == "image/png":
-        truncated = data.rfind(b"IEND", 8) < 0
+        truncated = not _png_complete(data)
     elif media == "image/jpeg":
-        truncated = data.rfind(b"\xff\xd9", 2) < 0
+        truncated = not _jpeg_complete(data)
     elif media == "image/webp":
         riff_size = struct.unpack_from("<I", data, 4)[0]
         truncated = len(data) < 8 + riff_size
@@ -309,6 +346,23 @@ def _check_complete(data: bytes, media: str, what: str) -> None:
         truncated = data.rstrip(b"\x00")[-1:] != b";"
     if truncated:
         raise DecodeError(f"{what}: truncated {name} data ({len(data):,} bytes; the end is missing)")
+
+
+def _png_complete(data: bytes) -> bool:
+    """Walk the chunk list: a whole PNG reaches its IEND chunk inside the data."""
+    i, n = 8, len(data)
+    while i + 8 <= n:
+        length = struct.unpack_from(">I", data, i)[0]
+        if data[i + 4 : i + 8] == b"IEND":
+            return True
+        i += 12 + length
+    return False
+
+
+def _jpeg_complete(data: bytes) -> bool:
+    """An end-of-image marker after the first scan (an EXIF thumbnail has its own, earlier EOI)."""
+    sos = _jpeg_walk(data, want_sos=True)
+    return sos is not None and data.find(b"\xff\xd9", sos) >= 0
 
 
 def _bmp_min_size(data: bytes) -> int:
@@ -342,21 +396,27 @@ def _pil_decode(data: bytes, *, max_pixels: int) -> np.ndarray | None:
     except ImportError:  # pragma: no cover - Pillow is a dependency
         return None
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            if im.width * im.height > max_pixels:
-                return None
-            im.seek(0)
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(im, dtype=np.uint16 if im.mode.startswith("I;16") else np.int32)
-            elif im.mode == "F":
-                arr = np.asarray(im, dtype=np.float32)
-            else:
-                im = im.convert("RGBA" if ("A" in im.mode or "transparency" in im.info) else "RGB")
-                arr = np.asarray(im)
-                arr = cv2.cvtColor(arr, cv2.COLOR_RGBA2BGRA if arr.shape[2] == 4 else cv2.COLOR_RGB2BGR)
-            return arr
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Truncated File Read" and friends: we raise instead
+            return _pil_to_array(Image.open(io.BytesIO(data)), max_pixels)
     except Exception:  # Pillow raises many types for bad data; all mean "cannot decode"
         return None
+
+
+def _pil_to_array(im, max_pixels: int) -> np.ndarray | None:
+    with im:
+        if im.width * im.height > max_pixels:
+            return None
+        im.seek(0)  # first page / frame
+        if im.mode in ("I;16", "I;16B", "I;16L"):
+            return np.asarray(im.convert("I"), dtype=np.int32).astype(np.uint16)
+        if im.mode == "I":
+            return np.asarray(im, dtype=np.int32)
+        if im.mode == "F":
+            return np.asarray(im, dtype=np.float32)
+        alpha = "A" in im.mode or "transparency" in im.info
+        arr = np.asarray(im.convert("RGBA" if alpha else "RGB"))
+        return cv2.cvtColor(arr, cv2.COLOR_RGBA2BGRA if alpha else cv2.COLOR_RGB2BGR)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -503,6 +563,11 @@ _SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    return _jpeg_walk(data, want_sos=False)
+
+
+def _jpeg_walk(data: bytes, *, want_sos: bool):
+    """Walk the marker segments: the frame size (SOF) or the offset of the first scan (SOS)."""
     i, n = 2, len(data)
     while i < n:
         if data[i] != 0xFF:
@@ -515,10 +580,12 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
         i += 1
         if marker == 0x01 or 0xD0 <= marker <= 0xD8:
             continue  # standalone markers
-        if marker in (0xD9, 0xDA):
-            return None  # end of image / start of scan before any frame header
+        if marker == 0xD9:
+            return None  # end of image before any frame header / scan
+        if marker == 0xDA:
+            return i if want_sos else None
         length = struct.unpack_from(">H", data, i)[0]
-        if marker in _SOF_MARKERS:
+        if marker in _SOF_MARKERS and not want_sos:
             height, width = struct.unpack_from(">HH", data, i + 3)
             return (width, height)
         if length < 2:
