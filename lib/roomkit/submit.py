@@ -329,7 +329,7 @@ def _submit_one(
     input_uri = plan.s3_uri or ""
     try:
         if plan.local_path is not None:
-            input_uri = _upload(plan, key, target, s3)
+            input_uri = upload_plan(plan, key, target, s3)
         request: dict[str, Any] = {
             "EndpointName": target.endpoint_name,
             "InputLocation": input_uri,
@@ -375,7 +375,7 @@ def _submit_one(
     )
 
 
-def _upload(plan: PlanInput, key: str, target: AsyncTarget, s3: Any) -> str:
+def upload_plan(plan: PlanInput, key: str, target: AsyncTarget, s3: Any) -> str:
     """Put a local plan under the input prefix once (content-addressed key); its S3 URI."""
     from botocore.exceptions import ClientError
 
@@ -671,7 +671,10 @@ def _row(job: Job, completion: Completion | None, s3: Any) -> ResultRow:
         row.status = FAILED
         row.error = _failure_message(body) if body is not None else None
         if reason and (not row.error or reason not in row.error):
-            row.error = f"{row.error} ({reason})" if row.error else reason
+            # SageMaker's reason repeats the container's body after "with message"; keep its
+            # head ("ClientError: Received client error (400) from primary") beside the body's.
+            head = reason.split(" with message", 1)[0] if row.error else reason
+            row.error = f"{row.error} ({head})" if row.error else head
         row.error = row.error or "failed (no failure object and no reason given)"
         row.completed_at = completed_at or modified
         row.latency_s = _seconds(job.submitted_at, row.completed_at)
