@@ -58,7 +58,7 @@ class Style:
     footprints: tuple[str, ...] = ("rect", "L", "T", "U")
     rooms: tuple[int, int] = (4, 9)
     merge_prob: float = 0.35  # chance a cell is merged with a neighbour into an L-shaped room
-    doors: str = "arc"  # arc | gap | mixed
+    doors: str = "arc"  # arc | gap | mixed | none (sealed rooms: for tests of the geometry)
     windows: bool = True
     labels: bool = True
     room_dims: bool = False  # dimension text inside rooms
@@ -709,6 +709,8 @@ class _Renderer:
         rng = self.rng
         n = len(lay.cells)
         width = max(8, int(round(rng.uniform(0.8, 0.95) * self.ppm)))
+        if self.s.doors == "none":
+            return
         # adjacency: any boundary two cells share is an interior wall
         shared: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}
         for i in range(n):
