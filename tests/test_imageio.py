@@ -284,8 +284,7 @@ def test_falls_back_to_pillow_when_opencv_cannot_decode(monkeypatch, name):
 def test_vector_pdf_first_page_rendered_at_dpi():
     data = vector_pdf(pages=2)
     out = load_image(data, pdf_dpi=100)
-    # Letter page at 100 dpi: 850×1100 (pdfium may round the last row/column up).
-    assert abs(out.shape[1] - 850) <= 1 and abs(out.shape[0] - 1100) <= 1
+    assert out.shape == (1100, 850, 3)  # Letter page at 100 dpi, exactly
     # The rectangle (x 72–216 pt, y 72–288 pt from the bottom) is blue, the rest white paper.
     scale = 100 / 72
     cx, cy = int(144 * scale), out.shape[0] - int(180 * scale)
@@ -298,7 +297,7 @@ def test_vector_pdf_first_page_rendered_at_dpi():
 def test_raster_pdf_from_pillow():
     data = pil_bytes(rgb_pil(quadrants()), "PDF", resolution=72.0)
     out = load_image(data, pdf_dpi=72)
-    assert abs(out.shape[0] - H) <= 1 and abs(out.shape[1] - W) <= 1
+    assert out.shape == (H, W, 3)
     assert np.abs(out[15, 22].astype(int) - RED).max() <= 12
     assert np.abs(out[45, 22].astype(int) - BLUE).max() <= 12
 

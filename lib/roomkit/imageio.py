@@ -15,6 +15,7 @@ rendered at ``pdf_dpi`` (scaled down when needed to respect ``max_pixels``).
 """
 from __future__ import annotations
 
+import math
 import os
 import struct
 import threading
@@ -134,7 +135,7 @@ def load_image(
         return _normalize_array(source, max_pixels=max_pixels, what="array")
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source) if not isinstance(source, bytes) else source
-        return _decode_bytes(data, content_type, max_pixels, pdf_dpi, what="input")
+        return _decode_bytes(data, content_type, max_pixels, pdf_dpi, what="")
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         data = _read_file(path)
@@ -201,6 +202,11 @@ def read_header_size(
 # ---------------------------------------------------------------------------------------------
 # Bytes → array
 # ---------------------------------------------------------------------------------------------
+def _w(what: str) -> str:
+    """Message prefix naming the input (a file path), or nothing for in-memory bytes."""
+    return f"{what}: " if what else ""
+
+
 def _read_file(path: Path) -> bytes:
     try:
         return path.read_bytes()
@@ -226,19 +232,19 @@ def _resolve_type(data: bytes, content_type: str | None, what: str) -> str:
     if declared is None or declared in GENERIC_TYPES:
         if sniffed is None:
             raise UnsupportedTypeError(
-                f"{what}: unrecognized image format (first bytes {data[:8]!r}); supported: "
+                f"{_w(what)}unrecognized image format (first bytes {data[:8]!r}); supported: "
                 + ", ".join(_NAMES[t] for t in SUPPORTED_TYPES)
             )
         return sniffed
     if sniffed is None:
         raise DecodeError(
-            f"{what}: declared {declared} but the data is not a {_NAMES[declared]} file "
+            f"{_w(what)}declared {declared} but the data is not a {_NAMES[declared]} file "
             f"(no {_NAMES[declared]} signature; first bytes {data[:8]!r})",
             code="content_type_mismatch",
         )
     if sniffed != declared:
         raise DecodeError(
-            f"{what}: declared {declared} but the data is {sniffed} "
+            f"{_w(what)}declared {declared} but the data is {sniffed} "
             f"({_NAMES[sniffed]} signature); send the right content type or "
             "application/octet-stream",
             code="content_type_mismatch",
@@ -250,7 +256,7 @@ def _decode_bytes(
     data: bytes, content_type: str | None, max_pixels: int, pdf_dpi: int, *, what: str
 ) -> np.ndarray:
     if len(data) == 0:
-        raise EmptyInputError(f"{what}: empty input (0 bytes)")
+        raise EmptyInputError(f"{_w(what)}empty input (0 bytes)")
     media = _resolve_type(data, content_type, what)
     name = _NAMES[media]
 
@@ -262,10 +268,10 @@ def _decode_bytes(
     except (struct.error, IndexError, ValueError):
         size = None
     if size is None:
-        raise DecodeError(f"{what}: truncated or corrupt {name} header")
+        raise DecodeError(f"{_w(what)}truncated or corrupt {name} header")
     width, height = size
     if width <= 0 or height <= 0:
-        raise DecodeError(f"{what}: {name} header declares a zero-size image ({width}×{height})")
+        raise DecodeError(f"{_w(what)}{name} header declares a zero-size image ({width}×{height})")
     _check_pixels(width, height, max_pixels, what)
     _check_complete(data, media, what)
 
@@ -278,7 +284,7 @@ def _decode_bytes(
         if img is None and media in ("image/tiff", "image/gif", "image/webp", "image/bmp"):
             img = _pil_decode(data, max_pixels=max_pixels)
     if img is None or img.size == 0:
-        raise DecodeError(f"{what}: corrupt {name} data (the decoder could not read it)")
+        raise DecodeError(f"{_w(what)}corrupt {name} data (the decoder could not read it)")
     if media in ("image/png", "image/webp"):
         img = _apply_orientation(img, _exif_orientation(data, media))
     return _normalize_array(img, max_pixels=max_pixels, what=what)
@@ -321,7 +327,7 @@ def _apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
 def _check_pixels(width: int, height: int, max_pixels: int, what: str) -> None:
     if width * height > max_pixels:
         raise ImageTooLargeError(
-            f"{what}: image is {width}×{height} = {width * height:,} pixels, over the limit "
+            f"{_w(what)}image is {width}×{height} = {width * height:,} pixels, over the limit "
             f"of {max_pixels:,} (max_pixels)"
         )
 
@@ -345,7 +351,7 @@ def _check_complete(data: bytes, media: str, what: str) -> None:
     elif media == "image/gif":
         truncated = data.rstrip(b"\x00")[-1:] != b";"
     if truncated:
-        raise DecodeError(f"{what}: truncated {name} data ({len(data):,} bytes; the end is missing)")
+        raise DecodeError(f"{_w(what)}truncated {name} data ({len(data):,} bytes; the end is missing)")
 
 
 def _png_complete(data: bytes) -> bool:
@@ -430,11 +436,11 @@ def _open_pdf(data: bytes, what: str):
     except pdfium.PdfiumError as exc:
         msg = str(exc)
         if "password" in msg.lower():
-            raise DecodeError(f"{what}: the PDF is password-protected") from None
-        raise DecodeError(f"{what}: corrupt or truncated PDF ({msg})") from None
+            raise DecodeError(f"{_w(what)}the PDF is password-protected") from None
+        raise DecodeError(f"{_w(what)}corrupt or truncated PDF ({msg})") from None
     if len(doc) == 0:
         doc.close()
-        raise DecodeError(f"{what}: the PDF has no pages")
+        raise DecodeError(f"{_w(what)}the PDF has no pages")
     return doc
 
 
@@ -450,7 +456,14 @@ def _pdf_size(data: bytes, dpi: int) -> tuple[int, int] | None:
             page.close()
         finally:
             doc.close()
-    return (round(w_pt * dpi / 72.0), round(h_pt * dpi / 72.0))
+    scale = _pdf_scale(dpi)
+    return (math.ceil(w_pt * scale), math.ceil(h_pt * scale))
+
+
+def _pdf_scale(dpi: float) -> float:
+    """Points → pixels at ``dpi``, nudged down so that pdfium's ceil() of the page size gives
+    the exact pixel count (480 pt at 150 dpi → 1000 px, not 1001)."""
+    return dpi / 72.0 * (1.0 - 1e-6)  # page sizes are float32 inside pdfium
 
 
 def _render_pdf(data: bytes, *, pdf_dpi: int, max_pixels: int, what: str) -> np.ndarray:
@@ -461,13 +474,13 @@ def _render_pdf(data: bytes, *, pdf_dpi: int, max_pixels: int, what: str) -> np.
             try:
                 w_pt, h_pt = page.get_size()
                 if not (w_pt > 0 and h_pt > 0):
-                    raise DecodeError(f"{what}: the PDF's first page has zero size")
-                scale = pdf_dpi / 72.0
+                    raise DecodeError(f"{_w(what)}the PDF's first page has zero size")
+                scale = _pdf_scale(pdf_dpi)
                 # Vector pages have no native resolution: render smaller rather than refuse.
                 if (w_pt * scale) * (h_pt * scale) > max_pixels:
                     scale = (max_pixels / (w_pt * h_pt)) ** 0.5 * 0.999
                 if round(w_pt * scale) < 1 or round(h_pt * scale) < 1:
-                    raise DecodeError(f"{what}: the PDF's first page is too small to render")
+                    raise DecodeError(f"{_w(what)}the PDF's first page is too small to render")
                 bitmap = page.render(scale=scale, fill_color=(255, 255, 255, 255), rev_byteorder=False)
                 try:
                     arr = np.array(bitmap.to_numpy(), copy=True)
@@ -479,7 +492,7 @@ def _render_pdf(data: bytes, *, pdf_dpi: int, max_pixels: int, what: str) -> np.
         except DecodeError:
             raise
         except Exception as exc:  # pdfium errors on broken page content
-            raise DecodeError(f"{what}: cannot render the PDF's first page ({exc})") from None
+            raise DecodeError(f"{_w(what)}cannot render the PDF's first page ({exc})") from None
         finally:
             doc.close()
     # pdfium bitmaps are BGR / BGRA / BGRx in memory order (rev_byteorder=False).
@@ -494,11 +507,11 @@ def _render_pdf(data: bytes, *, pdf_dpi: int, max_pixels: int, what: str) -> np.
 def _normalize_array(img: np.ndarray, *, max_pixels: int, what: str) -> np.ndarray:
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 2, 3, 4)):
         raise InputError(
-            f"{what}: expected an H×W, H×W×1, H×W×3 or H×W×4 image, got shape {img.shape}"
+            f"{_w(what)}expected an H×W, H×W×1, H×W×3 or H×W×4 image, got shape {img.shape}"
         )
     height, width = img.shape[:2]
     if height == 0 or width == 0:
-        raise EmptyInputError(f"{what}: zero-size image ({width}×{height})")
+        raise EmptyInputError(f"{_w(what)}zero-size image ({width}×{height})")
     _check_pixels(width, height, max_pixels, what)
 
     img = _to_uint8(img, what)
@@ -526,7 +539,7 @@ def _to_uint8(img: np.ndarray, what: str) -> np.ndarray:
     if np.issubdtype(dtype, np.floating):
         f = img.astype(np.float32, copy=False)
         if not np.isfinite(f).all():
-            raise InputError(f"{what}: image contains NaN or infinite values")
+            raise InputError(f"{_w(what)}image contains NaN or infinite values")
         lo, hi = float(f.min()), float(f.max())
         if lo >= 0.0 and hi <= 1.0:
             f = f * 255.0
@@ -537,8 +550,8 @@ def _to_uint8(img: np.ndarray, what: str) -> np.ndarray:
             return img.astype(np.uint8)
         if img.min() >= 0 and hi <= 65535:
             return cv2.convertScaleAbs(img.astype(np.uint16), alpha=255.0 / 65535.0)
-        raise InputError(f"{what}: integer image values outside 0–65535 ({dtype})")
-    raise InputError(f"{what}: unsupported pixel type {dtype}")
+        raise InputError(f"{_w(what)}integer image values outside 0–65535 ({dtype})")
+    raise InputError(f"{_w(what)}unsupported pixel type {dtype}")
 
 
 def _composite_white(bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
