@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import random
 import secrets
@@ -495,7 +496,9 @@ def wait(
                 break
             remaining = None if deadline is None else deadline - now
             if sqs is not None:
-                wait_s = int(min(poll_interval, 20, remaining if remaining is not None else 20))
+                # SQS long polls in whole seconds and returns as soon as a message is there.
+                span = min(poll_interval, remaining if remaining is not None else poll_interval)
+                wait_s = min(20, max(1, math.ceil(span)))
                 for note in _drain(sqs, target.queue_url, set(by_id), wait_s, foreign_visibility_s):
                     if note.inference_id in completions:
                         duplicates += 1
