@@ -64,6 +64,10 @@ class AwsSession:
                 frozen = creds.get_frozen_credentials()
                 env["AWS_ACCESS_KEY_ID"] = frozen.access_key
                 env["AWS_SECRET_ACCESS_KEY"] = frozen.secret_key
+                if frozen.token:
+                    # Set it too, so a real session token left in the caller's environment is
+                    # never paired with the fake keys.
+                    env["AWS_SESSION_TOKEN"] = frozen.token
             default = self.endpoints.get("default")
             if default:
                 env["AWS_ENDPOINT_URL"] = default

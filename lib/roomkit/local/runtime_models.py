@@ -28,8 +28,6 @@ import hashlib
 import json
 import logging
 import re
-import tarfile
-import tempfile
 import threading
 import time
 import uuid
@@ -331,21 +329,25 @@ class ModelServers:
         return hashlib.sha256(ident.encode()).hexdigest()[:16]
 
     def _fetch_artifact(self, url: str, model_dir: Path) -> None:
+        """Download ``model.tar.gz`` and extract it the way SageMaker fills /opt/ml/model."""
+        from roomkit.artifacts import ArtifactError, extract_model
+
         try:
             bucket, key = parse_s3_uri(url)
             obj = self.s3.get_object(Bucket=bucket, Key=key)
         except (ValueError, ClientError) as exc:
             raise ServerStartError(f"could not download the model artifact {url}: {exc}") from None
-        model_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=self.work_dir) as tmp:
+        archive = model_dir.with_suffix(".tar.gz")
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        with open(archive, "wb") as out:
             for chunk in iter(lambda: obj["Body"].read(1 << 20), b""):
-                tmp.write(chunk)
-            tmp.seek(0)
-            try:
-                with tarfile.open(fileobj=tmp, mode="r:*") as tar:
-                    tar.extractall(model_dir, filter="data")
-            except (tarfile.TarError, OSError) as exc:
-                raise ServerStartError(f"the model artifact {url} is not a valid .tar.gz: {exc}") from None
+                out.write(chunk)
+        try:
+            extract_model(archive, model_dir)
+        except ArtifactError as exc:
+            raise ServerStartError(f"the model artifact {url} is not usable: {exc.message}") from None
+        finally:
+            archive.unlink(missing_ok=True)
 
 
 # -- the runtime -----------------------------------------------------------------------------
@@ -487,6 +489,8 @@ class AsyncRuntime:
         self._lock = threading.Lock()
         self._accepting = True
         self._http = urllib3.PoolManager(maxsize=MAX_LOCAL_WORKERS, block=False, retries=False)
+        # Time source of the queue (RequestTTLSeconds); replaceable so a test can age requests.
+        self.clock: Callable[[], float] = time.monotonic
         self.notifications_sent = 0
         self.notification_errors = 0
 
@@ -560,6 +564,7 @@ class AsyncRuntime:
             custom_attributes=custom_attributes,
             request_ttl_s=request_ttl_s or DEFAULT_REQUEST_TTL_S,
             invocation_timeout_s=invocation_timeout_s or DEFAULT_INVOCATION_TIMEOUT_S,
+            enqueued=self.clock(),
         )
         self._queue_for(spec).put(job)
         return job
@@ -680,7 +685,7 @@ class AsyncRuntime:
                 return
             job.state = JobState.RUNNING
         start = time.monotonic()
-        waited = start - job.enqueued
+        waited = self.clock() - job.enqueued
         if waited > job.request_ttl_s:
             self._fail(job, f"ClientError: Request expired: it waited {waited:.0f} s in the queue, "
                             f"longer than its RequestTTLSeconds ({job.request_ttl_s} s).")

@@ -179,11 +179,13 @@ class ServingProcess:
     # -- internals -----------------------------------------------------------------------------
     def _environment(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update(self.extra_env)
         env["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(self.workers)
         env["SAGEMAKER_MODEL_SERVER_TIMEOUT"] = str(self.server_timeout_s)
-        env["SAGEMAKER_BIND_TO_PORT"] = str(self.port)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        # The model's Environment wins, as in a container (the toolkit variables are the
+        # user's to set); the port is the platform's.
+        env.update(self.extra_env)
+        env["SAGEMAKER_BIND_TO_PORT"] = str(self.port)
         return env
 
     def _launch_until_ready(self) -> None:
