@@ -686,3 +686,47 @@ def test_all_supported_types_have_a_decodable_sample():
     for media, data in samples.items():
         out = load_image(data, content_type=media)
         assert out.dtype == np.uint8 and out.ndim == 3 and out.shape[2] == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# gray=True: the same picture in a third of the memory
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name", ["png-rgb", "png-rgba", "png-16bit-rgb", "jpeg", "jpeg-cmyk", "tiff-16bit", "webp-alpha", "gif"]
+)
+def test_gray_output_matches_converted_colour(name):
+    data, _ = COLOUR_VARIANTS[name]
+    colour = load_image(data)
+    grey = load_image(data, gray=True)
+    assert grey.dtype == np.uint8 and grey.shape == colour.shape[:2] and grey.flags.c_contiguous
+    expected = cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY)
+    diff = np.abs(grey.astype(int) - expected)
+    if "jpeg" in name:  # decoded straight to luma: differs only along chroma edges
+        assert np.percentile(diff, 95) <= 3 and diff.mean() < 1.5
+    else:
+        assert diff.max() <= 1
+
+
+def test_gray_output_for_grey_sources_pdf_and_arrays():
+    for name in ("png-gray", "png-gray-alpha", "tiff-1bit-group4", "tiff-float32"):
+        out = load_image(GREY_VARIANTS[name], gray=True)
+        assert out.shape == (H, W)
+        assert out[:, : W // 2 - 2].max() <= 10 and out[:, W // 2 + 2 :].min() >= 245
+    pdf = load_image(vector_pdf(), pdf_dpi=72, gray=True)
+    assert pdf.shape == (792, 612)
+    assert pdf[10, 10] == 255 and pdf[792 - 180, 144] < 100  # the blue rectangle is dark
+    bgra = _rgba_with_transparent_corner()
+    out = load_image(bgra, gray=True)
+    assert out.shape == (H, W) and out[15, 22] == 255
+    g = bw_pattern()
+    assert load_image(g, gray=True) is not None and np.array_equal(load_image(g, gray=True), g)
+
+
+def test_large_transparent_image_composites_in_bands():
+    """Band-wise compositing gives the same result as the one-shot formula."""
+    rng = np.random.default_rng(11)
+    bgra = rng.integers(0, 256, (1500, 1400, 4), dtype=np.uint8)
+    out = load_image(bgra)
+    a = bgra[:, :, 3:].astype(np.uint16)
+    expected = ((bgra[:, :, :3].astype(np.uint16) * a + 255 * (255 - a) + 127) // 255).astype(np.uint8)
+    assert np.array_equal(out, expected)
