@@ -615,9 +615,12 @@ def format_table(summary: Summary, *, worst_first: bool = False) -> str:
     lines = [head, "-" * len(head)]
     for p in plans:
         miou = "-" if p.mean_iou is None else f"{p.mean_iou:.3f}"
+        # a ratio with nothing to count (no predictions / no rooms) shows as "-"
+        prec = f"{p.precision(0.5):.3f}" if p.n_pred else "-"
+        rec = f"{p.recall(0.5):.3f}" if p.n_truth else "-"
         row = (
-            f"{p.name:<{width}}  {p.n_pred:>4} {p.n_truth:>4} {p.precision(0.5):>6.3f} "
-            f"{p.recall(0.5):>6.3f} {p.f1(0.5):>6.3f} {p.f1(0.75):>6.3f} {miou:>6}"
+            f"{p.name:<{width}}  {p.n_pred:>4} {p.n_truth:>4} {prec:>6} "
+            f"{rec:>6} {p.f1(0.5):>6.3f} {p.f1(0.75):>6.3f} {miou:>6}"
         )
         if p.note:
             row += f"  ({p.note})"
