@@ -16,6 +16,7 @@ rendered at ``pdf_dpi`` (scaled down when needed to respect ``max_pixels``).
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import struct
 import threading
@@ -61,7 +62,10 @@ SUPPORTED_TYPES: tuple[str, ...] = (
     "application/pdf",
 )
 #: Content types that say "some image, find out which": the format is sniffed.
-GENERIC_TYPES: tuple[str, ...] = ("application/x-image", "application/octet-stream", "image/*")
+#: (``binary/octet-stream`` is what S3 stores for uploads that name no type.)
+GENERIC_TYPES: tuple[str, ...] = (
+    "application/x-image", "application/octet-stream", "binary/octet-stream", "image/*",
+)
 #: File extensions of supported formats (used to expand directories in the CLI).
 IMAGE_EXTENSIONS: tuple[str, ...] = (
     ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".pdf",
@@ -130,10 +134,11 @@ def load_image(
         All subclasses of :class:`roomkit.errors.InputError`, with a message that says what is
         wrong with the input.
     """
-    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, numbers.Integral) or max_pixels < 1:
         raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
-    if not 1 <= pdf_dpi <= 4800:
-        raise ValueError(f"pdf_dpi must be between 1 and 4800, got {pdf_dpi!r}")
+    max_pixels = int(max_pixels)
+    if isinstance(pdf_dpi, bool) or not isinstance(pdf_dpi, numbers.Real) or not 1 <= pdf_dpi <= 4800:
+        raise ValueError(f"pdf_dpi must be a number between 1 and 4800, got {pdf_dpi!r}")
 
     if isinstance(source, np.ndarray):
         return _normalize_array(source, max_pixels=max_pixels, what="array", gray=gray)
