@@ -1,0 +1,416 @@
+"""The WSGI application: ``GET /ping``, ``POST /invocations`` (and ``GET /execution-parameters``).
+
+Plain WSGI rather than a framework: two routes, bodies up to a gigabyte read with an explicit
+limit and deadline, and every response built as one bytes object with its ``Content-Length``
+(SageMaker Async rejects chunked responses). A framework would add a dependency to the image
+and hide exactly the parts this server has to control.
+
+One :class:`RoomkitApp` lives in each gunicorn worker process, built after the fork (no
+``--preload``), so each worker reads ``config.json`` once at start. Each worker runs at most one
+detection at a time (detection is CPU-bound; N workers = N busy cores) while its other threads
+keep answering ``/ping`` and reading request bodies.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from roomkit.config import DetectorConfig
+from roomkit.errors import ConfigError, RoomkitError
+from roomkit.serving.http_errors import (
+    BadRequestError,
+    MethodNotAllowedError,
+    ModelNotReadyError,
+    NotAcceptableError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ProcessingTimeoutError,
+    RequestTimeoutError,
+)
+from roomkit.serving.options import RESPONSE_TYPES, ServerOptions
+from roomkit.serving.payload import Payload, check_content_type, parse_custom_attributes, parse_payload
+from roomkit.serving.s3 import S3Fetcher
+
+log = logging.getLogger("roomkit.serving")
+
+StartResponse = Callable[..., Any]
+_READ_CHUNK = 1 << 20
+_ACCEPT_ALIASES = {"application/vnd.geo+json": "application/geo+json"}
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: ``time``, ``level``, ``event``, plus the record's ``fields``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "event": record.getMessage(),
+            "pid": record.process,
+        }
+        line.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            line["traceback"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        return json.dumps(line, default=str)
+
+
+def configure_logging(level: int) -> None:
+    """Send ``roomkit.serving`` records to stderr as JSON lines (idempotent per process)."""
+    if any(isinstance(h.formatter, JsonLogFormatter) for h in log.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    log.addHandler(handler)
+    log.setLevel(level)
+    log.propagate = False
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The two calls the server makes into the detector side, swappable for benchmarks."""
+
+    load_image: Callable[..., Any]
+    detect_rooms: Callable[..., Any]
+
+    @classmethod
+    def default(cls) -> "Engine":
+        from roomkit.detector import detect_rooms
+        from roomkit.imageio import load_image
+
+        return cls(load_image=load_image, detect_rooms=detect_rooms)
+
+
+def load_model_config(model_dir: Path) -> tuple[DetectorConfig | None, str, str | None]:
+    """``(config, source, error)`` for ``model_dir``; a missing ``config.json`` means defaults."""
+    path = Path(model_dir) / "config.json"
+    if not path.exists():
+        return DetectorConfig(), f"defaults ({path} not found)", None
+    try:
+        return DetectorConfig.from_json(path), str(path), None
+    except ConfigError as exc:
+        return None, str(path), exc.message
+
+
+class RoomkitApp:
+    """WSGI callable for one worker process. ``busy`` tells the worker class to let idle
+    siblings accept new connections first."""
+
+    def __init__(self, options: ServerOptions, engine: Engine | None = None) -> None:
+        self.options = options
+        configure_logging(options.log_level)
+        self.config, self.config_source, self.config_error = load_model_config(options.model_dir)
+        self._engine = engine
+        self._engine_error: str | None = None
+        if self.config_error is None and engine is None:
+            try:
+                self._engine = Engine.default()
+            except Exception as exc:  # an import failure must show on /ping, not crash the worker
+                self._engine_error = f"cannot load the detector: {type(exc).__name__}: {exc}"
+                log.exception("detector_import_failed")
+        self._slot = threading.Lock()  # one detection at a time in this process
+        self._count_lock = threading.Lock()
+        self._in_flight = 0
+        self.s3 = S3Fetcher(options.max_request_size)
+        self._set_native_threads()
+        if self.ready:
+            log.info("worker_ready", extra={"fields": {
+                "config_source": self.config_source, "config": self.config.to_dict(),
+                "workers": options.workers, "timeout_s": options.timeout,
+                "max_request_size": options.max_request_size}})
+        else:
+            log.error("worker_not_ready", extra={"fields": {
+                "config_source": self.config_source, "reason": self.not_ready_reason}})
+
+    # -- state ---------------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self.config_error is None and self._engine_error is None and self._engine is not None
+
+    @property
+    def not_ready_reason(self) -> str:
+        if self.config_error:
+            return f"invalid model configuration: {self.config_error}"
+        return self._engine_error or "detector not loaded"
+
+    @property
+    def busy(self) -> bool:
+        """True while this process holds an invocation (reading, waiting or detecting)."""
+        return self._in_flight > 0
+
+    def _set_native_threads(self) -> None:
+        """Split the CPUs between workers so N workers × OpenCV threads do not oversubscribe."""
+        if not self.ready:
+            return
+        try:
+            import cv2
+
+            from roomkit.serving.options import available_cpus
+
+            cv2.setNumThreads(max(1, available_cpus() // max(1, self.options.workers)))
+        except Exception:  # pragma: no cover - OpenCV missing is reported by the detector
+            pass
+
+    # -- WSGI ----------------------------------------------------------------------------------
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "") or "/"
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        if path == "/ping":
+            return self._ping(method, start_response)
+        if path == "/invocations":
+            return self._invocations(environ, method, start_response)
+        if path == "/execution-parameters":
+            return self._execution_parameters(method, start_response)
+        error = NotFoundError(f"no route {path!r}; the server answers GET /ping and POST /invocations")
+        return self._send(start_response, error.http_status, _error_body(error), "application/json")
+
+    def _ping(self, method: str, start_response: StartResponse) -> Iterable[bytes]:
+        if method not in ("GET", "HEAD"):
+            return self._error(start_response, MethodNotAllowedError("use GET /ping", allow="GET, HEAD"), "-")
+        if self.ready:
+            return self._send(start_response, 200, b"", None)
+        error = ModelNotReadyError(self.not_ready_reason)
+        log.warning("ping_not_ready", extra={"fields": {"reason": error.message}})
+        return self._send(start_response, error.http_status, _error_body(error), "application/json")
+
+    def _execution_parameters(self, method: str, start_response: StartResponse) -> Iterable[bytes]:
+        """What Batch Transform asks before sending records: one plan per request, N at a time."""
+        if method not in ("GET", "HEAD"):
+            return self._error(start_response, MethodNotAllowedError("use GET", allow="GET, HEAD"), "-")
+        body = {
+            "MaxConcurrentTransforms": self.options.workers,
+            "BatchStrategy": "SINGLE_RECORD",
+            "MaxPayloadInMB": max(1, min(100, self.options.max_request_size // 1_000_000)),
+        }
+        return self._send(start_response, 200, json.dumps(body).encode(), "application/json")
+
+    def _invocations(self, environ: dict, method: str, start_response: StartResponse) -> Iterable[bytes]:
+        started = time.monotonic()
+        deadline = started + self.options.timeout
+        request_id = (
+            environ.get("HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID")
+            or environ.get("HTTP_X_REQUEST_ID")
+            or uuid.uuid4().hex
+        )[:64]
+        fields: dict[str, Any] = {
+            "request_id": request_id,
+            "content_type": environ.get("CONTENT_TYPE", ""),
+            "bytes_in": 0,
+        }
+        status, body, ctype, extra_headers = 500, b"", "application/json", []
+        with self._count_lock:
+            self._in_flight += 1
+        try:
+            if method != "POST":
+                raise MethodNotAllowedError("use POST /invocations", allow="POST")
+            if not self.ready:
+                raise ModelNotReadyError(self.not_ready_reason)
+            accept = negotiate(environ.get("HTTP_ACCEPT"), self.options.default_accept)
+            header_overrides = parse_custom_attributes(environ.get("HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES"))
+            check_content_type(environ.get("CONTENT_TYPE"))  # 415 before reading the body
+            raw = read_body(environ, self.options.max_request_size, deadline)
+            fields["bytes_in"] = len(raw)
+            payload = parse_payload(raw, environ.get("CONTENT_TYPE"), self.s3)
+            del raw
+            fields["source"] = payload.source
+            if payload.source != "body":
+                fields["bytes_image"] = len(payload.data)
+            config = self.config.with_overrides({**header_overrides, **dict(payload.overrides)})
+            detection = self._run_detection(payload, config, deadline)
+            document = detection.to_geojson() if accept == "application/geo+json" else detection.to_response()
+            body = json.dumps(document, separators=(",", ":")).encode("utf-8")
+            status, ctype = 200, accept
+            fields["rooms"] = len(detection.rooms)
+            fields["image"] = [int(detection.width), int(detection.height)]
+        except RoomkitError as exc:
+            status, body = exc.http_status, _error_body(exc)
+            fields["error_code"] = exc.code
+            fields["error"] = exc.message
+            if isinstance(exc, MethodNotAllowedError):
+                extra_headers.append(("Allow", exc.allow))
+            # An unread body (413, 408, early 4xx) is not our problem: gunicorn drains at most
+            # 64 KiB of it for 5 s after the response, then closes the connection.
+        except MemoryError:
+            error = RoomkitError("the server ran out of memory on this plan", code="out_of_memory")
+            status, body = 500, _error_body(error)
+            fields["error_code"] = error.code
+            log.exception("invocation_out_of_memory", extra={"fields": {"request_id": request_id}})
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON 500
+            error = RoomkitError(f"internal error ({type(exc).__name__}); request id {request_id}")
+            status, body = 500, _error_body(error)
+            fields["error_code"] = error.code
+            log.error("invocation_failed", exc_info=True, extra={"fields": {"request_id": request_id}})
+        finally:
+            with self._count_lock:
+                self._in_flight -= 1
+        fields.update(status=status, bytes_out=len(body), ms=round((time.monotonic() - started) * 1000, 1))
+        log.log(logging.INFO if status < 500 else logging.ERROR, "invocation", extra={"fields": fields})
+        return self._send(start_response, status, body, ctype,
+                          [("X-Request-Id", request_id), *extra_headers])
+
+    # -- detection under the worker's single slot, with a deadline -----------------------------
+    def _run_detection(self, payload: Payload, config: DetectorConfig, deadline: float) -> Any:
+        engine = self._engine
+        assert engine is not None
+        if not self._slot.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise ProcessingTimeoutError(
+                f"no detector free within the {self.options.timeout:g} s request timeout "
+                "(the worker is busy with earlier requests)"
+            )
+        outcome: dict[str, Any] = {}
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                image = engine.load_image(
+                    payload.data,
+                    content_type=payload.content_type,
+                    max_pixels=config.max_pixels,
+                    pdf_dpi=config.pdf_dpi,
+                )
+                outcome["result"] = engine.detect_rooms(image, config)
+            except BaseException as exc:  # noqa: BLE001 - handed to the request thread
+                outcome["error"] = exc
+            finally:
+                self._slot.release()
+                done.set()
+
+        # A daemon thread: if it overruns, the request is answered and the worker recycled
+        # without waiting for it.
+        threading.Thread(target=work, name="roomkit-detect", daemon=True).start()
+        if not done.wait(timeout=max(0.0, deadline - time.monotonic())):
+            self._recycle("a detection overran the request timeout")
+            raise ProcessingTimeoutError(
+                f"decoding and detection did not finish within {self.options.timeout:g} s "
+                "(SAGEMAKER_MODEL_SERVER_TIMEOUT)"
+            )
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["result"]
+
+    def _recycle(self, reason: str) -> None:
+        """Ask gunicorn to replace this worker (graceful: other in-flight requests finish)."""
+        if os.environ.get("ROOMKIT_SERVING_WORKER") == "1":
+            log.error("worker_recycle", extra={"fields": {"reason": reason}})
+            os.kill(os.getpid(), __import__("signal").SIGTERM)
+
+    # -- responses -------------------------------------------------------------------------------
+    def _error(self, start_response: StartResponse, error: RoomkitError, request_id: str) -> Iterable[bytes]:
+        headers = [("Allow", error.allow)] if isinstance(error, MethodNotAllowedError) else []
+        return self._send(start_response, error.http_status, _error_body(error), "application/json", headers)
+
+    @staticmethod
+    def _send(
+        start_response: StartResponse,
+        status: int,
+        body: bytes,
+        content_type: str | None,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> list[bytes]:
+        out = [("Content-Length", str(len(body)))]
+        if content_type:
+            out.append(("Content-Type", content_type))
+        out.extend(headers or [])
+        start_response(f"{status} {_REASONS.get(status, 'Status')}", out)
+        return [body]
+
+
+def negotiate(accept: str | None, default: str) -> str:
+    """The response type for an ``Accept`` header (q-values honoured); 406 when none fits."""
+    if not accept or not accept.strip():
+        return default
+    offers = [default] + [t for t in RESPONSE_TYPES if t != default]
+    best_score: tuple[float, int, int] | None = None
+    best = default
+    for item in accept.split(","):
+        parts = [p.strip() for p in item.split(";")]
+        mtype = _ACCEPT_ALIASES.get(parts[0].lower(), parts[0].lower())
+        q = 1.0
+        for param in parts[1:]:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q <= 0 or not mtype:
+            continue
+        for rank, offered in enumerate(offers):
+            if mtype in (offered, "*/*", offered.split("/")[0] + "/*"):
+                # higher q first; at equal q an exact match beats a wildcard, then the default
+                score = (q, 1 if mtype == offered else 0, -rank)
+                if best_score is None or score > best_score:
+                    best_score, best = score, offered
+    if best_score is None:
+        raise NotAcceptableError(
+            f"cannot answer with {accept!r}; the server produces {' or '.join(RESPONSE_TYPES)}"
+        )
+    return best
+
+
+def read_body(environ: dict, limit: int, deadline: float) -> bytes:
+    """The request body, refused above ``limit`` bytes (before reading when the length is known)."""
+    length_raw = environ.get("CONTENT_LENGTH") or ""
+    try:
+        length = int(length_raw) if length_raw.strip() else None
+    except ValueError:
+        raise BadRequestError(f"invalid Content-Length {length_raw!r}") from None
+    if length is not None and length > limit:
+        raise PayloadTooLargeError(
+            f"the body is {length} bytes, over the server's limit of {limit} bytes (SAGEMAKER_MAX_REQUEST_SIZE)"
+        )
+    stream = environ["wsgi.input"]
+    sock = environ.get("gunicorn.socket")
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        while length is None or total < length:
+            if sock is not None:
+                sock.settimeout(max(0.001, deadline - time.monotonic()))
+            want = _READ_CHUNK if length is None else min(_READ_CHUNK, length - total)
+            chunk = stream.read(want)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise PayloadTooLargeError(
+                    f"the body is over the server's limit of {limit} bytes (SAGEMAKER_MAX_REQUEST_SIZE)"
+                )
+    except (socket.timeout, TimeoutError):
+        raise RequestTimeoutError(
+            f"the body did not arrive within the {deadline - time.monotonic():.0f} s left of the request timeout"
+        ) from None
+    finally:
+        if sock is not None:
+            sock.settimeout(None)
+    if length is not None and total < length:
+        raise BadRequestError(f"the body ended after {total} of {length} bytes")
+    return b"".join(chunks)
+
+
+def _error_body(error: RoomkitError) -> bytes:
+    return json.dumps(error.to_dict(), separators=(",", ":")).encode("utf-8")
+
+
+_REASONS = {
+    200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+    406: "Not Acceptable", 408: "Request Timeout", 413: "Content Too Large",
+    415: "Unsupported Media Type", 422: "Unprocessable Content", 500: "Internal Server Error",
+    502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+}
+
+
+def create_app(options: ServerOptions | None = None, engine: Engine | None = None) -> RoomkitApp:
+    """The WSGI app for one worker (gunicorn calls this after forking each worker)."""
+    return RoomkitApp(options or ServerOptions.resolve(), engine)
