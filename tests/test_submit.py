@@ -487,3 +487,67 @@ def test_resubmission_reuses_finished_results_unless_rerun(env, runtime, tmp_pat
     done = sub.wait(again[:1], env.target, env.session, timeout=5, poll_interval=1, progress=False)
     assert done.done and done.completions[first[0].inference_id].source == "s3"
     assert sub.results(done, env.target, env.session)[0].rooms == 4
+
+    # The uploaded object, named by its S3 URI, is still the same plan: reused too.
+    by_uri = sub.submit([first[0].s3_input_uri], env.target, env.session, previous=first, progress=False)
+    assert by_uri[0].plan_key == first[0].plan_key and by_uri[0].reused
+
+
+def test_wait_survives_a_missing_queue_by_polling_s3(env, runtime, tmp_path, caplog):
+    from dataclasses import replace
+
+    jobs = sub.submit(make_plans(tmp_path, 1), env.target, env.session, progress=False)
+    env.complete(jobs[0], publish=False)
+    env.sqs.delete_queue(QueueUrl=env.target.queue_url)
+    done = sub.wait(jobs, env.target, env.session, timeout=10, poll_interval=1, fallback_after=300, progress=False)
+    assert done.done and done.completions[jobs[0].inference_id].source == "s3"
+    assert "polling S3 instead" in caplog.text
+    with pytest.raises(ConfigError, match="custom_attributes"):
+        sub.submit(make_plans(tmp_path, 1, "x"), env.target, env.session, custom_attributes="é", progress=False)
+    with pytest.raises(ConfigError, match="lacks input_uri"):
+        sub.submit(make_plans(tmp_path, 1, "y"), {"endpoint_name": "x"}, env.session, progress=False)
+
+
+# -- batch transform (aws-mode path, against moto's control plane) -----------------------------
+def test_transform_aws_path_writes_manifests_starts_jobs_and_collects_outputs(env, moto_url, tmp_path, monkeypatch):
+    """moto runs no container: the `.out` objects Batch Transform would write are put in place
+    first (moto marks jobs Completed at once); everything else is the real aws-mode code path."""
+    from dataclasses import replace
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(var, "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    aws_session = roomkit.aws.session("aws", region="us-east-1")
+    assert aws_session.mode == "aws"
+    target = replace(env.target, model_name="rk-model", instance_type="ml.m5.xlarge", instance_count=2)
+    env.s3.put_object(Bucket=BUCKET, Key="backlog/a.png", Body=PNG + b"a")
+    env.s3.put_object(Bucket=BUCKET, Key="backlog/b.png", Body=PNG + b"b")
+    env.s3.put_object(Bucket=BUCKET, Key="backlog/c.pdf", Body=b"%PDF-1.4 c")
+    out = f"s3://{BUCKET}/bt-out/"
+    env.s3.put_object(Bucket=BUCKET, Key="bt-out/backlog/a.png.out", Body=response_body(2))
+    env.s3.put_object(Bucket=BUCKET, Key="bt-out/backlog/c.pdf.out", Body=response_body(4))
+
+    result = sub.transform([f"s3://{BUCKET}/backlog/"], target, aws_session, output_uri=out,
+                           job_name="rk-bt-test", poll_interval=0.1, progress=False)
+    assert result.status == "Completed" and sorted(result.job_names) == ["rk-bt-test-1", "rk-bt-test-2"]
+    sm = env.session.client("sagemaker")
+    jobs = {n: sm.describe_transform_job(TransformJobName=n) for n in result.job_names}
+    by_type = {d["TransformInput"]["ContentType"]: d for d in jobs.values()}
+    assert set(by_type) == {"image/png", "application/pdf"}
+    png_job = by_type["image/png"]
+    assert png_job["ModelName"] == "rk-model" and png_job["BatchStrategy"] == "SingleRecord"
+    assert png_job["TransformInput"]["SplitType"] == "None"
+    assert png_job["TransformOutput"] == {"S3OutputPath": out, "Accept": "application/json", "AssembleWith": "None"}
+    assert png_job["TransformResources"] == {"InstanceType": "ml.m5.xlarge", "InstanceCount": 2}
+    source = png_job["TransformInput"]["DataSource"]["S3DataSource"]
+    assert source["S3DataType"] == "ManifestFile"
+    bucket, key = source["S3Uri"][5:].split("/", 1)
+    manifest = json.loads(env.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert manifest == [{"prefix": f"s3://{BUCKET}/"}, "backlog/a.png", "backlog/b.png"]
+
+    rows = {r.input.rsplit("/", 1)[-1]: r for r in result.rows}
+    assert (rows["a.png"].status, rows["a.png"].rooms) == ("success", 2)
+    assert (rows["c.pdf"].status, rows["c.pdf"].rooms) == ("success", 4)
+    assert rows["b.png"].status == "failed" and "without an output" in rows["b.png"].error
+    assert rows["a.png"].output_location == f"{out}backlog/a.png.out"

@@ -227,7 +227,10 @@ def _s3_plan(s3: Any, bucket: str, key: str, meta: dict, *, explicit: bool) -> P
         return None
     etag = str(meta.get("ETag", "")).strip('"')
     size = int(meta.get("ContentLength", meta.get("Size", 0)))
-    return PlanInput(source=uri, content_type=ctype, digest=f"etag:{etag}", size=size, s3_uri=uri)
+    # Uploaded by roomkit: the SHA-256 it recorded, so the plan keeps the identity it had locally.
+    recorded = str((meta.get("Metadata") or {}).get("roomkit-plan-key", ""))
+    digest = f"sha256:{recorded}" if len(recorded) == 64 else f"etag:{etag}"
+    return PlanInput(source=uri, content_type=ctype, digest=digest, size=size, s3_uri=uri)
 
 
 def _client_error_text(exc: Any) -> str:

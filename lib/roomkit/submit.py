@@ -70,6 +70,7 @@ __all__ = [
     "LatencyStats",
     "ResultRow",
     "SubmitError",
+    "SubmitInterrupted",
     "WaitResult",
     "WaitTimeout",
     "latency_stats",
@@ -105,12 +106,21 @@ THROTTLE_CODES = frozenset(
 )
 RETRY_HTTP_STATUS = frozenset({429, 500, 502, 503, 504})
 _ID_PLAN_CHARS = 40
+PROBE_BATCH = 1000  # HEAD requests per S3 fallback sweep at most
 
 
 class SubmitError(RoomkitError):
     """No plan could be submitted (e.g. the endpoint does not exist or access is denied)."""
 
     code = "submit_failed"
+
+
+class SubmitInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`submit`; ``.jobs`` holds the plans already invoked (save them)."""
+
+    def __init__(self, jobs: list[Job]) -> None:
+        super().__init__(f"interrupted after submitting {len(jobs)} plan(s)")
+        self.jobs = jobs
 
 
 @dataclass(frozen=True)
@@ -277,19 +287,37 @@ def submit(
                     bar.update(1)
                     if job.error:
                         bar.set_postfix_str("errors: %d" % sum(1 for j in sent.values() if j.error))
+            except KeyboardInterrupt:
+                # Stop sending, but keep every invocation already made: they will complete and
+                # their handles are how to find the results.
+                for future in futures:
+                    future.cancel()
+                for future, key in futures.items():
+                    if not future.cancelled() and key not in sent:
+                        try:
+                            sent[key] = future.result()
+                        except Exception:  # noqa: BLE001 - it failed; nothing to keep
+                            pass
+                raise SubmitInterrupted(_in_order(plans, groups, jobs, sent)) from None
             finally:
                 bar.close()
+    result = _in_order(plans, groups, jobs, sent)
+    if sent and all(j.error for j in sent.values()):
+        first = next(iter(sent.values()))
+        raise SubmitError(f"no plan could be submitted to {target.endpoint_name}: {first.error}")
+    return result
+
+
+def _in_order(
+    plans: Sequence[PlanInput], groups: Mapping[str, list[int]], jobs: list[Job | None], sent: Mapping[str, Job]
+) -> list[Job]:
+    """Jobs in input order: reused ones as placed, sent ones shared by inputs of the same plan."""
     for key, indexes in groups.items():
         if key in sent:
             first = sent[key]
             for n, i in enumerate(indexes):
                 jobs[i] = first if n == 0 else replace(first, input=plans[i].source, reused=True)
-
-    result = [j for j in jobs if j is not None]
-    if sent and all(j.error for j in sent.values()):
-        first = next(iter(sent.values()))
-        raise SubmitError(f"no plan could be submitted to {target.endpoint_name}: {first.error}")
-    return result
+    return [j for j in jobs if j is not None]
 
 
 def plan_key_of(plan: PlanInput) -> str:
@@ -499,7 +527,15 @@ def wait(
                 # SQS long polls in whole seconds and returns as soon as a message is there.
                 span = min(poll_interval, remaining if remaining is not None else poll_interval)
                 wait_s = min(20, max(1, math.ceil(span)))
-                for note in _drain(sqs, target.queue_url, set(by_id), wait_s, foreign_visibility_s):
+                try:
+                    notes = _drain(sqs, target.queue_url, set(by_id), wait_s, foreign_visibility_s)
+                except Exception as exc:  # noqa: BLE001 - a broken queue must not lose the batch
+                    if not _is_aws_error(exc):
+                        raise
+                    log.warning("cannot read notifications from %s (%s); polling S3 instead",
+                                target.queue_url, _error_text(exc))
+                    sqs, next_probe, notes = None, time.monotonic(), []
+                for note in notes:
                     if note.inference_id in completions:
                         duplicates += 1
                         continue
@@ -509,7 +545,9 @@ def wait(
             now = time.monotonic()
             silent = now - last_news >= fallback_after
             if pending and now >= next_probe and (sqs is None or silent):
-                for c in _probe_s3(s3, [by_id[i] for i in pending]):
+                # Oldest first, bounded per sweep: they are the likeliest to be done.
+                batch = sorted((by_id[i] for i in pending), key=lambda j: j.submitted_at)[:PROBE_BATCH]
+                for c in _probe_s3(s3, batch):
                     if c.inference_id in pending:
                         record(c)
                 next_probe = time.monotonic() + (poll_interval if sqs is None else fallback_after)
@@ -646,17 +684,23 @@ def _row(job: Job, completion: Completion | None, s3: Any) -> ResultRow:
     completed_at = completion.completed_at if completion else None
     reason = completion.failure_reason if completion else None
 
+    # The notification's locations win over the ones InvokeEndpointAsync returned (they agree
+    # on AWS; a notification is what SageMaker actually wrote).
+    output_location = (completion.output_location if completion else None) or job.output_location
+    failure_location = (completion.failure_location if completion else None) or job.failure_location
+    row.output_location, row.failure_location = output_location or None, failure_location
+
     if completion is None or completion.status == SUCCESS:
         body, modified = None, None
         if completion is not None and completion.response_body:
             body = completion.response_body
         else:
-            body, modified = _get(s3, job.output_location)
+            body, modified = _get(s3, output_location)
         if body is not None:
             _fill_success(row, body)
             if row.status == FAILED and completion is not None and completion.response_body:
                 # The embedded copy did not parse: the S3 object is the reference.
-                s3_body, modified = _get(s3, job.output_location)
+                s3_body, modified = _get(s3, output_location)
                 if s3_body is not None:
                     row.error = None
                     _fill_success(row, s3_body)
@@ -665,11 +709,11 @@ def _row(job: Job, completion: Completion | None, s3: Any) -> ResultRow:
             return row
         if completion is not None:
             row.status = FAILED
-            row.error = f"reported complete but {job.output_location} is missing (expired or deleted?)"
+            row.error = f"reported complete but {output_location} is missing (expired or deleted?)"
             row.completed_at = completed_at
             return row
 
-    body, modified = _get(s3, job.failure_location) if job.failure_location else (None, None)
+    body, modified = _get(s3, failure_location) if failure_location else (None, None)
     if body is not None or (completion is not None and completion.status == FAILED):
         row.status = FAILED
         row.error = _failure_message(body) if body is not None else None

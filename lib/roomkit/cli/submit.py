@@ -113,25 +113,25 @@ def jobs_path(args: argparse.Namespace) -> Path:
 
 
 def run_submit(args: argparse.Namespace) -> int:
-    from roomkit.jobs import load_jobs, save_jobs
-    from roomkit.submit import submit
+    from roomkit.jobs import load_jobs
+    from roomkit.submit import SubmitInterrupted, submit
 
     deployment, session = _context(args)
     ledger = jobs_path(args)
     previous = load_jobs(ledger) if ledger.exists() else []
-    jobs = submit(
-        args.paths, deployment, session,
-        ttl_seconds=args.ttl, invocation_timeout_seconds=args.invocation_timeout,
-        custom_attributes=args.custom_attributes, rerun=args.rerun, previous=previous,
-        max_workers=args.workers, progress=not args.no_progress,
-    )
-    known = {j.inference_id for j in previous}
-    new = []
-    for job in jobs:
-        if job.inference_id not in known:
-            known.add(job.inference_id)
-            new.append(job)
-    save_jobs([*previous, *new], ledger)
+    try:
+        jobs = submit(
+            args.paths, deployment, session,
+            ttl_seconds=args.ttl, invocation_timeout_seconds=args.invocation_timeout,
+            custom_attributes=args.custom_attributes, rerun=args.rerun, previous=previous,
+            max_workers=args.workers, progress=not args.no_progress,
+        )
+    except SubmitInterrupted as stop:
+        _record(previous, stop.jobs, ledger)
+        print(f"interrupted: {len(stop.jobs)} plan(s) already submitted are recorded in {ledger}",
+              file=sys.stderr)
+        raise
+    _record(previous, jobs, ledger)
     reused = sum(1 for j in jobs if j.reused)
     errors = [j for j in jobs if j.error]
     print(f"submitted {len(jobs) - reused - len(errors)} plan(s) to {_endpoint(deployment)}, "
@@ -141,6 +141,19 @@ def run_submit(args: argparse.Namespace) -> int:
     if not args.wait:
         return EXIT_FAILED if errors else EXIT_OK
     return _collect(jobs, deployment, session, args, wait_first=True)
+
+
+def _record(previous: list, jobs: list, ledger: Path) -> None:
+    """Add new job handles to the jobs file (reused ones are already there)."""
+    from roomkit.jobs import save_jobs
+
+    known = {j.inference_id for j in previous}
+    new = []
+    for job in jobs:
+        if job.inference_id not in known:
+            known.add(job.inference_id)
+            new.append(job)
+    save_jobs([*previous, *new], ledger)
 
 
 def run_results(args: argparse.Namespace) -> int:
