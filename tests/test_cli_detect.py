@@ -312,3 +312,32 @@ def test_demo_finds_repository_samples_from_another_cwd(tmp_path):
     assert proc.stdout.splitlines()[-2].startswith("overall: F1@0.5=")
     n_images = len([p for p in repo_samples.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")])
     assert len(list((tmp_path / "out").glob("*.json"))) == n_images + 1  # + summary.json
+
+
+def test_detect_output_dir_that_cannot_be_created(tmp_path, capsys):
+    plan = tmp_path / "plan.png"
+    write_plan(plan)
+    blocker = tmp_path / "file"
+    blocker.write_text("in the way")
+    rc = main(["detect", str(plan), "-o", str(blocker / "out")])
+    assert rc == 2
+    assert "cannot create output folder" in capsys.readouterr().err
+
+
+def test_overlay_drawing_marks_rooms_and_caps_size():
+    from roomkit.cli.detect import draw_overlay
+    from roomkit.response import Detection, Room
+
+    plan = np.full((3000, 6000, 3), 255, np.uint8)
+    room = Room(id="room_001", polygon=((1000.0, 1000.0), (3000.0, 1000.0), (3000.0, 2000.0), (1000.0, 2000.0)),
+                area_px=2e6, confidence=0.9)
+    det = Detection(width=6000, height=3000, rooms=(room,))
+    truth = [[(4000, 500), (5500, 500), (5500, 2500), (4000, 2500)]]
+    out = draw_overlay(plan, det, truth, max_side=1200)
+    assert out.shape == (600, 1200, 3) and out.dtype == np.uint8
+    inside = out[250:350, 220:280].reshape(-1, 3)  # inside the room, away from the label
+    assert (inside != 255).any(axis=1).mean() > 0.9, "room is filled"
+    assert (out[20:80, 20:80] == 255).all(), "outside stays paper"
+    assert (out[100:500, 800] != 255).any(), "ground truth outline drawn"
+    gray = draw_overlay(plan[:, :, 0], det)
+    assert gray.shape == (2000, 4000, 3)  # default cap: longest side 4000

@@ -63,7 +63,9 @@ def find_samples(explicit: Path | None = None) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from roomkit.cli.detect import detect_file, draw_overlay, expand_paths, load_config, write_png
+    from roomkit.cli.detect import (
+        detect_file, draw_overlay, expand_paths, load_config, make_output_dir, write_atomic, write_outputs,
+    )
     from roomkit.errors import InputError
     from roomkit.evaluate import Summary, load_truth, score_plan
 
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         raise InputError(f"no plan images in {samples}")
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out)
     print(f"roomkit demo: {len(files)} plans from {samples} -> {out}", flush=True)
 
     width = max(len("plan"), *(len(f.stem) for f in files))
@@ -105,10 +107,9 @@ def run(args: argparse.Namespace) -> int:
             continue
 
         det = result.detection
-        (out / f"{path.stem}.json").write_text(json.dumps(det.to_response(), indent=2) + "\n", encoding="utf-8")
         truth_polys = [r.polygon for r in truth.rooms] if truth is not None else None
-        if not args.no_overlay:
-            write_png(out / f"{path.stem}.overlay.png", draw_overlay(result.image, det, truth_polys))
+        overlay = None if args.no_overlay else draw_overlay(result.image, det, truth_polys)
+        write_outputs(out, path.stem, det, overlay=overlay)
         times.append(det.processing_time_ms)
 
         if truth is not None:
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         print(row, flush=True)
 
     summary = Summary(tuple(scores))
-    (out / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
+    write_atomic(out / "summary.json", json.dumps(summary.to_dict(), indent=2) + "\n")
     print("-" * len(head))
     timing = f" median={statistics.median(times):.1f}ms" if times else ""
     if scores:

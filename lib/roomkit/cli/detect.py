@@ -121,6 +121,8 @@ def draw_overlay(image, detection, truth_polygons=None, *, max_side: int = OVERL
     import cv2
     import numpy as np
 
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     h, w = image.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     canvas = image if scale == 1.0 else cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
@@ -164,7 +166,16 @@ def write_png(path: Path, image) -> None:
     ok, buf = cv2.imencode(".png", image)
     if not ok:  # pragma: no cover - encoding a uint8 BGR array does not fail
         raise OSError(f"could not encode {path}")
-    path.write_bytes(buf.tobytes())
+    write_atomic(path, buf.tobytes())
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write via a temporary file and rename, so an interrupted run leaves no half-written JSON."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    tmp.write_bytes(data)
+    tmp.replace(path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
         print("roomkit detect: nothing to do: no readable inputs", file=sys.stderr)
         return 1
     out_dir: Path = args.output_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out_dir)
 
     ok = 0
     n_rooms = 0
@@ -227,17 +238,13 @@ def run(args: argparse.Namespace) -> int:
             _report_error(path, result.error)
             continue
         det = result.detection
-        json_path = out_dir / f"{stem}.json"
-        json_path.write_text(json.dumps(det.to_response(), indent=2) + "\n", encoding="utf-8")
-        written = [json_path.name]
-        if args.geojson:
-            gj = out_dir / f"{stem}.geojson"
-            gj.write_text(json.dumps(det.to_geojson()) + "\n", encoding="utf-8")
-            written.append(gj.name)
-        if args.overlay:
-            ov = out_dir / f"{stem}.overlay.png"
-            write_png(ov, draw_overlay(result.image, det))
-            written.append(ov.name)
+        try:
+            written = write_outputs(out_dir, stem, det, geojson=args.geojson,
+                                    overlay=draw_overlay(result.image, det) if args.overlay else None)
+        except OSError as exc:
+            failures.append(Failure(path, f"cannot write results: {exc.strerror or exc}"))
+            _report_error(path, failures[-1].message)
+            continue
         ok += 1
         n_rooms += len(det.rooms)
         times.append(det.processing_time_ms)
@@ -255,6 +262,31 @@ def run(args: argparse.Namespace) -> int:
         print(f"roomkit detect: {len(failures)} input(s) failed", file=sys.stderr)
         return 1
     return 0
+
+
+def make_output_dir(out_dir: Path) -> None:
+    from roomkit.errors import RoomkitError
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RoomkitError(f"cannot create output folder {out_dir}: {exc.strerror or exc}") from None
+
+
+def write_outputs(out_dir: Path, stem: str, det, *, geojson: bool = False, overlay=None) -> list[str]:
+    """``<stem>.json`` (+ ``.geojson``, ``.overlay.png``); returns the file names written."""
+    json_path = out_dir / f"{stem}.json"
+    write_atomic(json_path, json.dumps(det.to_response(), indent=2) + "\n")
+    written = [json_path.name]
+    if geojson:
+        gj = out_dir / f"{stem}.geojson"
+        write_atomic(gj, json.dumps(det.to_geojson()) + "\n")
+        written.append(gj.name)
+    if overlay is not None:
+        ov = out_dir / f"{stem}.overlay.png"
+        write_png(ov, overlay)
+        written.append(ov.name)
+    return written
 
 
 def _report_error(path: Path, message: str) -> None:
