@@ -591,7 +591,7 @@ def test_decompression_bombs_refused_from_header(name):
     assert f"{size[0]}×{size[1]}" in info.value.message
 
 
-def test_pixel_bomb_refused_without_allocating():
+def test_pixel_bomb_refused_without_allocating(tmp_path):
     """A 60 KB-ish PNG claiming 20000×20000 (1.2 GB decoded) is refused with no big allocation."""
     code = (
         "import resource, sys\n"
@@ -608,12 +608,9 @@ def test_pixel_bomb_refused_without_allocating():
         "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "print(after - before)\n"
     )
-    import tempfile
-
-    with tempfile.NamedTemporaryFile(suffix=".png") as f:
-        f.write(crafted_png(20_000, 20_000, idat=zlib.compress(b"\x00" * 2_000_000, 9)))
-        f.flush()
-        proc = subprocess.run([sys.executable, "-c", code, f.name], capture_output=True, text=True, timeout=120)
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(crafted_png(20_000, 20_000, idat=zlib.compress(b"\x00" * 2_000_000, 9)))
+    proc = subprocess.run([sys.executable, "-c", code, str(bomb)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     grown_kib = int(proc.stdout.strip().splitlines()[-1])
     assert grown_kib < 50_000, f"peak RSS grew by {grown_kib} KiB"
