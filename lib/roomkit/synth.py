@@ -77,6 +77,11 @@ class Style:
     specks: float = 0.0  # specks per megapixel
     illumination: float = 0.0  # depth of an uneven-light gradient (0..1)
     jpeg: int | None = None  # JPEG quality; None saves PNG
+    corner_cuts: float = 0.0  # chance the footprint gets chamfered / rounded corners (angled, curved walls)
+    room_fill: bool = False  # light floor colours per room (listing plans)
+    floor_tiles: bool = False  # tile grid on bath/kitchen floors
+    compass: bool = False  # north arrow in the margin
+    header: bool = False  # "approximate gross internal area" text above the plan
     single_room: bool = False
     blank: bool = False
 
@@ -101,7 +106,9 @@ STYLES: dict[str, Style] = {
                 furniture=1.0, room_dims=True),
         replace(_BASE, name="cad", description="CAD sheet: dimension strings outside the footprint, room dimensions, title",
                 dim_lines=True, room_dims=True, title=True, line_ink=(60, 60, 60), furniture=0.3,
-                footprints=("L", "T", "U")),
+                footprints=("L", "T", "U"), corner_cuts=0.4),
+        replace(_BASE, name="angled", description="angled (45 degree) and curved exterior walls, furniture",
+                corner_cuts=1.0, furniture=0.4, footprints=("rect", "L")),
         replace(_BASE, name="blueprint", description="white lines on blueprint blue, dimension strings",
                 paper=(150, 82, 28), ink=(250, 245, 240), dim_lines=True, grid=0, room_dims=True),
         replace(_BASE, name="tinted", description="cream paper, sepia ink, mild blur, saved as JPEG",
@@ -120,6 +127,10 @@ STYLES: dict[str, Style] = {
                 single_room=True, furniture=1.0, footprints=("rect", "L"), room_dims=True),
         replace(_BASE, name="blank", description="blank page: paper, no plan", blank=True, noise=3.0,
                 specks=10.0, jpeg=85),
+        replace(_BASE, name="listing", description="real-estate listing: coloured floors, tiled wet rooms, "
+                "north arrow, area header, furniture, thin grey walls", wall_m=(0.08, 0.12), ink=(60, 60, 60),
+                room_fill=True, floor_tiles=True, compass=True, header=True, furniture=0.7, room_dims=True,
+                size=(700, 1200), jpeg=85, corner_cuts=0.3),
         # styles no committed sample shows
         replace(_BASE, name="poche", description="grey poché walls with black outlines", walls="poche",
                 wall_m=(0.15, 0.22), furniture=0.4, dim_lines=True),
@@ -181,6 +192,11 @@ def _random_style(rng: np.random.Generator) -> Style:
         specks=float(rng.uniform(0, 80)) if degraded else 0.0,
         illumination=float(rng.uniform(0, 0.25)) if degraded else 0.0,
         jpeg=int(rng.integers(35, 90)) if degraded else None,
+        corner_cuts=float(rng.choice([0.0, 0.5])),
+        room_fill=bool(not blueprint and rng.random() < 0.2),
+        floor_tiles=bool(rng.random() < 0.3),
+        compass=bool(rng.random() < 0.3),
+        header=bool(rng.random() < 0.2),
     )
 
 
@@ -359,6 +375,8 @@ def _make_layout(style: Style, rng: np.random.Generator, page: tuple[int, int], 
                     break
         rects_per_room = [r for k, r in enumerate(rects_per_room) if k not in merged or len(r) == 2]
     cells_poly = [_clean(unary_union([box(*r) for r in rs])) for rs in rects_per_room]
+    if style.corner_cuts and rng.random() < style.corner_cuts:
+        footprint, cells_poly = _cut_corners(footprint, cells_poly, style, rng, ppm)
     return _Layout(footprint=footprint, cells=cells_poly, parts=rects_per_room, ppm=ppm, kind=kind)
 
 
@@ -372,6 +390,8 @@ def _segments(geom: Any) -> list[tuple[int, int, int, int]]:
         if line.geom_type == "LineString":
             coords = list(line.coords)
             for (ax, ay), (bx, by) in zip(coords, coords[1:]):
+                if abs(ax - bx) > 1e-6 and abs(ay - by) > 1e-6:
+                    continue  # oblique (angled or curved wall): no openings, drawn as a polygon
                 ax, ay, bx, by = (int(round(v)) for v in (ax, ay, bx, by))
                 if (ax, ay) == (bx, by):
                     continue
@@ -379,6 +399,58 @@ def _segments(geom: Any) -> list[tuple[int, int, int, int]]:
         elif hasattr(line, "geoms"):
             out.extend(_segments(line))
     return out
+
+
+def _oblique_lines(ring: Any) -> list[LineString]:
+    """Runs of consecutive non-axis-aligned edges of a closed ring (angled and curved walls)."""
+    coords = list(ring.coords)
+    runs: list[list[tuple[float, float]]] = []
+    current: list[tuple[float, float]] = []
+    for a, b in zip(coords, coords[1:]):
+        if abs(a[0] - b[0]) > 1e-6 and abs(a[1] - b[1]) > 1e-6:
+            if not current:
+                current = [a]
+            current.append(b)
+        elif current:
+            runs.append(current)
+            current = []
+    if current:
+        if runs and runs[0][0] == current[-1]:
+            runs[0] = current + runs[0][1:]
+        else:
+            runs.append(current)
+    return [LineString(r) for r in runs]
+
+
+def _cut_corners(footprint: Polygon, cells: list[Polygon], style: Style, rng: np.random.Generator,
+                 ppm: float) -> tuple[Polygon, list[Polygon]]:
+    """Replace one or two convex corners of the footprint by a 45° chamfer or a quarter circle."""
+    fx0, fy0, fx1, fy1 = footprint.bounds
+    corners = [(fx0, fy0, 1, 1), (fx1, fy0, -1, 1), (fx0, fy1, 1, -1), (fx1, fy1, -1, -1)]
+    vertices = {(round(x), round(y)) for x, y in footprint.exterior.coords}
+    candidates = [c for c in corners if (round(c[0]), round(c[1])) in vertices]
+    rng.shuffle(candidates)
+    for cx, cy, sx, sy in candidates[: int(rng.integers(1, 3))]:
+        corner = shapely.Point(cx + sx * 0.5, cy + sy * 0.5)
+        owner = next((k for k, c in enumerate(cells) if c.contains(corner)), None)
+        if owner is None:
+            continue
+        bx0, by0, bx1, by1 = cells[owner].bounds
+        d = int(round(rng.uniform(0.3, 0.5) * min(bx1 - bx0, by1 - by0)))
+        if d < 1.0 * ppm:
+            continue
+        square = box(min(cx, cx + sx * d), min(cy, cy + sy * d), max(cx, cx + sx * d), max(cy, cy + sy * d))
+        if rng.random() < 0.5:
+            cut = Polygon([(cx, cy), (cx + sx * d, cy), (cx, cy + sy * d)])
+        else:
+            disk = shapely.Point(cx + sx * d, cy + sy * d).buffer(d, quad_segs=max(4, int(d / 12)))
+            cut = square.difference(disk)
+        new_cell = _clean(cells[owner].difference(cut))
+        if new_cell.geom_type != "Polygon" or new_cell.area < 0.6 * cells[owner].area:
+            continue
+        footprint = _clean(footprint.difference(cut))
+        cells = [new_cell if k == owner else c for k, c in enumerate(cells)]
+    return footprint, cells
 
 
 def _wall_rect(seg: tuple[int, int, int, int], t: int) -> Rect:
@@ -531,7 +603,7 @@ class _Renderer:
             width, height = long_side, int(round(long_side * aspect))
         else:
             width, height = int(round(long_side * aspect)), long_side
-        margin_frac = 0.13 if (s.dim_lines or s.title) else 0.07
+        margin_frac = 0.13 if (s.dim_lines or s.title or s.compass or s.header) else 0.07
         margin = int(round(max(long_side * margin_frac, 24)))
         if s.rotate:
             margin += int(round(long_side * math.sin(math.radians(s.rotate)) * 0.6))
@@ -541,6 +613,8 @@ class _Renderer:
         self.lines = np.zeros(shape, np.uint8)
         self.text = np.zeros(shape, np.uint8)
         self.fill = np.zeros(shape, np.uint8)  # poché / furniture tint
+        self.floors: list[tuple[np.ndarray, BGR]] = []  # (polygon px, colour) painted under the ink
+        self.tiles = np.zeros(shape, np.uint8)
         self.facts: dict[str, Any] = {}  # what this plan shows (footprint, wall px, rotation...)
         rooms: list[dict[str, Any]] = []
         if not s.blank:
@@ -573,7 +647,9 @@ class _Renderer:
                 int_segs.update(_segments(LineString([seg[:2], seg[2:]]).difference(boundary)))
         ext_rects = [_wall_rect(seg, t_ext) for seg in ext_segs]
         int_rects = [_wall_rect(seg, t_int) for seg in sorted(int_segs)]
-        walls_geom = unary_union([box(*r) for r in ext_rects + int_rects])
+        oblique = [ln.buffer(t_ext / 2, cap_style="square", join_style="mitre")
+                   for ln in _oblique_lines(lay.footprint.exterior)]
+        walls_geom = unary_union([box(*r) for r in ext_rects + int_rects] + oblique)
 
         # room faces (the ground truth)
         faces: list[Polygon] = []
@@ -588,6 +664,16 @@ class _Renderer:
         wall_mask = np.zeros((self.h, self.w), np.uint8)
         for r in ext_rects + int_rects:
             _fill_rect(wall_mask, r)
+        if oblique:
+            for poly in oblique:
+                pts = np.round(np.asarray(poly.exterior.coords) * 16).astype(np.int32)
+                cv2.fillPoly(wall_mask, [pts], 255, cv2.LINE_8, shift=4)
+            # trim the square ends of straight walls that poke out past an angled/curved wall
+            outer = lay.footprint.buffer(t_ext - t_ext // 2, join_style="mitre")
+            keep = np.zeros_like(wall_mask)
+            cv2.fillPoly(keep, [np.round(np.asarray(outer.exterior.coords) * 16).astype(np.int32)], 255,
+                         cv2.LINE_8, shift=4)
+            wall_mask &= keep
 
         # openings: doors between rooms, an entrance, windows on exterior walls
         occupied: list[list[Polygon]] = [[] for _ in faces]
@@ -606,6 +692,12 @@ class _Renderer:
             self._dimension_lines(lay)
         if s.title:
             self._title(lay)
+        if s.compass:
+            self._compass(lay)
+        if s.header:
+            self._header(lay, faces)
+        if s.room_fill or s.floor_tiles:
+            self._floors(faces, labels)
 
         rooms = []
         for k, face in enumerate(faces):
@@ -984,6 +1076,68 @@ class _Renderer:
         cv2.putText(self.text, sub, (int(self.w / 2 - sw / 2), y + base + 6 + sh), font, scale * 0.6, 255,
                     max(1, thick - 1), cv2.LINE_AA)
 
+    def _floors(self, faces: list[Polygon], labels: list[str]) -> None:
+        rng = self.rng
+        palette = [(214, 232, 246), (200, 225, 240), (226, 236, 220), (232, 226, 238), (210, 230, 232),
+                   (190, 214, 236)]
+        wet = {"bath": (236, 226, 206), "wc": (236, 226, 206), "laundry": (230, 230, 222), "kitchen": (222, 232, 236)}
+        for face, label in zip(faces, labels):
+            pts = np.round(np.asarray(face.exterior.coords)[:-1]).astype(np.int32)
+            if self.s.room_fill:
+                color = wet.get(label) or palette[int(rng.integers(len(palette)))]
+                self.floors.append((pts, color))
+            if self.s.floor_tiles and label in ("bath", "wc", "kitchen", "laundry"):
+                pitch = max(5, int(round(rng.uniform(0.25, 0.45) * self.ppm)))
+                inner = face.buffer(-max(2, self.t_int // 2), join_style="mitre")
+                if inner.is_empty or inner.geom_type != "Polygon":
+                    continue
+                x0, y0, x1, y1 = (int(v) for v in inner.bounds)
+                grid = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.uint8)
+                grid[:, ::pitch] = 110
+                grid[::pitch, :] = 110
+                mask = np.zeros_like(grid)
+                cv2.fillPoly(mask, [np.round(np.asarray(inner.exterior.coords) - (x0, y0)).astype(np.int32)], 1)
+                region = self.tiles[y0:y1 + 1, x0:x1 + 1]
+                np.maximum(region, grid * mask[:region.shape[0], :region.shape[1]], out=region)
+
+    def _compass(self, lay: _Layout) -> None:
+        fx0, fy0, fx1, fy1 = lay.footprint.bounds
+        room = min(fy0, self.w - fx1) - self.t_ext
+        r = int(min(room * 0.35, 0.06 * max(self.w, self.h)))
+        if r < 10:
+            return
+        cx, cy = int(self.w - r * 1.6), int(r * 1.6)
+        ang = float(self.rng.uniform(-0.6, 0.6))
+        cv2.circle(self.lines, (cx, cy), r, 255, 1, cv2.LINE_AA)
+        tip = (cx + r * math.sin(ang), cy - r * math.cos(ang))
+        tail = (cx - r * math.sin(ang), cy + r * math.cos(ang))
+        left = (cx - 0.3 * r * math.cos(ang), cy - 0.3 * r * math.sin(ang))
+        right = (cx + 0.3 * r * math.cos(ang), cy + 0.3 * r * math.sin(ang))
+        arrow = np.round(np.array([tip, right, tail, left])).astype(np.int32)
+        cv2.polylines(self.lines, [arrow], True, 255, 1, cv2.LINE_AA)
+        cv2.fillPoly(self.lines, [np.round(np.array([tip, right, (cx, cy)])).astype(np.int32)], 255, cv2.LINE_AA)
+        scale = r / 30.0
+        tw, th, _ = _text_size("N", cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, int(scale * 2)))
+        nx, ny = int(tip[0] - tw / 2), int(tip[1] - r * 0.2)
+        if ny - th > 0:
+            cv2.putText(self.text, "N", (nx, ny), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, max(1, int(scale * 2)),
+                        cv2.LINE_AA)
+
+    def _header(self, lay: _Layout, faces: list[Polygon]) -> None:
+        _, fy0, _, _ = lay.footprint.bounds
+        area = sum(f.area for f in faces) / self.ppm ** 2
+        lines = ["Approximate Gross Internal Area", f"{area:.0f} sq m / {area * 10.764:.0f} sq ft"]
+        font = cv2.FONT_HERSHEY_SIMPLEX
+        scale = float(np.clip(max(self.w, self.h) / 2000.0, 0.35, 2.0))
+        thick = max(1, int(round(scale * 1.3)))
+        y = int((fy0 - self.t_ext) * 0.3)
+        for t in lines:
+            tw, th, base = _text_size(t, font, scale, thick)
+            y += th + base
+            if y >= fy0 - self.t_ext - 4 or tw > self.w * 0.6:
+                return
+            cv2.putText(self.text, t, (int(self.w * 0.05), y), font, scale, 255, thick, cv2.LINE_AA)
+
     # -- paper and degradation ------------------------------------------------------------------------
     def _compose(self) -> np.ndarray:
         s = self.s
@@ -996,6 +1150,9 @@ class _Renderer:
             for i, y in enumerate(range(0, self.h, s.grid)):
                 cv2.line(grid, (0, y), (self.w - 1, y), 255 if i % 5 == 0 else 150, 1)
             self._blend(img, grid, s.grid_ink)
+        for pts, color in self.floors:
+            cv2.fillPoly(img, [pts], tuple(float(c) for c in color))
+        self._blend(img, self.tiles, s.line_ink or s.ink)
         self._blend(img, self.fill, s.ink)
         self._blend(img, self.walls, s.ink)
         self._blend(img, self.lines, s.line_ink or s.ink)
@@ -1098,6 +1255,8 @@ SAMPLE_SET: tuple[tuple[str, str, int, dict[str, Any]], ...] = (
     ("small_plan", "small", 15, {}),
     ("small_listing", "small", 19, {"wall_px": (2, 3), "furniture": 0.6, "room_dims": True, "noise": 4.0,
                                     "blur": 0.5, "jpeg": 70}),
+    ("listing", "listing", 21, {}),
+    ("angled_walls", "angled", 22, {}),
     ("single_room", "single-room", 16, {}),
     ("blank_page", "blank", 17, {}),
 )
