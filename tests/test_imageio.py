@@ -249,6 +249,18 @@ def test_exif_orientation_is_applied(fmt, orientation):
         assert out.shape[:2] == (W, H)
 
 
+def test_pillow_fallback_applies_tiff_orientation(monkeypatch):
+    import roomkit.imageio as imageio_mod
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = pil_bytes(rgb_pil(quadrants()), "TIFF", exif=exif)
+    expected = load_image(data)
+    assert expected.shape == (W, H, 3)
+    monkeypatch.setattr(imageio_mod.cv2, "imdecode", lambda *a, **k: None)
+    assert np.array_equal(load_image(data), expected)
+
+
 def test_tiff_multipage_reads_first_page_only():
     first, second = quadrants(), np.zeros((H, W, 3), np.uint8)
     data = pil_bytes(rgb_pil(first), "TIFF", save_all=True, append_images=[rgb_pil(second)])

@@ -10,8 +10,9 @@ every caller gets the same formats and the same guard rails:
   a half-grey picture, and nothing leaks out as an OpenCV traceback.
 
 Output is normalized: alpha composited onto white paper, 16-bit and float scaled to 8-bit,
-grey and palette expanded to three channels, JPEG EXIF orientation applied, a PDF's first page
-rendered at ``pdf_dpi`` (scaled down when needed to respect ``max_pixels``).
+grey and palette expanded to three channels (or everything reduced to grey with ``gray=True``),
+EXIF orientation applied (JPEG, TIFF, PNG, WebP), the first page of a multi-page TIFF, a PDF's
+first page rendered at ``pdf_dpi`` (scaled down when needed to respect ``max_pixels``).
 """
 from __future__ import annotations
 
@@ -423,6 +424,9 @@ def _pil_to_array(im, max_pixels: int) -> np.ndarray | None:
         if im.width * im.height > max_pixels:
             return None
         im.seek(0)  # first page / frame
+        from PIL import ImageOps
+
+        im = ImageOps.exif_transpose(im) or im  # as OpenCV does on its own path
         if im.mode in ("I;16", "I;16B", "I;16L"):
             return np.asarray(im.convert("I"), dtype=np.int32).astype(np.uint16)
         if im.mode == "I":
