@@ -494,8 +494,6 @@ def test_resubmission_reuses_finished_results_unless_rerun(env, runtime, tmp_pat
 
 
 def test_wait_survives_a_missing_queue_by_polling_s3(env, runtime, tmp_path, caplog):
-    from dataclasses import replace
-
     jobs = sub.submit(make_plans(tmp_path, 1), env.target, env.session, progress=False)
     env.complete(jobs[0], publish=False)
     env.sqs.delete_queue(QueueUrl=env.target.queue_url)

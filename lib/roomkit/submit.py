@@ -18,35 +18,28 @@ Identity and re-submission
     ``reused=True`` after checking that its output object still exists. Identical bytes given
     twice in one call are invoked once and share that invocation. ``rerun=True`` always invokes.
 
-Completion
-    ``wait`` reads the deployment's SQS queue (subscribed to the success and error topics), drops
-    duplicate deliveries by ``inferenceId``, deletes the messages it consumed and leaves other
-    consumers' messages in the queue (they become visible again after ``foreign_visibility_s``).
-    When no notification has arrived for ``fallback_after`` seconds — or the deployment has no
-    queue — it probes ``OutputLocation``/``FailureLocation`` in S3 instead. On timeout it returns
-    what finished and names what did not.
+Then :func:`~roomkit.completion.wait` (SQS notifications, S3 fallback) and
+:func:`~roomkit.collect.results` (the results table) — re-exported here, with
+:func:`~roomkit.transform.transform` for Batch Transform — so ``from roomkit.submit import
+submit, wait, results`` is the whole workflow.
 """
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
-import math
 import os
 import random
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
-from datetime import datetime
-from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from roomkit.errors import ConfigError, InputError, RoomkitError
+from roomkit.collect import results
+from roomkit.completion import wait
+from roomkit.errors import ConfigError, RoomkitError
 from roomkit.inputs import PlanInput, parse_s3_uri, resolve_inputs, s3_uri
 from roomkit.jobs import (
-    FAILED,
-    PENDING,
-    SUCCESS,
     Completion,
     Job,
     LatencyStats,
@@ -59,7 +52,7 @@ from roomkit.jobs import (
     to_dataframe,
     utcnow,
 )
-from roomkit.notifications import AsyncNotification, parse_notification
+from roomkit.s3objects import error_text, exists, is_aws_error, progress_bar
 from roomkit.target import AsyncTarget, target_of
 
 __all__ = [
@@ -106,7 +99,6 @@ THROTTLE_CODES = frozenset(
 )
 RETRY_HTTP_STATUS = frozenset({429, 500, 502, 503, 504})
 _ID_PLAN_CHARS = 40
-PROBE_BATCH = 1000  # HEAD requests per S3 fallback sweep at most
 
 
 class SubmitError(RoomkitError):
@@ -277,7 +269,7 @@ def submit(
 
     sent: dict[str, Job] = {}
     if to_send:
-        bar = _progress(total=len(to_send), desc="submitting", disable=not progress)
+        bar = progress_bar(total=len(to_send), desc="submitting", disable=not progress)
         with ThreadPoolExecutor(max_workers=min(max_workers, len(to_send))) as pool:
             futures = {pool.submit(send, key, plan): key for key, plan in to_send}
             try:
@@ -326,8 +318,6 @@ def plan_key_of(plan: PlanInput) -> str:
     value = value.lower()
     if kind == "sha256" or (kind == "etag" and all(c in "0123456789abcdef" for c in value) and value):
         return value
-    import hashlib
-
     return hashlib.sha256(plan.digest.encode()).hexdigest()
 
 
@@ -375,7 +365,7 @@ def _submit_one(
         submitted_at = utcnow()
         response = call_with_backoff(lambda: runtime.invoke_endpoint_async(**request), backoff)
     except Exception as exc:  # noqa: BLE001 - recorded on the job: a failed submission is not lost
-        if not _is_aws_error(exc):
+        if not is_aws_error(exc):
             raise
         return Job(
             input=plan.source,
@@ -388,7 +378,7 @@ def _submit_one(
             endpoint_name=target.endpoint_name,
             plan_key=key,
             custom_attributes=custom_attributes,
-            error=f"submission failed: {_error_text(exc)}",
+            error=f"submission failed: {error_text(exc)}",
         )
     return Job(
         input=plan.source,
@@ -444,347 +434,13 @@ def _finished_previous(
         candidates.setdefault(job.plan_key, job)
     found: dict[str, Job] = {}
     for key, job in candidates.items():
-        if _exists(s3, job.output_location):
+        if exists(s3, job.output_location):
             found[key] = replace(job, reused=False)
     return found
 
 
-# -- wait -----------------------------------------------------------------------------------------
-def wait(
-    jobs: Iterable[Job] | WaitResult,
-    deployment: Any,
-    session: Any,
-    *,
-    timeout: float | None = 3600.0,
-    poll_interval: float = 5.0,
-    fallback_after: float = 60.0,
-    foreign_visibility_s: int = 15,
-    raise_on_timeout: bool = False,
-    progress: bool = True,
-) -> WaitResult:
-    """Wait until every job has finished (or ``timeout`` seconds pass); returns a :class:`WaitResult`.
-
-    Completions come from the deployment's SQS queue; S3 is probed for jobs without news after
-    ``fallback_after`` seconds of silence (every ``poll_interval`` s when the deployment has no
-    queue). Duplicate notifications are dropped; consumed messages are deleted; messages that
-    belong to other jobs are left in the queue. On timeout the result names the unfinished jobs
-    (``.pending``, ``.summary()``); with ``raise_on_timeout=True`` :class:`WaitTimeout` is raised.
-    Passing an earlier :class:`WaitResult` continues from it.
-    """
-    target = target_of(deployment)
-    if isinstance(jobs, WaitResult):
-        completions = dict(jobs.completions)
-        jobs = list(jobs.jobs)
-    else:
-        jobs = list(jobs)
-        completions = {}
-    if poll_interval <= 0:
-        raise ConfigError(f"poll_interval must be positive, got {poll_interval}")
-    for job in jobs:
-        if job.error and job.inference_id not in completions:
-            completions[job.inference_id] = Completion(
-                job.inference_id, FAILED, failure_reason=job.error, source="submit"
-            )
-    by_id: dict[str, Job] = {}
-    for job in jobs:
-        by_id.setdefault(job.inference_id, job)
-    pending = {i for i in by_id if i not in completions}
-
-    s3 = session.client("s3")
-    sqs = session.client("sqs") if target.queue_url else None
-    start = time.monotonic()
-    deadline = None if timeout is None else start + max(0.0, timeout)
-    last_news = start
-    # Jobs reused from an earlier run finished long ago: look them up in S3 right away.
-    probe_now = {j.inference_id for j in jobs if j.reused and j.inference_id in pending}
-    next_probe = start if sqs is None else start + fallback_after
-    duplicates = 0
-    bar = _progress(total=len(by_id), desc="waiting", disable=not progress, unit="plan")
-    bar.update(len(by_id) - len(pending))
-
-    def record(completion: Completion) -> None:
-        nonlocal last_news
-        completions[completion.inference_id] = completion
-        pending.discard(completion.inference_id)
-        last_news = time.monotonic()
-        bar.update(1)
-        n_failed = sum(1 for c in completions.values() if c.status == FAILED)
-        if n_failed:
-            bar.set_postfix_str(f"failed: {n_failed}")
-
-    timed_out = False
-    try:
-        if probe_now:
-            for c in _probe_s3(s3, [by_id[i] for i in probe_now]):
-                record(c)
-        while pending:
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                timed_out = True
-                break
-            remaining = None if deadline is None else deadline - now
-            if sqs is not None:
-                # SQS long polls in whole seconds and returns as soon as a message is there.
-                span = min(poll_interval, remaining if remaining is not None else poll_interval)
-                wait_s = min(20, max(1, math.ceil(span)))
-                try:
-                    notes = _drain(sqs, target.queue_url, set(by_id), wait_s, foreign_visibility_s)
-                except Exception as exc:  # noqa: BLE001 - a broken queue must not lose the batch
-                    if not _is_aws_error(exc):
-                        raise
-                    log.warning("cannot read notifications from %s (%s); polling S3 instead",
-                                target.queue_url, _error_text(exc))
-                    sqs, next_probe, notes = None, time.monotonic(), []
-                for note in notes:
-                    if note.inference_id in completions:
-                        duplicates += 1
-                        continue
-                    record(_completion_from(note))
-            else:
-                time.sleep(max(0.0, min(poll_interval, remaining if remaining is not None else poll_interval)))
-            now = time.monotonic()
-            silent = now - last_news >= fallback_after
-            if pending and now >= next_probe and (sqs is None or silent):
-                # Oldest first, bounded per sweep: they are the likeliest to be done.
-                batch = sorted((by_id[i] for i in pending), key=lambda j: j.submitted_at)[:PROBE_BATCH]
-                for c in _probe_s3(s3, batch):
-                    if c.inference_id in pending:
-                        record(c)
-                next_probe = time.monotonic() + (poll_interval if sqs is None else fallback_after)
-    finally:
-        bar.close()
-
-    result = WaitResult(
-        jobs=jobs,
-        completions=completions,
-        timed_out=timed_out,
-        elapsed_s=time.monotonic() - start,
-        duplicates=duplicates,
-    )
-    if timed_out and raise_on_timeout:
-        raise WaitTimeout(result)
-    return result
 
 
-def _drain(
-    sqs: Any, queue_url: str, ours: set[str], wait_s: int, foreign_visibility_s: int
-) -> list[AsyncNotification]:
-    """One long poll: our notifications (their messages deleted); others' left in the queue."""
-    response = sqs.receive_message(
-        QueueUrl=queue_url,
-        MaxNumberOfMessages=10,
-        WaitTimeSeconds=max(0, min(20, wait_s)),
-        VisibilityTimeout=max(0, int(foreign_visibility_s)),
-    )
-    notes: list[AsyncNotification] = []
-    consumed: list[dict[str, str]] = []
-    for message in response.get("Messages", []):
-        note = parse_notification(message.get("Body", ""))
-        if note is None or note.inference_id not in ours:
-            # Not ours (another client, another batch): leave it. It becomes visible to other
-            # consumers again after foreign_visibility_s; deleting it would lose their result.
-            continue
-        notes.append(note)
-        consumed.append({"Id": str(len(consumed)), "ReceiptHandle": message["ReceiptHandle"]})
-    if consumed:
-        try:
-            sqs.delete_message_batch(QueueUrl=queue_url, Entries=consumed)
-        except Exception as exc:  # noqa: BLE001 - a redelivery is harmless: deduplicated
-            if not _is_aws_error(exc):
-                raise
-            log.warning("could not delete consumed notifications: %s", _error_text(exc))
-    return notes
-
-
-def _completion_from(note: AsyncNotification) -> Completion:
-    return Completion(
-        inference_id=note.inference_id,
-        status=note.status,
-        output_location=note.output_location,
-        failure_location=note.failure_location,
-        failure_reason=note.failure_reason,
-        completed_at=note.event_time or utcnow(),
-        source="notification",
-        response_body=note.response_body,
-    )
-
-
-def _probe_s3(s3: Any, jobs: Sequence[Job], max_workers: int = 16) -> list[Completion]:
-    """Completions for jobs whose output or failure object exists in S3 (HEAD requests)."""
-    if not jobs:
-        return []
-
-    def probe(job: Job) -> Completion | None:
-        head = _head(s3, job.output_location)
-        if head is not None:
-            return Completion(
-                job.inference_id, SUCCESS, output_location=job.output_location,
-                completed_at=head.get("LastModified"), source="s3",
-            )
-        if job.failure_location:
-            head = _head(s3, job.failure_location)
-            if head is not None:
-                return Completion(
-                    job.inference_id, FAILED, failure_location=job.failure_location,
-                    completed_at=head.get("LastModified"), source="s3",
-                )
-        return None
-
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(jobs))) as pool:
-        return [c for c in pool.map(probe, jobs) if c is not None]
-
-
-# -- results --------------------------------------------------------------------------------------
-def results(
-    jobs: Iterable[Job] | WaitResult,
-    deployment: Any = None,
-    session: Any = None,
-    *,
-    max_workers: int = 8,
-) -> list[ResultRow]:
-    """One :class:`ResultRow` per job, read from S3: rooms, timings, errors, parsed detection.
-
-    ``jobs`` may be a :class:`WaitResult` (its completions supply failure reasons and completion
-    times) or plain job handles (status is then read from S3: output object → success, failure
-    object → failed, neither → pending). ``deployment`` is accepted for symmetry and unused:
-    every location is on the job.
-    """
-    if session is None:
-        raise ConfigError("results() needs the session the jobs were submitted with")
-    if isinstance(jobs, WaitResult):
-        completions = jobs.completions
-        jobs = jobs.jobs
-    else:
-        jobs = list(jobs)
-        completions = {}
-    if not jobs:
-        return []
-    s3 = session.client("s3")
-    # A shared invocation (the same plan given twice) is read once, then copied per input.
-    unique: dict[str, Job] = {}
-    for job in jobs:
-        unique.setdefault(job.inference_id, job)
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(unique)))) as pool:
-        rows = dict(zip(unique, pool.map(lambda j: _row(j, completions.get(j.inference_id), s3), unique.values())))
-    return [replace(rows[job.inference_id], input=job.input) for job in jobs]
-
-
-def _row(job: Job, completion: Completion | None, s3: Any) -> ResultRow:
-    row = ResultRow(
-        input=job.input,
-        inference_id=job.inference_id,
-        status=PENDING,
-        output_location=job.output_location or None,
-        failure_location=job.failure_location,
-        submitted_at=job.submitted_at,
-    )
-    if job.error:
-        row.status, row.error = FAILED, job.error
-        return row
-    completed_at = completion.completed_at if completion else None
-    reason = completion.failure_reason if completion else None
-
-    # The notification's locations win over the ones InvokeEndpointAsync returned (they agree
-    # on AWS; a notification is what SageMaker actually wrote).
-    output_location = (completion.output_location if completion else None) or job.output_location
-    failure_location = (completion.failure_location if completion else None) or job.failure_location
-    row.output_location, row.failure_location = output_location or None, failure_location
-
-    if completion is None or completion.status == SUCCESS:
-        body, modified = None, None
-        if completion is not None and completion.response_body:
-            body = completion.response_body
-        else:
-            body, modified = _get(s3, output_location)
-        if body is not None:
-            _fill_success(row, body)
-            if row.status == FAILED and completion is not None and completion.response_body:
-                # The embedded copy did not parse: the S3 object is the reference.
-                s3_body, modified = _get(s3, output_location)
-                if s3_body is not None:
-                    row.error = None
-                    _fill_success(row, s3_body)
-            row.completed_at = completed_at or modified
-            row.latency_s = _seconds(job.submitted_at, row.completed_at)
-            return row
-        if completion is not None:
-            row.status = FAILED
-            row.error = f"reported complete but {output_location} is missing (expired or deleted?)"
-            row.completed_at = completed_at
-            return row
-
-    body, modified = _get(s3, failure_location) if failure_location else (None, None)
-    if body is not None or (completion is not None and completion.status == FAILED):
-        row.status = FAILED
-        row.error = _failure_message(body) if body is not None else None
-        if reason and (not row.error or reason not in row.error):
-            # SageMaker's reason repeats the container's body after "with message"; keep its
-            # head ("ClientError: Received client error (400) from primary") beside the body's.
-            head = reason.split(" with message", 1)[0] if row.error else reason
-            row.error = f"{row.error} ({head})" if row.error else head
-        row.error = row.error or "failed (no failure object and no reason given)"
-        row.completed_at = completed_at or modified
-        row.latency_s = _seconds(job.submitted_at, row.completed_at)
-    return row
-
-
-def _fill_success(row: ResultRow, body: bytes) -> None:
-    from roomkit.response import Detection
-
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        row.status, row.error = FAILED, f"output is not JSON: {body[:200]!r}"
-        return
-    if isinstance(data, Mapping) and data.get("status") == "error":
-        row.status, row.error = FAILED, _failure_message(body)
-        return
-    try:
-        detection = Detection.from_response(data)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        row.status, row.error = FAILED, f"output is not a roomkit response ({type(exc).__name__}: {exc})"
-        return
-    row.status = SUCCESS
-    row.detection = detection
-    row.rooms = len(detection.rooms)
-    row.processing_time_ms = detection.processing_time_ms
-    row.width, row.height = detection.width, detection.height
-
-
-def _failure_message(body: bytes) -> str:
-    """The reason in a failure object: roomkit's error body, SageMaker's ``message``, or text."""
-    text = body.decode("utf-8", errors="replace").strip()
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        return text[:500] or "empty failure object"
-    if isinstance(data, Mapping):
-        err = data.get("error")
-        if isinstance(err, Mapping) and err.get("message"):
-            code = err.get("code")
-            return f"{code}: {err['message']}" if code else str(err["message"])
-        for key in ("message", "errorMessage", "failureReason", "Message", "error"):
-            if data.get(key):
-                inner = data[key]
-                if isinstance(inner, str):
-                    # SageMaker wraps the container's body in its message; unwrap when possible.
-                    return _unwrap(inner)
-                return json.dumps(inner)[:500]
-    return text[:500]
-
-
-def _unwrap(message: str) -> str:
-    start = message.find("{")
-    if start >= 0:
-        try:
-            inner = json.loads(message[start : message.rfind("}") + 1])
-        except json.JSONDecodeError:
-            return message[:500]
-        err = inner.get("error") if isinstance(inner, Mapping) else None
-        if isinstance(err, Mapping) and err.get("message"):
-            code = err.get("code")
-            return f"{code}: {err['message']}" if code else str(err["message"])
-    return message[:500]
 
 
 # -- batch transform (module of its own; re-exported) ---------------------------------------------
@@ -795,7 +451,6 @@ def transform(*args: Any, **kwargs: Any) -> Any:
     return _transform(*args, **kwargs)
 
 
-# -- helpers --------------------------------------------------------------------------------------
 def _check_range(name: str, value: int | None, bounds: tuple[int, int]) -> None:
     if value is None:
         return
@@ -803,64 +458,9 @@ def _check_range(name: str, value: int | None, bounds: tuple[int, int]) -> None:
         raise ConfigError(f"{name} must be an integer from {bounds[0]} to {bounds[1]}, got {value!r}")
 
 
-def _head(s3: Any, uri: str | None) -> dict | None:
-    from botocore.exceptions import ClientError
-
-    if not uri:
-        return None
-    bucket, key = parse_s3_uri(uri)
-    try:
-        return s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        # 403 is what S3 answers for a missing key when the caller may not list the bucket.
-        if code in ("404", "NoSuchKey", "NotFound", "403", "AccessDenied"):
-            return None
-        raise
 
 
-def _exists(s3: Any, uri: str | None) -> bool:
-    return _head(s3, uri) is not None
 
 
-def _get(s3: Any, uri: str | None) -> tuple[bytes | None, datetime | None]:
-    from botocore.exceptions import ClientError
-
-    if not uri:
-        return None, None
-    bucket, key = parse_s3_uri(uri)
-    try:
-        obj = s3.get_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("404", "NoSuchKey", "NotFound", "403", "AccessDenied"):
-            return None, None
-        raise
-    return obj["Body"].read(), obj.get("LastModified")
 
 
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return max(0.0, (end - start).total_seconds())
-
-
-def _is_aws_error(exc: BaseException) -> bool:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    return isinstance(exc, (ClientError, BotoCoreError))
-
-
-def _error_text(exc: BaseException) -> str:
-    from botocore.exceptions import ClientError
-
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        return f"{err.get('Code', 'Error')}: {err.get('Message') or exc}"
-    return str(exc)
-
-
-def _progress(**kwargs: Any) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(**kwargs)

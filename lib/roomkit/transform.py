@@ -36,7 +36,9 @@ from typing import Any, Sequence
 
 from roomkit.errors import ConfigError, InputError
 from roomkit.inputs import PlanInput, parse_s3_uri, resolve_inputs, s3_uri
+from roomkit.collect import fill_from_body
 from roomkit.jobs import FAILED, PENDING, ResultRow, utcnow
+from roomkit.s3objects import progress_bar, read
 from roomkit.target import AsyncTarget, target_of
 
 MAX_PAYLOAD_MB = 100  # Batch Transform's MaxPayloadInMB ceiling
@@ -144,15 +146,13 @@ def transform(
     submitted_at = utcnow()
 
     def row(i: int) -> ResultRow:
-        from roomkit.submit import _fill_success, _get  # shared parsing of the response body
-
         plan, uri = plans[i], uris[i]
         out = output_uri + parse_s3_uri(uri)[1] + ".out"
         r = ResultRow(input=plan.source, inference_id=job_of[i], status=PENDING, output_location=out,
                       submitted_at=submitted_at)
-        body, modified = _get(s3, out)
+        body, modified = read(s3, out)
         if body is not None:
-            _fill_success(r, body)
+            fill_from_body(r, body)
             r.completed_at = modified
             return r
         state, reason = statuses.get(job_of[i], ("InProgress", None))
@@ -212,11 +212,9 @@ def _job_request(
 def _wait_jobs(
     sagemaker: Any, names: list[str], *, timeout: float | None, poll_interval: float, progress: bool
 ) -> dict[str, tuple[str, str | None]]:
-    from roomkit.submit import _progress
-
     deadline = None if timeout is None else time.monotonic() + timeout
     statuses: dict[str, tuple[str, str | None]] = {}
-    bar = _progress(total=len(names), desc="transform", disable=not progress, unit="job")
+    bar = progress_bar(total=len(names), desc="transform", disable=not progress, unit="job")
     try:
         while True:
             for name in names:
