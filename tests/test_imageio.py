@@ -276,10 +276,7 @@ def test_falls_back_to_pillow_when_opencv_cannot_decode(monkeypatch, name):
     """TIFF compressions (and GIF/WebP/BMP variants) OpenCV's build lacks still load via Pillow."""
     import roomkit.imageio as imageio_mod
 
-    if name in COLOUR_VARIANTS:
-        data, opts = COLOUR_VARIANTS[name]
-    else:
-        data, opts = GREY_VARIANTS[name], {"grey": True}
+    data = COLOUR_VARIANTS[name][0] if name in COLOUR_VARIANTS else GREY_VARIANTS[name]
     expected = load_image(data)
     monkeypatch.setattr(imageio_mod.cv2, "imdecode", lambda *a, **k: None)
     out = load_image(data)

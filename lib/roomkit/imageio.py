@@ -642,11 +642,11 @@ def _tiff_size(data: bytes) -> tuple[int, int] | None:
     if magic == 42:
         ifd = struct.unpack_from(bo + "I", data, 4)[0]
         count = struct.unpack_from(bo + "H", data, ifd)[0]
-        entry0, entry_size, count_fmt, value_off = ifd + 2, 12, "I", 8
+        entry0, entry_size, value_off = ifd + 2, 12, 8
     elif magic == 43:  # BigTIFF
         ifd = struct.unpack_from(bo + "Q", data, 8)[0]
         count = struct.unpack_from(bo + "Q", data, ifd)[0]
-        entry0, entry_size, count_fmt, value_off = ifd + 8, 20, "Q", 12
+        entry0, entry_size, value_off = ifd + 8, 20, 12
     else:
         return None
     if count > 4096:
