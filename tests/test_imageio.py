@@ -625,6 +625,11 @@ def test_pixel_bomb_refused_without_allocating(tmp_path):
     assert grown_kib < 50_000, f"peak RSS grew by {grown_kib} KiB"
 
 
+def test_limit_above_opencvs_own_is_reported_as_such():
+    with pytest.raises(ImageTooLargeError, match="OPENCV_IO_MAX_IMAGE_PIXELS"):
+        load_image(crafted_png(40_000, 40_000), max_pixels=2_000_000_000)
+
+
 def test_configurable_pixel_limit():
     data = cv_bytes(quadrants(), ".png")  # 90×60 = 5400 px
     with pytest.raises(ImageTooLargeError, match="5,400"):

@@ -283,6 +283,12 @@ def _decode_bytes(
     if width <= 0 or height <= 0:
         raise DecodeError(f"{_w(what)}{name} header declares a zero-size image ({width}×{height})")
     _check_pixels(width, height, max_pixels, what)
+    cv_limit = _opencv_pixel_limit()
+    if width * height > cv_limit:
+        raise ImageTooLargeError(
+            f"{_w(what)}image is {width}×{height} = {width * height:,} pixels, over OpenCV's "
+            f"decoder limit of {cv_limit:,} (environment variable OPENCV_IO_MAX_IMAGE_PIXELS)"
+        )
     _check_complete(data, media, what)
 
     buf = np.frombuffer(data, dtype=np.uint8)
@@ -332,6 +338,13 @@ def _apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
     if orientation == 8:
         return cv2.rotate(img, cv2.ROTATE_90_COUNTERCLOCKWISE)
     return img
+
+
+def _opencv_pixel_limit() -> int:
+    try:
+        return int(os.environ.get("OPENCV_IO_MAX_IMAGE_PIXELS", 1 << 30))
+    except ValueError:
+        return 1 << 30
 
 
 def _check_pixels(width: int, height: int, max_pixels: int, what: str) -> None:
