@@ -353,8 +353,10 @@ def _queue_arn(sqs: Any, url: str) -> str:
 
 def ensure_queue(sqs: Any, queue: str, *, policy: Callable[[str], dict], name: str,
                  tags: dict[str, str], report: Callable[[str], None],
-                 extra_tags: dict[str, str] | None = None) -> tuple[str, str, bool]:
-    """Create or reuse ``queue``; (re)apply its access policy (built from the queue ARN)."""
+                 extra_tags: dict[str, str] | None = None,
+                 attributes: dict[str, str] | None = None) -> tuple[str, str, bool]:
+    """Create or reuse ``queue``; (re)apply its access policy (built from the queue ARN) and
+    ``attributes`` in one call (moto drops a queue's policy on a later call without it)."""
     try:
         url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
         created = False
@@ -368,7 +370,7 @@ def ensure_queue(sqs: Any, queue: str, *, policy: Callable[[str], dict], name: s
         )["QueueUrl"]
         created = True
     arn = _queue_arn(sqs, url)
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy(arn))})
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={**(attributes or {}), "Policy": json.dumps(policy(arn))})
     if not created and extra_tags:
         sqs.tag_queue(QueueUrl=url, Tags=extra_tags)
     owned = created or sqs.list_queue_tags(QueueUrl=url).get("Tags", {}).get(OWNER_TAG) == name
