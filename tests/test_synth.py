@@ -181,12 +181,14 @@ def test_sample_folder_is_complete_and_small():
         assert img is not None and (img.shape[1], img.shape[0]) == (truth.width, truth.height)
         data = json.loads(path.read_text())
         styles.add(data["style"])
-        footprints.add(data.get("footprint"))
+        fp = data.get("footprint")
+        footprints.update(fp if isinstance(fp, list) else [fp])
         non_rect_rooms += sum(len(r.polygon) > 4 for r in truth.rooms)
         sizes.append(max(truth.width, truth.height))
     assert set(STYLES) - set(SAMPLE_STYLES_EXCLUDED) <= styles
     assert {"rect", "L", "T", "U"} <= footprints
     assert non_rect_rooms >= 5
+    assert any(json.loads(p.read_text()).get("floors", 1) > 1 for p in jsons)
     assert max(sizes) >= 4000 and min(sizes) <= 600
     assert {p.suffix for p in SAMPLES.iterdir()} >= {".png", ".jpg", ".json"}
 

@@ -82,6 +82,7 @@ class Style:
     floor_tiles: bool = False  # tile grid on bath/kitchen floors
     compass: bool = False  # north arrow in the margin
     header: bool = False  # "approximate gross internal area" text above the plan
+    floors: int = 1  # footprints side by side on one sheet (ground floor, first floor...)
     single_room: bool = False
     blank: bool = False
 
@@ -131,6 +132,8 @@ STYLES: dict[str, Style] = {
                 "north arrow, area header, furniture, thin grey walls", wall_m=(0.08, 0.12), ink=(60, 60, 60),
                 room_fill=True, floor_tiles=True, compass=True, header=True, furniture=0.7, room_dims=True,
                 size=(700, 1200), jpeg=85, corner_cuts=0.3),
+        replace(_BASE, name="two-floors", description="two floors side by side on one sheet, titled, furnished",
+                floors=2, title=True, furniture=0.5, room_dims=True, size=(1600, 2200), rooms=(3, 7)),
         # styles no committed sample shows
         replace(_BASE, name="poche", description="grey poché walls with black outlines", walls="poche",
                 wall_m=(0.15, 0.22), furniture=0.4, dim_lines=True),
@@ -197,6 +200,7 @@ def _random_style(rng: np.random.Generator) -> Style:
         floor_tiles=bool(rng.random() < 0.3),
         compass=bool(rng.random() < 0.3),
         header=bool(rng.random() < 0.2),
+        floors=int(rng.choice([1, 1, 1, 1, 2])),
     )
 
 
@@ -336,13 +340,15 @@ def _clean(poly: Any) -> Polygon:
     return shapely.simplify(shapely.normalize(poly), 0.0)
 
 
-def _make_layout(style: Style, rng: np.random.Generator, page: tuple[int, int], margin: int) -> _Layout:
-    width, height = page
-    fw, fh = width - 2 * margin, height - 2 * margin
-    footprint_m = float(rng.uniform(9.0, 16.0)) if not style.single_room else float(rng.uniform(4.0, 7.0))
-    ppm = max(fw, fh) / footprint_m
+def _make_layout(style: Style, rng: np.random.Generator, region: Rect, ppm: float | None = None) -> _Layout:
+    """Footprint and rooms filling ``region`` (x0, y0, x1, y1); ``ppm`` fixed for a second floor."""
+    rx0, ry0, rx1, ry1 = region
+    fw, fh = rx1 - rx0, ry1 - ry0
+    if ppm is None:
+        footprint_m = float(rng.uniform(9.0, 16.0)) if not style.single_room else float(rng.uniform(4.0, 7.0))
+        ppm = max(fw, fh) / footprint_m
     kind = str(rng.choice(style.footprints))
-    blocks = _footprint_blocks(kind, margin, margin, fw, fh, rng)
+    blocks = _footprint_blocks(kind, rx0, ry0, fw, fh, rng)
     footprint = _clean(unary_union([box(*b) for b in blocks]))
     if style.single_room:
         rects_per_room = [blocks]
@@ -530,18 +536,20 @@ def _furniture_templates() -> dict[str, list[tuple[tuple[float, float], list[tup
     washer = ((1.3, 0.65), [("rect", 0, 0, 0.48, 1), ("rect", 0.52, 0, 1, 1), ("circle", 0.24, 0.5, 0.14),
                             ("circle", 0.76, 0.5, 0.14)])
     plant = ((0.5, 0.5), [("circle", 0.5, 0.5, 0.45), ("circle", 0.5, 0.5, 0.2)])
+    stairs = ((1.0, 2.6), [("rect", 0, 0, 1, 1)] + [("line", 0, y / 10, 1, y / 10) for y in range(1, 10)]
+              + [("line", 0.5, 0.92, 0.5, 0.12), ("line", 0.5, 0.12, 0.38, 0.22), ("line", 0.5, 0.12, 0.62, 0.22)])
     return {
         "bedroom": [bed, nightstand, wardrobe, single_bed, plant],
         "living": [sofa, coffee, armchair, armchair, plant, round_table],
         "dining": [dining, plant],
-        "family": [sofa, armchair, coffee, plant],
         "kitchen": [counter, fridge, round_table],
         "bath": [tub, toilet, basin, shower],
         "wc": [toilet, basin],
         "study": [desk, wardrobe, armchair],
         "laundry": [washer, basin],
         "studio": [bed, sofa, coffee, dining, counter, plant],
-        "hall": [plant],
+        "family": [sofa, armchair, coffee, plant, stairs],
+        "hall": [stairs, plant],
         "closet": [],
         "storage": [],
     }
@@ -599,12 +607,14 @@ class _Renderer:
         s, rng = self.s, self.rng
         long_side = int(rng.integers(s.size[0], s.size[1] + 1))
         aspect = float(rng.uniform(0.62, 0.9))
-        if rng.random() < 0.5:
+        if s.floors > 1:  # floors side by side on a landscape sheet
+            width, height = long_side, int(round(long_side * rng.uniform(0.9, 1.2) / s.floors))
+        elif rng.random() < 0.5:
             width, height = long_side, int(round(long_side * aspect))
         else:
             width, height = int(round(long_side * aspect)), long_side
         margin_frac = 0.13 if (s.dim_lines or s.title or s.compass or s.header) else 0.07
-        margin = int(round(max(long_side * margin_frac, 24)))
+        margin = int(round(max(min(width, height) * margin_frac * 1.2, 24)))
         if s.rotate:
             margin += int(round(long_side * math.sin(math.radians(s.rotate)) * 0.6))
         self.w, self.h = width, height
@@ -627,7 +637,43 @@ class _Renderer:
     # -- plan -------------------------------------------------------------------------------------
     def _plan(self, margin: int) -> list[dict[str, Any]]:
         s, rng = self.s, self.rng
-        lay = _make_layout(s, rng, (self.w, self.h), margin)
+        if s.floors <= 1:
+            regions = [(margin, margin, self.w - margin, self.h - margin)]
+        else:  # floors side by side along the page's long axis, upper floors often smaller
+            regions = []
+            horizontal = self.w >= self.h
+            span = (self.w if horizontal else self.h) - 2 * margin
+            step = (span - (s.floors - 1) * margin) // s.floors
+            for i in range(s.floors):
+                a0 = margin + i * (step + margin)
+                if horizontal:
+                    x0, y0, x1, y1 = a0, margin, a0 + step, self.h - margin
+                else:
+                    x0, y0, x1, y1 = margin, a0, self.w - margin, a0 + step
+                if i > 0:
+                    shrink = rng.uniform(0.7, 1.0, 2)
+                    x0 = x1 - int((x1 - x0) * shrink[0]) if horizontal else x0
+                    y0 = y1 - int((y1 - y0) * shrink[1])
+                regions.append((x0, y0, x1, y1))
+        rooms: list[dict[str, Any]] = []
+        ppm: float | None = None
+        kinds = []
+        for i, region in enumerate(regions):
+            lay = _make_layout(s, rng, region, ppm)
+            if i == 0:
+                self._set_walls(lay)
+                ppm = lay.ppm
+            kinds.append(lay.kind)
+            for face, label in self._floor(lay, floor=i):
+                coords = [[float(x), float(y)] for x, y in list(face.exterior.coords)[:-1]]
+                rooms.append({"id": f"r{len(rooms) + 1}", "label": label, "polygon": coords})
+        self.facts["footprint"] = kinds[0] if len(kinds) == 1 else kinds
+        if s.floors > 1:
+            self.facts["floors"] = s.floors
+        return rooms
+
+    def _set_walls(self, lay: _Layout) -> None:
+        s, rng = self.s, self.rng
         self.ppm = ppm = lay.ppm
         if s.wall_px:
             t_int = int(rng.integers(s.wall_px[0], s.wall_px[1] + 1))
@@ -635,7 +681,13 @@ class _Renderer:
             t_int = max(2, int(round(rng.uniform(*s.wall_m) * ppm)))
         t_ext = max(t_int, int(round(t_int * rng.uniform(*s.ext_factor))))
         self.t_int, self.t_ext = t_int, t_ext
-        self.facts.update(footprint=lay.kind, wall_px=[t_int, t_ext])
+        self.facts.update(wall_px=[t_int, t_ext])
+
+    def _floor(self, lay: _Layout, floor: int = 0) -> list[tuple[Polygon, str]]:
+        """Walls, openings and contents of one footprint; returns its (room face, label) pairs."""
+        s, rng = self.s, self.rng
+        self.ppm = lay.ppm
+        t_int, t_ext = self.t_int, self.t_ext
         boundary = lay.footprint.boundary
 
         # wall rectangles, exterior and interior
@@ -691,19 +743,14 @@ class _Renderer:
         if s.dim_lines:
             self._dimension_lines(lay)
         if s.title:
-            self._title(lay)
-        if s.compass:
+            self._title(lay, floor)
+        if s.compass and floor == s.floors - 1:
             self._compass(lay)
-        if s.header:
+        if s.header and floor == 0:
             self._header(lay, faces)
         if s.room_fill or s.floor_tiles:
             self._floors(faces, labels)
-
-        rooms = []
-        for k, face in enumerate(faces):
-            coords = [[float(x), float(y)] for x, y in list(face.exterior.coords)[:-1]]
-            rooms.append({"id": f"r{k + 1}", "label": labels[k], "polygon": coords})
-        return rooms
+        return list(zip(faces, labels))
 
     def _labels(self, faces: list[Polygon]) -> list[str]:
         if self.s.single_room:
@@ -1058,22 +1105,31 @@ class _Renderer:
                 if tw < (b - a) - 6:
                     _put_text_rotated(self.text, t, (xline - th // 2 - 5, (a + b) / 2), font, scale, thick)
 
-    def _title(self, lay: _Layout) -> None:
-        _, _, _, fy1 = lay.footprint.bounds
+    def _title(self, lay: _Layout, floor: int = 0) -> None:
+        fx0, _, fx1, fy1 = lay.footprint.bounds
         font = cv2.FONT_HERSHEY_DUPLEX
         scale = float(np.clip(max(self.w, self.h) / 1400.0, 0.4, 3.0))
         thick = max(1, int(round(scale * 1.5)))
-        title = str(self.rng.choice(["FLOOR PLAN", "GROUND FLOOR", "FIRST FLOOR PLAN", "UNIT A"]))
+        if self.s.floors > 1:
+            title = ["GROUND FLOOR", "FIRST FLOOR", "SECOND FLOOR", "THIRD FLOOR"][min(floor, 3)]
+        else:
+            title = str(self.rng.choice(["FLOOR PLAN", "GROUND FLOOR", "FIRST FLOOR PLAN", "UNIT A"]))
         sub = f"SCALE 1:{int(self.rng.choice([50, 100, 200]))}"
         tw, th, base = _text_size(title, font, scale, thick)
-        y = int(fy1 + self.t_ext + (self.h - fy1) * 0.55)
-        if y + th * 2 + base * 2 >= self.h:
+        free = self.h - fy1 - self.t_ext
+        if free < 3 * (th + base):
+            scale *= free / (3 * (th + base))
+            thick = max(1, int(round(scale * 1.5)))
+            tw, th, base = _text_size(title, font, scale, thick)
+        y = int(fy1 + self.t_ext + max(th + 8, free * 0.4))
+        if scale < 0.3 or y + th + 2 * base + 6 >= self.h:
             return
-        x = int(self.w / 2 - tw / 2)
+        cx = (fx0 + fx1) / 2
+        x = int(cx - tw / 2)
         cv2.putText(self.text, title, (x, y), font, scale, 255, thick, cv2.LINE_AA)
         cv2.line(self.lines, (x, y + base + 2), (x + tw, y + base + 2), 255, thick)
         sw, sh, _ = _text_size(sub, font, scale * 0.6, max(1, thick - 1))
-        cv2.putText(self.text, sub, (int(self.w / 2 - sw / 2), y + base + 6 + sh), font, scale * 0.6, 255,
+        cv2.putText(self.text, sub, (int(cx - sw / 2), y + base + 6 + sh), font, scale * 0.6, 255,
                     max(1, thick - 1), cv2.LINE_AA)
 
     def _floors(self, faces: list[Polygon], labels: list[str]) -> None:
@@ -1257,6 +1313,7 @@ SAMPLE_SET: tuple[tuple[str, str, int, dict[str, Any]], ...] = (
                                     "blur": 0.5, "jpeg": 70}),
     ("listing", "listing", 21, {}),
     ("angled_walls", "angled", 22, {}),
+    ("two_floors", "two-floors", 23, {}),
     ("single_room", "single-room", 16, {}),
     ("blank_page", "blank", 17, {}),
 )
