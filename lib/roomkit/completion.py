@@ -93,6 +93,13 @@ def wait(
         if n_failed:
             bar.set_postfix_str(f"failed: {n_failed}")
 
+    def sweep() -> None:
+        # Oldest first, bounded per sweep: they are the likeliest to be done.
+        batch = sorted((by_id[i] for i in pending), key=lambda j: j.submitted_at)[:PROBE_BATCH]
+        for c in _probe_s3(s3, batch):
+            if c.inference_id in pending:
+                record(c)
+
     timed_out = False
     try:
         if probe_now:
@@ -101,8 +108,15 @@ def wait(
         while pending:
             now = time.monotonic()
             if deadline is not None and now >= deadline:
-                timed_out = True
+                # One last look in S3 so that the result is accurate even when notifications
+                # were lost or fallback_after is longer than the timeout.
+                sweep()
+                timed_out = bool(pending)
                 break
+            if now >= next_probe and (sqs is None or now - last_news >= fallback_after):
+                sweep()
+                next_probe = time.monotonic() + (poll_interval if sqs is None else fallback_after)
+                continue
             remaining = None if deadline is None else deadline - now
             if sqs is not None:
                 # SQS long polls in whole seconds and returns as soon as a message is there.
@@ -122,16 +136,8 @@ def wait(
                         continue
                     record(_completion_from(note))
             else:
-                time.sleep(max(0.0, min(poll_interval, remaining if remaining is not None else poll_interval)))
-            now = time.monotonic()
-            silent = now - last_news >= fallback_after
-            if pending and now >= next_probe and (sqs is None or silent):
-                # Oldest first, bounded per sweep: they are the likeliest to be done.
-                batch = sorted((by_id[i] for i in pending), key=lambda j: j.submitted_at)[:PROBE_BATCH]
-                for c in _probe_s3(s3, batch):
-                    if c.inference_id in pending:
-                        record(c)
-                next_probe = time.monotonic() + (poll_interval if sqs is None else fallback_after)
+                nap = next_probe - now if remaining is None else min(next_probe - now, remaining)
+                time.sleep(max(0.0, nap))
     finally:
         bar.close()
 

@@ -192,7 +192,9 @@ def submit(
     ----------
     inputs:
         Local files, directories (searched recursively for plan files), ``s3://`` objects or
-        prefixes. All are resolved and checked before anything is uploaded.
+        prefixes. All are resolved and checked before anything is uploaded. S3 objects are used
+        in place: the endpoint's execution role must be able to read them (a roomkit deployment
+        grants its input prefix only), otherwise they fail with an access error.
     deployment:
         A :class:`~roomkit.deploy.Deployment`, its JSON manifest path, or an
         :class:`AsyncTarget`.

@@ -21,13 +21,14 @@ Local mode
     so the same model and config as a real job — and the outputs are copied to where Batch
     Transform writes them (``<output prefix>/<input key>.out``). Differences: per-object failure
     reasons (AWS gives one reason per job), the endpoint's queue and concurrency are used instead
-    of separate transform instances, and the endpoint's notifications are published (and
-    consumed here).
+    of separate transform instances, the endpoint's notifications are published (and consumed
+    here), and each output also stays at its async output location.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from roomkit.target import AsyncTarget, target_of
 MAX_PAYLOAD_MB = 100  # Batch Transform's MaxPayloadInMB ceiling
 _TERMINAL = ("Completed", "Failed", "Stopped")
 PENDING_KEY = "__pending__"
+_JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 
 
 @dataclass
@@ -94,6 +96,8 @@ def transform(
         raise InputError(f"Batch Transform takes objects up to {MAX_PAYLOAD_MB} MB: {', '.join(too_big)}")
 
     base = job_name or _job_name(target.endpoint_name)
+    if not _JOB_NAME.fullmatch(base):
+        raise ConfigError(f"job_name must be 1-63 letters, digits and hyphens, got {base!r}")
     if output_uri is None:
         if not target.output_uri:
             raise ConfigError("deployment has no output path: pass output_uri=")
