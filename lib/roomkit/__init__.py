@@ -21,6 +21,13 @@ _LAZY = {
     "InputError": "roomkit.errors",
     "ConfigError": "roomkit.errors",
     "serve": "roomkit.serving",
+    "DeploymentSpec": "roomkit.deploy_spec",
+    "Deployment": "roomkit.deployment",
+    "deploy": "roomkit.deploy",
+    "teardown": "roomkit.deploy",
+    "submit": "roomkit.submit",
+    "wait": "roomkit.submit",
+    "results": "roomkit.submit",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
@@ -31,7 +38,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from roomkit.errors import ConfigError, InputError, RoomkitError
     from roomkit.imageio import load_image
     from roomkit.response import Detection, Room
+    from roomkit.deploy import deploy, teardown
+    from roomkit.deploy_spec import DeploymentSpec
+    from roomkit.deployment import Deployment
     from roomkit.serving import serve
+    from roomkit.submit import results, submit, wait
 
 
 def __getattr__(name: str) -> Any:
