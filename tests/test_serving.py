@@ -209,6 +209,30 @@ def test_geojson_on_request_and_406_for_other_types(server, expected):
     _still_serving(server.port, expected)
 
 
+def test_chunked_request_bodies_are_read(server, expected):
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        chunks = (PNG[i:i + 4096] for i in range(0, len(PNG), 4096))
+        conn.request("POST", "/invocations", body=chunks, headers={"Content-Type": "image/png"}, encode_chunked=True)
+        resp = conn.getresponse()
+        assert resp.status == 200
+        _same_rooms(json.loads(resp.read()), expected)
+    finally:
+        conn.close()
+
+
+def test_serve_is_the_public_entry_point():
+    import inspect
+
+    import roomkit
+    from roomkit.serving import serve
+
+    assert roomkit.serve is serve
+    assert list(inspect.signature(serve).parameters)[:5] == ["host", "port", "workers", "model_dir", "timeout"]
+
+
 # -- bad input ----------------------------------------------------------------------------------
 BAD_INPUTS = {
     "empty body": (b"", "image/png", 400, "empty_input"),
