@@ -19,6 +19,7 @@ from roomkit.evaluate import (
     score_plan,
     threshold_curve,
 )
+from roomkit.errors import InputError
 from roomkit.response import Detection, Room
 
 
@@ -215,3 +216,16 @@ def test_eval_cli_clear_error_for_missing_folder(tmp_path):
     )
     assert proc.returncode == 2
     assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_evaluate_dirs_reads_async_out_files_and_error_responses(tmp_path):
+    truth, pred = _write_case(tmp_path)
+    (pred / "p3.out").write_text(det(LEFT, RIGHT, w=400, h=300).to_json())  # SageMaker async output
+    (pred / "p2.json").write_text(json.dumps({"status": "error", "error": {"code": "undecodable_image",
+                                                                          "message": "truncated"}}))
+    by = {p.name: p for p in evaluate_dirs(truth, pred).plans}
+    assert by["p3"].f1() == 1.0 and by["p3"].note == ""
+    assert by["p2"].n_pred == 0 and by["p2"].note == "error response: truncated"
+    (pred / "p1.json").write_text('{"detected_rooms": 3}')
+    with pytest.raises(InputError, match="p1.json"):
+        evaluate_dirs(truth, pred)

@@ -494,7 +494,7 @@ def load_prediction(path: str | Path) -> tuple[Detection, str]:
         raise InputError(f"cannot read prediction {path}: {exc}") from exc
     if not isinstance(data, Mapping):
         raise InputError(f"prediction {path} must be a JSON object")
-    if data.get("status") == "error" or "image" not in data:
+    if data.get("status") == "error":
         message = ""
         if isinstance(data.get("error"), Mapping):
             message = str(data["error"].get("message", ""))
@@ -508,7 +508,7 @@ def load_prediction(path: str | Path) -> tuple[Detection, str]:
 def evaluate_dirs(
     truth_dir: str | Path, pred_dir: str | Path, *, min_confidence: float | None = None
 ) -> Summary:
-    """Score ``pred_dir/<stem>.json`` (API responses) against ``truth_dir/<stem>.json``.
+    """Score ``pred_dir/<stem>.json`` (or ``.out``; API responses) against ``truth_dir/<stem>.json``.
 
     Every ground-truth plan is scored; a missing or error prediction counts as "no rooms found"
     and is noted on its row, so a crashed job lowers recall instead of vanishing from the table.
@@ -522,7 +522,8 @@ def evaluate_dirs(
         raise InputError(f"prediction folder {pred_dir} does not exist")
     scores = []
     for stem, truth in truths.items():
-        candidates = [pred_dir / f"{stem}.json", pred_dir / f"{Path(truth.image).stem}.json"]
+        # <stem>.json as `roomkit detect` writes, or <stem>.out as SageMaker async output objects
+        candidates = [pred_dir / f"{s}{ext}" for ext in (".json", ".out") for s in (stem, Path(truth.image).stem)]
         path = next((c for c in candidates if c.is_file()), None)
         if path is None:
             det, note = Detection(width=truth.width, height=truth.height), "missing prediction"

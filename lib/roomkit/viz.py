@@ -431,7 +431,8 @@ def plot_threshold_curve(
     """Precision, recall and F1 (at IoU 0.5) against the confidence threshold."""
     fig, ax = _new_axes(ax, (6, 4))
     t = [c.threshold for c in curve]
-    ax.plot(t, [c.precision for c in curve], marker="o", ms=3, label="precision")
+    # with no room left above a threshold precision is undefined: leave a gap, not a 1.0 spike
+    ax.plot(t, [c.precision if c.n_pred else float("nan") for c in curve], marker="o", ms=3, label="precision")
     ax.plot(t, [c.recall for c in curve], marker="o", ms=3, label="recall")
     ax.plot(t, [c.f1 for c in curve], marker="o", ms=3, label="F1", linewidth=2)
     if curve:
@@ -444,7 +445,7 @@ def plot_threshold_curve(
     ax.set_xlabel("confidence threshold")
     ax.set_ylabel("score")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     ax.set_title(title or "confidence threshold (IoU ≥ 0.5)", fontsize=10)
     return fig
 
