@@ -1,0 +1,654 @@
+"""Conveniences the operator notebooks call, so that each notebook cell stays one or two lines.
+
+The notebooks in ``notebooks/`` run top to bottom in two situations, and this module is what
+makes both work with the same cells:
+
+* under ``roomkit notebooks run`` (papermill), which starts one local AWS for the whole
+  sequence, records its endpoints in the state file named by ``$ROOMKIT_LOCAL_STATE`` and passes
+  ``out_dir``; :func:`connect` then finds that local AWS, and every notebook shares it;
+* alone (JupyterLab, or nbval re-executing one notebook): :func:`connect` starts a local AWS
+  scoped to the kernel, and :func:`ensure_deployment` re-creates the deployment of notebook 03
+  from its manifest when the local AWS that held it is gone (local mode only: in aws mode a
+  missing endpoint is an error that says to run 03).
+
+Nothing here hides AWS calls behind a different vocabulary: it calls :mod:`roomkit.deploy`,
+:mod:`roomkit.submit` and :mod:`roomkit.evaluate` and formats what they return.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+from urllib.parse import urlparse
+
+from roomkit.errors import ConfigError
+
+__all__ = [
+    "OUT_ENV",
+    "DEFAULT_NAME",
+    "output_dir",
+    "samples_dir",
+    "Sample",
+    "load_samples",
+    "PlanRun",
+    "detect_samples",
+    "room_count_table",
+    "ConfigComparison",
+    "compare_configs",
+    "connect",
+    "running_local_state",
+    "stop_local",
+    "default_spec",
+    "preflight",
+    "ensure_deployment",
+    "EndpointSummary",
+    "endpoint_summary",
+    "save_results",
+    "load_result_detections",
+    "make_broken_plan",
+]
+
+# Where the walk-through writes (config.json, model.tar.gz, the manifest, results, the report)
+# when a notebook's ``out_dir`` parameter is left at None.
+OUT_ENV = "ROOMKIT_WALKTHROUGH_OUT"
+DEFAULT_OUT = Path("out") / "walkthrough"
+DEFAULT_NAME = "roomkit-demo"
+
+
+# -- paths -----------------------------------------------------------------------------------------
+def repo_root() -> Path | None:
+    """The checkout holding this package (``<root>/lib/roomkit``), if it is one."""
+    here = Path(__file__).resolve().parent
+    root = here.parent.parent
+    return root if (root / "pyproject.toml").is_file() and (root / "lib" / "roomkit").is_dir() else None
+
+
+def output_dir(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Path:
+    """The walk-through's output folder: ``path``, else ``$ROOMKIT_WALKTHROUGH_OUT``, else
+    ``out/walkthrough`` of the checkout (or of the current directory outside a checkout)."""
+    if path is not None and str(path):
+        out = Path(path).expanduser()
+    elif os.environ.get(OUT_ENV):
+        out = Path(os.environ[OUT_ENV]).expanduser()
+    else:
+        out = (repo_root() or Path.cwd()) / DEFAULT_OUT
+    out = out.resolve()
+    if create:
+        out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def samples_dir(path: str | os.PathLike[str] | None = None) -> Path:
+    """``path``, else ``data/samples`` of the checkout (see ``roomkit demo --samples``)."""
+    from roomkit.cli.demo import find_samples
+
+    return find_samples(Path(path).expanduser() if path else None).resolve()
+
+
+# -- samples and in-process detection ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Sample:
+    """One plan image and, when a ``<stem>.json`` lies beside it, its ground truth."""
+
+    name: str
+    path: Path
+    truth: Any = None  # roomkit.evaluate.GroundTruth | None
+
+
+def load_samples(directory: str | os.PathLike[str] | None = None,
+                 names: Sequence[str] | None = None) -> list[Sample]:
+    """The plans of ``directory`` (default: the repository's samples), sorted by name.
+
+    ``names`` keeps only those stems, in the order given; an unknown name is an error that
+    lists the ones available.
+    """
+    from roomkit.cli.detect import expand_paths
+    from roomkit.evaluate import load_truth
+    from roomkit.errors import InputError
+
+    folder = samples_dir(directory)
+    files, _ = expand_paths([folder])
+    by_name = {f.stem: f for f in files}
+    if names is not None:
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise InputError(f"no sample named {', '.join(missing)} in {folder} "
+                             f"(have: {', '.join(sorted(by_name))})")
+        files = [by_name[n] for n in names]
+    samples = []
+    for f in files:
+        truth_path = f.with_suffix(".json")
+        samples.append(Sample(f.stem, f, load_truth(truth_path) if truth_path.is_file() else None))
+    if not samples:
+        raise InputError(f"no plan images in {folder}")
+    return samples
+
+
+@dataclass
+class PlanRun:
+    """The detector's answer for one sample (or why there is none)."""
+
+    sample: Sample
+    detection: Any = None  # roomkit.response.Detection
+    image: Any = None  # decoded BGR array, kept for drawing when asked
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.sample.name
+
+
+def detect_samples(samples: Iterable[Sample], config: Any = None, *, keep_images: bool = False) -> list[PlanRun]:
+    """Run :func:`roomkit.detect_rooms` on each sample in this process (errors are recorded)."""
+    from roomkit.cli.detect import detect_file
+    from roomkit.config import DetectorConfig
+
+    config = config if config is not None else DetectorConfig()
+    if isinstance(config, Mapping):
+        config = DetectorConfig.from_dict(config)
+    runs = []
+    for sample in samples:
+        result = detect_file(sample.path, config, keep_image=keep_images)
+        runs.append(PlanRun(sample, result.detection, result.image, result.error))
+    return runs
+
+
+def room_count_table(runs: Sequence[PlanRun]) -> str:
+    """``plan  rooms  truth`` per plan: deterministic text (no timings), fit for nbval."""
+    width = max([len("plan")] + [len(r.name) for r in runs])
+    lines = [f"{'plan':<{width}}  {'rooms':>5}  {'truth':>5}", "-" * (width + 14)]
+    for r in runs:
+        truth = "-" if r.sample.truth is None else str(len(r.sample.truth.rooms))
+        found = "error" if r.detection is None else str(len(r.detection.rooms))
+        line = f"{r.name:<{width}}  {found:>5}  {truth:>5}"
+        if r.error:
+            line += f"  ({r.error})"
+        lines.append(line)
+    total = sum(len(r.detection.rooms) for r in runs if r.detection is not None)
+    truth_total = sum(len(r.sample.truth.rooms) for r in runs if r.sample.truth is not None)
+    lines.append("-" * (width + 14))
+    lines.append(f"{'total':<{width}}  {total:>5}  {truth_total:>5}")
+    return "\n".join(lines)
+
+
+def _score(runs: Sequence[PlanRun]) -> Any:
+    from roomkit.evaluate import Summary, score_plan
+    from roomkit.response import Detection
+
+    scores = []
+    for r in runs:
+        if r.sample.truth is None:
+            continue
+        det = r.detection if r.detection is not None else Detection(width=r.sample.truth.width,
+                                                                    height=r.sample.truth.height)
+        scores.append(score_plan(det, r.sample.truth, name=r.name, note="error" if r.error else ""))
+    return Summary(tuple(scores))
+
+
+@dataclass
+class ConfigComparison:
+    """Several detector configurations run on the same samples, scored against ground truth."""
+
+    configs: dict[str, Any]  # label -> DetectorConfig
+    runs: dict[str, list[PlanRun]]
+    summaries: dict[str, Any]  # label -> roomkit.evaluate.Summary
+
+    @property
+    def best(self) -> str:
+        """The label with the highest pooled F1@0.5 (ties: the first given)."""
+        return max(self.summaries, key=lambda k: (round(self.summaries[k].f1(0.5), 6), -list(self.summaries).index(k)))
+
+    def table(self) -> str:
+        """Rooms found and F1@0.5 per plan and configuration, then each one's summary line."""
+        labels = list(self.configs)
+        names = [r.name for r in self.runs[labels[0]]]
+        width = max([len("plan")] + [len(n) for n in names])
+        col = max(12, *(len(lb) for lb in labels))
+        head = f"{'plan':<{width}}  {'truth':>5}  " + "  ".join(f"{lb:>{col}}" for lb in labels)
+        lines = [head, "-" * len(head)]
+        per_label = {lb: {s.name: s for s in self.summaries[lb].plans} for lb in labels}
+        for i, name in enumerate(names):
+            truth = self.runs[labels[0]][i].sample.truth
+            cells = []
+            for lb in labels:
+                run = self.runs[lb][i]
+                rooms = "err" if run.detection is None else str(len(run.detection.rooms))
+                score = per_label[lb].get(name)
+                f1 = "" if score is None else f" F1 {score.f1(0.5):.2f}"
+                cells.append(f"{rooms + f1:>{col}}")
+            lines.append(f"{name:<{width}}  {'-' if truth is None else len(truth.rooms):>5}  " + "  ".join(cells))
+        lines.append("-" * len(head))
+        for lb in labels:
+            lines.append(f"{lb}: {self.summaries[lb].line()}")
+        return "\n".join(lines)
+
+
+def compare_configs(samples: Sequence[Sample], configs: Mapping[str, Any], *,
+                    keep_images: bool = False, known: Mapping[str, list[PlanRun]] | None = None) -> ConfigComparison:
+    """Run each labelled configuration (DetectorConfig or dict of overrides of the defaults).
+
+    ``known`` supplies runs already made for some labels (same samples, same order), which are
+    reused instead of detecting again."""
+    from roomkit.config import DetectorConfig
+
+    resolved: dict[str, Any] = {}
+    for label, cfg in configs.items():
+        resolved[label] = cfg if isinstance(cfg, DetectorConfig) else DetectorConfig().with_overrides(cfg or {})
+    known = known or {}
+    runs = {lb: list(known[lb]) if lb in known else detect_samples(samples, cfg, keep_images=keep_images)
+            for lb, cfg in resolved.items()}
+    for lb, given in runs.items():
+        if [r.name for r in given] != [s.name for s in samples]:
+            raise ConfigError(f"runs given for {lb!r} are not for these samples")
+    return ConfigComparison(resolved, runs, {lb: _score(r) for lb, r in runs.items()})
+
+
+# -- AWS / local AWS -------------------------------------------------------------------------------
+_LOCAL: Any = None  # the kernel-scoped roomkit.local.LocalAWS started by connect(), if any
+
+
+def _answers(url: str, timeout: float = 1.0) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 80), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def running_local_state() -> dict[str, Any] | None:
+    """The state of a running shared local AWS (``roomkit local up`` or ``roomkit notebooks
+    run``), or None when the state file is missing, stale or its services do not answer."""
+    from roomkit.aws import local_state_path
+
+    path = local_state_path()
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(state, dict) or not isinstance(state.get("endpoints"), dict):
+        return None
+    pid = state.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    urls = [u for u in state["endpoints"].values() if isinstance(u, str)]
+    if not urls or not all(_answers(u) for u in urls):
+        return None
+    return state
+
+
+def connect(mode: str = "local", region: str | None = None, profile: str | None = None, *,
+            quiet: bool = False) -> Any:
+    """The :class:`roomkit.aws.AwsSession` a notebook uses.
+
+    ``mode="aws"``: your credentials and ``region``. ``mode="local"``: the shared local AWS if one
+    runs (``roomkit local up``, or the one ``roomkit notebooks run`` started), else a local AWS
+    started now for this kernel, stopped when the kernel exits.
+    """
+    import roomkit.aws as aws_factory
+
+    if mode == "aws":
+        session = aws_factory.session("aws", region=region or None, profile=profile or None)
+        if not quiet:
+            print(f"aws mode: account {session.account_id()}, region {session.region}")
+        return session
+    if mode != "local":
+        raise ConfigError(f"mode must be 'local' or 'aws', got {mode!r}")
+    state = running_local_state()
+    if state is not None:
+        if not quiet:
+            print(f"local mode: using the running local AWS (pid {state['pid']}, region {state.get('region')})")
+        return aws_factory.session("local", region=state.get("region"), endpoints=state["endpoints"])
+    global _LOCAL
+    if _LOCAL is None:
+        from roomkit.local import LocalAWS
+
+        local = LocalAWS(region=region or aws_factory.DEFAULT_LOCAL_REGION)
+        local.start()
+        _LOCAL = local
+        atexit.register(stop_local)
+        if not quiet:
+            print("local mode: no shared local AWS is running, so one was started for this notebook; "
+                  "it stops with the kernel (`roomkit local up` keeps one for all notebooks)")
+    return _LOCAL.session()
+
+
+def stop_local() -> None:
+    """Stop the kernel-scoped local AWS started by :func:`connect` (no-op when there is none)."""
+    global _LOCAL
+    local, _LOCAL = _LOCAL, None
+    if local is not None:
+        local.stop(grace_s=0)
+
+
+# -- deployment ------------------------------------------------------------------------------------
+def default_spec(name: str = DEFAULT_NAME, out_dir: str | os.PathLike[str] | None = None,
+                 **settings: Any) -> Any:
+    """The walk-through's deployment spec: ``name``, the detector config chosen in notebook 01
+    (``<out_dir>/config.json``; the defaults when it is absent) and any other spec setting."""
+    from roomkit.deploy_spec import DeploymentSpec
+
+    params = {k: v for k, v in settings.items() if v is not None}
+    if "model_config" not in params and "model_data_url" not in params:
+        config = output_dir(out_dir) / "config.json"
+        params["model_config"] = str(config) if config.is_file() else {}
+    return DeploymentSpec.from_params({"name": name, **params})
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def __str__(self) -> str:
+        return f"[{'ok' if self.ok else 'FAIL'}] {self.name}: {self.detail}"
+
+
+def preflight(spec: Any, session: Any) -> list[Check]:
+    """What :func:`roomkit.deploy.deploy` will verify, checked up front and reported one per line:
+    caller identity, the image (exists, Docker v2 manifest), the model configuration or artifact,
+    the execution role when one is given. Nothing is created."""
+    from roomkit import deploy as dp
+    from roomkit.config import DetectorConfig
+    from roomkit.deploy_spec import load_model_config
+    from roomkit.errors import RoomkitError
+
+    checks: list[Check] = []
+
+    def attempt(name: str, fn: Any) -> Any:
+        try:
+            detail = fn()
+            checks.append(Check(name, True, detail))
+        except RoomkitError as exc:
+            checks.append(Check(name, False, exc.message))
+        except Exception as exc:  # a botocore error: show its message rather than a traceback
+            checks.append(Check(name, False, f"{type(exc).__name__}: {exc}"))
+
+    account: list[str] = []
+
+    def identity() -> str:
+        account.append(session.account_id())
+        return f"{session.mode} mode, region {session.region}"
+
+    attempt("identity", identity)
+    if account:
+        image_uri = spec.image_uri or (
+            f"{account[0]}.dkr.ecr.{session.region}.amazonaws.com/{dp.LOCAL_IMAGE_REPOSITORY}:{dp.LOCAL_IMAGE_TAG}"
+            if session.mode == "local" else None)
+
+        def image() -> str:
+            if image_uri is None:
+                raise ConfigError("image_uri is required in aws mode (the ECR image built in notebook 02)")
+            found = dp.preflight_image(session.client("ecr"), image_uri, session.region)
+            return f"{image_uri.rsplit('/', 1)[-1]} {found.get('imageManifestMediaType')}"
+
+        attempt("image", image)
+
+    def model_config() -> str:
+        data = load_model_config(spec.model_config)
+        DetectorConfig.from_dict(data)  # raises ConfigError naming the bad key/value
+        return "valid: " + (", ".join(f"{k}={v}" for k, v in sorted(data.items())) or "detector defaults")
+
+    def model_artifact() -> str:
+        dp.preflight_artifact(session.client("s3"), spec.model_data_url)
+        return spec.model_data_url
+
+    if spec.model_config is not None:
+        attempt("model config", model_config)
+    else:
+        attempt("model artifact", model_artifact)
+    if spec.role_arn:
+        def role() -> str:
+            dp.preflight_role(session.client("iam"), spec.role_arn, lambda _: None)
+            return spec.role_arn
+
+        attempt("execution role", role)
+    return checks
+
+
+def _endpoint_status(session: Any, name: str) -> str | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        return session.client("sagemaker").describe_endpoint(EndpointName=name)["EndpointStatus"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
+            return None
+        raise
+
+
+def ensure_deployment(session: Any, manifest: str | os.PathLike[str], spec: Any = None, *,
+                      progress: bool = False) -> Any:
+    """The deployment notebook 03 made, ready to use.
+
+    Reads ``manifest`` and checks its endpoint is InService. In local mode, when the manifest is
+    missing or its endpoint is gone (the local AWS it lived in has stopped), the deployment is
+    (re)created idempotently from the manifest's spec, else ``spec``, else :func:`default_spec`.
+    In aws mode both cases are errors that say to run notebook 03: nothing is deployed behind
+    your back on a real account.
+    """
+    from roomkit.deploy import deploy
+    from roomkit.deploy_spec import DeploymentSpec
+    from roomkit.deployment import Deployment
+
+    manifest = Path(manifest)
+    deployment = Deployment.load(manifest) if manifest.is_file() else None
+    if deployment is not None:
+        if deployment.mode != session.mode:
+            raise ConfigError(f"{manifest} records a {deployment.mode}-mode deployment but this notebook "
+                              f"runs in {session.mode} mode")
+        status = _endpoint_status(session, deployment.endpoint_name)
+        if status == "InService":
+            return deployment
+        if session.mode != "local":
+            raise ConfigError(f"endpoint {deployment.endpoint_name} from {manifest} is "
+                              f"{status or 'gone'}: run 03_deploy_async_endpoint.ipynb again")
+        spec = DeploymentSpec.from_dict(deployment.spec) if deployment.spec else spec
+        why = f"endpoint {deployment.endpoint_name} is not in this local AWS"
+    else:
+        if session.mode != "local":
+            raise ConfigError(f"no deployment manifest at {manifest}: run 03_deploy_async_endpoint.ipynb first")
+        why = f"no deployment manifest at {manifest.name}"
+    spec = spec if spec is not None else default_spec(out_dir=manifest.parent)
+    print(f"local mode: {why}; deploying {spec.name} (idempotent)")
+    return deploy(spec, session, progress=progress, manifest=manifest)
+
+
+@dataclass
+class EndpointSummary:
+    """What is deployed, read back from SageMaker and Application Auto Scaling."""
+
+    endpoint_name: str
+    status: str | None
+    endpoint_config: dict[str, Any] = field(default_factory=dict)
+    scalable_targets: list[dict[str, Any]] = field(default_factory=list)
+    scaling_policies: list[dict[str, Any]] = field(default_factory=list)
+    alarms: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        """Deterministic lines (no ARNs, account ids or times), for nbval."""
+        lines = [f"endpoint {self.endpoint_name}: {self.status or 'not found'}"]
+        for v in self.endpoint_config.get("ProductionVariants", []):
+            lines.append(f"variant {v.get('VariantName')}: {v.get('InstanceType', 'serverless')}, "
+                         f"initial instances {v.get('InitialInstanceCount', '-')}")
+        async_cfg = self.endpoint_config.get("AsyncInferenceConfig")
+        if async_cfg:
+            out = async_cfg.get("OutputConfig", {})
+            notes = out.get("NotificationConfig", {})
+            lines.append("async: max concurrent invocations per instance "
+                         f"{async_cfg.get('ClientConfig', {}).get('MaxConcurrentInvocationsPerInstance')}, "
+                         f"success+error topics {'set' if notes.get('SuccessTopic') and notes.get('ErrorTopic') else 'missing'}, "
+                         f"failure path {'set' if out.get('S3FailurePath') else 'missing'}")
+        for t in self.scalable_targets:
+            lines.append(f"autoscaling: {t['MinCapacity']}-{t['MaxCapacity']} instances")
+        for p in sorted(self.scaling_policies, key=lambda p: p["PolicyName"]):
+            lines.append(f"policy {p['PolicyName']}: {p['PolicyType']}")
+        for a in sorted(self.alarms):
+            lines.append(f"alarm {a}")
+        return "\n".join(lines)
+
+
+def endpoint_summary(session: Any, deployment: Any) -> EndpointSummary:
+    """Describe the endpoint, its config and its scaling set-up."""
+    sm = session.client("sagemaker")
+    status = _endpoint_status(session, deployment.endpoint_name)
+    summary = EndpointSummary(deployment.endpoint_name, status)
+    if status is None:
+        return summary
+    desc = sm.describe_endpoint(EndpointName=deployment.endpoint_name)
+    config = sm.describe_endpoint_config(EndpointConfigName=desc["EndpointConfigName"])
+    summary.endpoint_config = {k: v for k, v in config.items() if k != "ResponseMetadata"}
+    resource = f"endpoint/{deployment.endpoint_name}/variant/{deployment.variant_name}"
+    aas = session.client("application-autoscaling")
+    summary.scalable_targets = aas.describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=[resource])["ScalableTargets"]
+    summary.scaling_policies = aas.describe_scaling_policies(
+        ServiceNamespace="sagemaker", ResourceId=resource)["ScalingPolicies"]
+    if deployment.alarm_name:
+        found = session.client("cloudwatch").describe_alarms(AlarmNames=[deployment.alarm_name])["MetricAlarms"]
+        summary.alarms = [a["AlarmName"] for a in found]
+    return summary
+
+
+# -- results ---------------------------------------------------------------------------------------
+def save_results(rows: Sequence[Any], directory: str | os.PathLike[str]) -> Path:
+    """Write each successful row's response as ``<stem>.json`` (what ``roomkit eval --pred`` and
+    notebook 05 read), failures as ``<stem>.error.txt``, and ``results.csv`` with one line per
+    plan. Older files there are replaced, so the folder always shows the last submission."""
+    import csv
+
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in list(folder.glob("*.json")) + list(folder.glob("*.error.txt")):
+        old.unlink()
+    for row in rows:
+        stem = Path(urlparse(row.input).path if "://" in row.input else row.input).stem
+        if row.detection is not None:
+            (folder / f"{stem}.json").write_text(json.dumps(row.detection.to_response(), indent=2) + "\n",
+                                                 encoding="utf-8")
+        elif row.error:
+            (folder / f"{stem}.error.txt").write_text(row.error + "\n", encoding="utf-8")
+    with open(folder / "results.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["plan", "status", "rooms", "processing_time_ms", "latency_s", "error"])
+        for row in rows:
+            writer.writerow([Path(row.input).name, row.status, row.rooms, row.processing_time_ms,
+                             None if row.latency_s is None else round(row.latency_s, 3), row.error or ""])
+    return folder
+
+
+def load_result_detections(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """``{stem: Detection}`` from a folder written by :func:`save_results`."""
+    from roomkit.evaluate import load_prediction
+
+    out = {}
+    for path in sorted(Path(directory).glob("*.json")):
+        det, note = load_prediction(path)
+        if not note:
+            out[path.stem] = det
+    return out
+
+
+def make_broken_plan(directory: str | os.PathLike[str], source: str | os.PathLike[str] | None = None,
+                     keep_bytes: int = 2048) -> Path:
+    """A truncated copy of a sample PNG (``broken_upload.png``): a realistic bad input whose
+    failure (and its reason) the results table should show."""
+    if source is None:
+        source = next(s.path for s in load_samples() if s.path.suffix.lower() == ".png")
+    data = Path(source).read_bytes()[:keep_bytes]
+    path = Path(directory) / "broken_upload.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def wait_for(predicate: Any, timeout: float, interval: float = 0.5) -> bool:
+    """Poll ``predicate()`` until it is truthy or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+# -- QA views (drawn by roomkit.viz) ---------------------------------------------------------------
+def qa_entries(runs: Sequence[PlanRun]) -> list[Any]:
+    """:class:`roomkit.viz.QAEntry` per run (image, detection, ground truth, score), for
+    ``viz.plot_gallery`` and ``viz.write_report``. Runs made with ``keep_images=True`` are drawn
+    from memory, others are read from their file again."""
+    from roomkit.viz import QAEntry
+
+    return [QAEntry(name=r.name, image=r.image if r.image is not None else r.sample.path,
+                    detection=r.detection, truth=r.sample.truth, note=r.error or "").scored()
+            for r in runs]
+
+
+def detections_for_qa(results_dir: str | os.PathLike[str], samples: Sequence[Sample],
+                      config: str | os.PathLike[str] | None = None) -> tuple[dict[str, Any], str]:
+    """What notebook 05 shows: the endpoint's results saved by notebook 04 when ``results_dir``
+    holds any, else the detector run here with ``config`` (``config.json`` from notebook 01, or
+    the defaults). Returns ``({stem: Detection}, sentence saying which)``."""
+    from roomkit.config import DetectorConfig
+
+    folder = Path(results_dir)
+    found = load_result_detections(folder) if folder.is_dir() else {}
+    if found:
+        return found, f"results of the deployed endpoint ({len(found)} plans, saved by notebook 04 in {folder.name}/)"
+    cfg_path = Path(config) if config else None
+    cfg = DetectorConfig.from_json(cfg_path) if cfg_path and cfg_path.is_file() else DetectorConfig()
+    runs = detect_samples(samples, cfg)
+    origin = "config.json from notebook 01" if cfg_path and cfg_path.is_file() else "the default configuration"
+    return ({r.name: r.detection for r in runs if r.detection is not None},
+            f"no endpoint results in {folder.name}/ (run notebook 04 first to QA the endpoint): "
+            f"detected here with {origin}")
+
+
+def curve_of(entries: Sequence[Any], *, iou: float = 0.5) -> list[Any]:
+    """The confidence-threshold curve (:func:`roomkit.evaluate.threshold_curve`) of QA entries."""
+    from roomkit.evaluate import threshold_curve
+    from roomkit.response import Detection
+
+    pairs = [(e.detection if e.detection is not None else Detection(e.truth.width, e.truth.height), e.truth)
+             for e in entries if e.truth is not None]
+    return threshold_curve(pairs, iou=iou)
+
+
+def most_changed(comparison: ConfigComparison, a: str, b: str, n: int = 2) -> list[str]:
+    """The ``n`` plans whose F1@0.5 (then room count) differs most between configurations."""
+    sa = {s.name: s for s in comparison.summaries[a].plans}
+    sb = {s.name: s for s in comparison.summaries[b].plans}
+    rooms = {lb: {r.name: (len(r.detection.rooms) if r.detection else 0) for r in comparison.runs[lb]}
+             for lb in (a, b)}
+
+    def key(name: str) -> tuple[float, int, str]:
+        df1 = abs(sa[name].f1(0.5) - sb[name].f1(0.5)) if name in sa and name in sb else 0.0
+        return (-round(df1, 6), -abs(rooms[a][name] - rooms[b][name]), name)
+
+    return sorted(rooms[a], key=key)[:n]
+
+
+def compare_entries(comparison: ConfigComparison, names: Sequence[str]) -> list[Any]:
+    """QA entries of the named plans under each configuration, side by side (``plan · label``)."""
+    from dataclasses import replace
+
+    entries = []
+    for name in names:
+        for label, runs in comparison.runs.items():
+            run = next((r for r in runs if r.name == name), None)
+            if run is None:
+                raise ConfigError(f"no plan {name!r} in the comparison")
+            entries.append(replace(qa_entries([run])[0], name=f"{name} · {label}"))
+    return entries
