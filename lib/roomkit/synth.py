@@ -32,7 +32,7 @@ from typing import Any, Iterable, Sequence
 import cv2
 import numpy as np
 import shapely
-from shapely.geometry import LineString, MultiLineString, Polygon, box
+from shapely.geometry import LineString, Polygon, box
 from shapely.ops import polylabel, unary_union
 
 from roomkit.errors import InputError
@@ -731,7 +731,7 @@ class _Renderer:
         occupied: list[list[Polygon]] = [[] for _ in faces]
         self._doors(lay, faces, wall_mask, occupied)
         if s.windows:
-            self._windows(lay, wall_mask, ext_segs, occupied)
+            self._windows(lay, wall_mask)
         self._draw_walls(wall_mask)
 
         # contents
@@ -739,7 +739,7 @@ class _Renderer:
             if s.labels:
                 self._label(face, labels[k], occupied[k])
             if s.furniture and (rng.random() < s.furniture or s.single_room):
-                self._furnish(face, labels[k], occupied[k], lay.parts[k])
+                self._furnish(face, labels[k], occupied[k])
         if s.dim_lines:
             self._dimension_lines(lay)
         if s.title:
@@ -891,7 +891,7 @@ class _Renderer:
                     return True
         return False
 
-    def _windows(self, lay: _Layout, wall_mask: np.ndarray, ext_segs: list, occupied: list[list[Polygon]]) -> None:
+    def _windows(self, lay: _Layout, wall_mask: np.ndarray) -> None:
         rng = self.rng
         t = self.t_ext
         a = t // 2
@@ -1002,7 +1002,7 @@ class _Renderer:
             y += base + gap
         occupied.append(block.buffer(4))
 
-    def _furnish(self, face: Polygon, label: str, occupied: list[Polygon], parts: list[Rect]) -> None:
+    def _furnish(self, face: Polygon, label: str, occupied: list[Polygon]) -> None:
         rng = self.rng
         templates = _TEMPLATES.get(label, [])
         if not templates:
