@@ -1,4 +1,4 @@
-"""The detector pipeline: preprocess → walls → gaps → rooms → response types.
+"""The detector pipeline: preprocess → walls → gaps → necks → rooms → response types.
 
 ``detect_rooms`` is the one public entry point; the stages live in their own modules so that
 each can be inspected (``detect_debug`` returns the intermediate masks for notebooks).
@@ -8,24 +8,35 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Union
 
+import cv2
 import numpy as np
 
 from roomkit.config import DetectorConfig
 from roomkit.detector.gaps import bridge_gaps
 from roomkit.detector.preprocess import Frame, prepare
-from roomkit.detector.rooms import RoomCandidate, find_rooms
+from roomkit.detector.rooms import RoomCandidate, exterior, find_rooms
+from roomkit.detector.split import split_at_necks
 from roomkit.detector.walls import WallInfo, wall_mask
 from roomkit.errors import InputError
 from roomkit.response import Detection, order_and_number
 
 ImageInput = Union[np.ndarray, bytes, bytearray, memoryview, str, Path]
 
-#: Auto door gap, in wall thicknesses: doors are ~0.8–1 m, walls ~0.1–0.3 m thick.
-DOOR_GAP_PER_THICKNESS = 6.0
-#: …and never more than this share of the plan's longest side.
-DOOR_GAP_MAX_FRACTION = 0.08
+#: Auto door gap as a share of the building's extent (longest side of the walls' bounding
+#: box): a door is ~0.8–1 m in a plan of ~8–20 m. Never below a few wall thicknesses.
+DOOR_GAP_FRACTION = 0.08
+DOOR_GAP_MIN_THICKNESS = 3.0
+#: Windows (collinear wall runs joined by thin glazing lines) may be much longer than doors.
+WINDOW_GAP_PER_THICKNESS = 30.0
+WINDOW_GAP_MAX_FRACTION = 0.4
+#: Free space is cut at necks narrower than this many door gaps (doorways missed by bridging)…
+NECK_PER_DOOR_GAP = 1.0
+#: …between cores (room interiors) of at least this many squared wall thicknesses.
+CORE_AREA_PER_THICKNESS2 = 4.0
+#: Bridge diagonal (45°) walls too.
+DIAGONAL = False
 
 
 @dataclass(frozen=True)
@@ -35,7 +46,9 @@ class DebugResult:
     detection: Detection
     gray: np.ndarray
     walls: WallInfo
-    bridges: np.ndarray
+    bridges: np.ndarray  # bridged openings (uint8 0/1)
+    cuts: np.ndarray  # neck cuts (uint8 0/1)
+    outside: np.ndarray  # outside the footprint (uint8 0/1)
     door_gap: float
     frame: Frame
     candidates: tuple[RoomCandidate, ...]
@@ -51,10 +64,15 @@ def _load(image: ImageInput, config: DetectorConfig, content_type: str | None) -
     raise InputError(f"image must be a numpy array, bytes or a path, got {type(image).__name__}")
 
 
-def auto_door_gap(thickness: float, shape: tuple[int, int]) -> float:
+def auto_door_gap(thickness: float, wall: np.ndarray) -> float:
+    """Door gap from the building's size: a share of the walls' bounding-box extent."""
     if thickness <= 0:
         return 0.0
-    return float(min(DOOR_GAP_PER_THICKNESS * thickness, DOOR_GAP_MAX_FRACTION * max(shape)))
+    pts = cv2.findNonZero(wall)
+    if pts is None:
+        return 0.0
+    _x, _y, w, h = cv2.boundingRect(pts)
+    return float(max(DOOR_GAP_FRACTION * max(w, h), DOOR_GAP_MIN_THICKNESS * thickness))
 
 
 def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | None) -> DebugResult:
@@ -62,27 +80,27 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     config = config or DetectorConfig()
     array = _load(image, config, content_type)
     prep = prepare(array, config.working_resolution)
-    frame = prep.frame
-    gray = prep.gray
-    # Thickness and door gap in config are in original pixels; the pipeline works scaled.
+    frame, gray = prep.frame, prep.gray
+    # Thickness and door gap in the config are in original pixels; the pipeline works scaled.
     thickness = None if config.wall_thickness is None else config.wall_thickness * frame.scale
     walls = wall_mask(gray, thickness)
-    door_gap = (
-        auto_door_gap(walls.thickness, gray.shape)
-        if config.door_gap is None
-        else config.door_gap * frame.scale
-    )
-    bridges = bridge_gaps(walls.mask, door_gap, walls.thickness)
-    h, w = gray.shape
-    page = float(frame.orig_width * frame.orig_height) * frame.scale * frame.scale
-    min_area = max(config.min_room_area * page, 4.0 * max(walls.thickness, 1.0) ** 2)
+    t = walls.thickness
+    door_gap = auto_door_gap(t, walls.mask) if config.door_gap is None else config.door_gap * frame.scale
+    window_gap = min(WINDOW_GAP_PER_THICKNESS * t, WINDOW_GAP_MAX_FRACTION * max(gray.shape))
+    bridges = bridge_gaps(walls.mask, door_gap, t, ink=walls.faint, window_gap=window_gap, diagonal=DIAGONAL)
+    outside = exterior(walls.mask | bridges, window_gap)
+    free = (1 - (walls.mask | bridges | outside)).astype(np.uint8)
+    cuts = split_at_necks(free, NECK_PER_DOOR_GAP * door_gap, CORE_AREA_PER_THICKNESS2 * max(t, 1.0) ** 2)
+    page = float(gray.shape[0] * gray.shape[1])
+    min_area = max(config.min_room_area * page, 4.0 * max(t, 1.0) ** 2)
     cands = find_rooms(
         walls.mask,
-        bridges,
+        bridges | cuts,
+        outside=outside,
         min_area=min_area,
         max_area=config.max_room_area * page,
         simplify=config.simplify_tolerance * frame.scale,
-        thickness=walls.thickness,
+        thickness=t,
     )
     items = []
     for c in cands:
@@ -93,7 +111,7 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     rooms = order_and_number(items)
     elapsed = (time.perf_counter() - start) * 1000.0
     det = Detection(width=frame.orig_width, height=frame.orig_height, rooms=rooms, processing_time_ms=elapsed)
-    return DebugResult(det, gray, walls, bridges, door_gap, frame, tuple(cands))
+    return DebugResult(det, gray, walls, bridges, cuts, outside, door_gap, frame, tuple(cands))
 
 
 def detect_rooms(

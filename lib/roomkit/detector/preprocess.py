@@ -89,27 +89,53 @@ def downscale(gray: np.ndarray, working_resolution: int) -> tuple[np.ndarray, fl
     return small, real
 
 
-def normalize_polarity(gray: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Dark ink on light paper, contrast-stretched. Returns (image, was_inverted).
+def _is_negative(gray: np.ndarray) -> bool:
+    """True when the drawing is light lines on a dark ground (white-on-blue, negative scan).
 
-    The paper is the majority of a plan's pixels, so the median tells the background level:
-    a dark median means a dark background (white-on-blue blueprint, negative scan) and the
-    image is inverted. Paper and ink levels are then taken from robust percentiles and
-    stretched to 255 / 0, which neutralizes tinted paper and faded ink.
+    The ground is the most common gray level. The pixels right next to it (within two pixels)
+    are the drawing's strokes, and the side of the ground they fall on decides the polarity:
+    strokes are thin, so nearly all their pixels border the ground, while a large flat area of
+    another shade (a white margin on a gray page, a dark title block) only contributes its
+    rim. A median or histogram-tail test gets such pages wrong.
     """
-    sample = gray[:: max(1, gray.shape[0] // 400), :: max(1, gray.shape[1] // 400)]
-    median = float(np.median(sample))
-    lo, hi = np.percentile(sample, (1.0, 99.0))
-    inverted = median < 0.5 * (float(lo) + float(hi)) and median < 128
+    h, w = gray.shape
+    step = max(1, max(h, w) // 800)
+    small = np.ascontiguousarray(gray[::step, ::step])
+    hist = np.bincount(small.ravel(), minlength=256).astype(np.float64)
+    mode = int(np.argmax(np.convolve(hist, np.ones(9), "same")))
+    ground = (np.abs(small.astype(np.int16) - mode) <= 24).astype(np.uint8)
+    rim = (cv2.dilate(ground, np.ones((5, 5), np.uint8)) > 0) & (ground == 0)
+    values = small[rim].astype(np.int16)
+    darker = int((values < mode - 40).sum())
+    lighter = int((values > mode + 40).sum())
+    return lighter > 1.5 * darker and lighter > 0.001 * small.size
+
+
+def normalize_polarity(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Dark ink on white paper. Returns (image, was_inverted).
+
+    Negative drawings are inverted first. Then the local paper level is estimated with a
+    gray-scale closing (a maximum filter wider than any wall, then a minimum filter) and every
+    pixel is divided by it: tinted, gray or unevenly lit paper becomes white while ink keeps
+    its contrast to the paper around it.
+    """
+    inverted = _is_negative(gray)
     if inverted:
         gray = cv2.bitwise_not(gray)
-        sample = 255 - sample
-    paper = float(np.median(sample))
-    ink = float(np.percentile(sample, 0.5))
-    if paper - ink < 16:  # blank or nearly blank page: nothing to stretch
-        return gray, inverted
-    lut = np.clip((np.arange(256, dtype=np.float32) - ink) * (255.0 / (paper - ink)), 0, 255)
-    return cv2.LUT(gray, lut.astype(np.uint8)), inverted
+    h, w = gray.shape
+    k = max(15, (max(h, w) // 25) | 1)
+    f = min(1.0, 512.0 / max(h, w))
+    if f < 1.0:  # the paper level is smooth: estimate it on a reduced copy
+        small = cv2.resize(gray, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+        ks = max(5, int(k * f) | 1)
+        bg = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (ks, ks)))
+        bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
+    else:
+        bg = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    # Where the "paper" itself is dark (a large solid area), there is nothing to normalize.
+    bg = np.maximum(bg, 64)
+    out = cv2.divide(gray, bg, scale=255.0)
+    return out, inverted
 
 
 def estimate_skew(ink: np.ndarray) -> float:

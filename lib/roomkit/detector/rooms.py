@@ -38,16 +38,45 @@ def _confidence(area: float, bridged: float, solidity: float, min_area: float, t
     return float(np.clip(conf, 0.01, 0.99))
 
 
+def exterior(barrier: np.ndarray, max_opening: float) -> np.ndarray:
+    """Mask (0/1) of the space outside the building's footprint.
+
+    The footprint is the walls closed with a disk wider than any opening left in the outer
+    wall (a door or window the gap stage did not bridge), holes filled. Working on a reduced
+    copy keeps the large kernel cheap; the result only needs to be as exact as the openings
+    it seals, because wherever real walls exist they bound the rooms themselves.
+    """
+    h, w = barrier.shape
+    if not barrier.any():
+        return np.ones_like(barrier)
+    f = min(1.0, 400.0 / max(h, w))
+    small = cv2.resize(barrier, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    small = (small > 0).astype(np.uint8)
+    d = max(3, int(round(max_opening * f)) | 1)
+    pad = d + 2
+    small = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    closed = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d)))
+    flood = closed.copy()
+    mask = np.zeros((flood.shape[0] + 2, flood.shape[1] + 2), np.uint8)
+    cv2.floodFill(flood, mask, (0, 0), 2)
+    outside = (flood == 0).astype(np.uint8)[pad:-pad, pad:-pad] * 0 + (flood == 2)[pad:-pad, pad:-pad]
+    out = cv2.resize(outside.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+    return out
+
+
 def find_rooms(
     wall: np.ndarray,
     bridges: np.ndarray,
     *,
+    outside: np.ndarray | None = None,
     min_area: float,
     max_area: float,
     simplify: float,
     thickness: float,
 ) -> list[RoomCandidate]:
     barrier = wall | bridges
+    if outside is not None:
+        barrier = barrier | outside
     free = (1 - barrier).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=4)
     h, w = free.shape
@@ -72,29 +101,26 @@ def find_rooms(
         hull_area = float(cv2.contourArea(cv2.convexHull(contour)))
         solidity = outer_area / hull_area if hull_area > 0 else 0.0
         poly = cv2.approxPolyDP(contour, simplify, True) if simplify > 0 else contour
-        if len(poly) < 3:
+        if len(poly) < 3 or cv2.contourArea(poly) < 1.0:
             poly = contour
+        if len(poly) < 3 or outer_area < 1.0:
+            continue  # a one-pixel-wide sliver has no interior
         pts = poly.reshape(-1, 2).astype(np.float64) + np.array([x0, y0], dtype=np.float64)
         conf = _confidence(float(area), bridged, solidity, min_area, thickness)
         cands.append((i, pts, float(area), conf, bridged))
 
-    # A candidate whose outline encloses two or more other candidates is the outside of a plan
-    # drawn inside a frame, not a room.
+    # A candidate whose outline encloses other candidates with more area than its own is the
+    # outside of a plan drawn inside a frame (a ring around the building), not a room.
     rooms: list[RoomCandidate] = []
-    centres = [(c[1].mean(axis=0)) for c in cands]
     for j, (i, pts, area, conf, bridged) in enumerate(cands):
         contour = pts.astype(np.float32).reshape(-1, 1, 2)
-        inside = 0
-        for k, (_, other, *_rest) in enumerate(cands):
-            if k == j:
-                continue
-            px, py = float(other[0][0]), float(other[0][1])
-            if cv2.pointPolygonTest(contour, (px, py), False) > 0:
-                inside += 1
-                if inside >= 2:
-                    break
-        if inside >= 2:
+        enclosed = 0.0
+        for k, (_, other, other_area, *_rest) in enumerate(cands):
+            if k != j and other_area < area * 4:
+                px, py = float(other[0][0]), float(other[0][1])
+                if cv2.pointPolygonTest(contour, (px, py), False) > 0:
+                    enclosed += other_area
+        if enclosed > area:
             continue
         rooms.append(RoomCandidate(polygon=pts, area=area, confidence=conf, bridged_fraction=bridged))
-    del centres
     return rooms

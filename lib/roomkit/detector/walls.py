@@ -18,14 +18,23 @@ import numpy as np
 
 #: Strokes at most this wide (px at working resolution) are never walls: pen lines, text, hatching.
 THIN_STROKE = 2
+#: Gray level (on the normalized image) below which a pixel is faint ink, e.g. a glazing line.
+FAINT_LEVEL = 235
 
 
 @dataclass(frozen=True)
 class WallInfo:
     mask: np.ndarray  # uint8 0/1 wall mask at working resolution
     ink: np.ndarray  # uint8 0/1 all ink
+    faint: np.ndarray  # uint8 0/1 ink including light-gray lines (glazing, hatching)
     thickness: float  # typical (thinnest common) wall stroke width, px
     kernel: int  # opening size used to separate walls from thin strokes
+
+
+def _odd(value: float) -> int:
+    """Largest odd integer ≤ value (at least 1): odd kernels keep shapes centred."""
+    n = int(value)
+    return max(1, n if n % 2 else n - 1)
 
 
 def ink_mask(gray: np.ndarray) -> np.ndarray:
@@ -39,7 +48,7 @@ def stroke_widths(ink: np.ndarray) -> np.ndarray:
     """Histogram of stroke widths along medial ridges: ``hist[w]`` = ridge pixels of width w."""
     dt = cv2.distanceTransform(ink, cv2.DIST_L2, 3)
     ridge = (dt > 0) & (dt >= cv2.dilate(dt, np.ones((3, 3), np.uint8)))
-    widths = np.rint(2.0 * dt[ridge]).astype(np.int64)
+    widths = np.rint(2.0 * dt[ridge] - 1.0).clip(0).astype(np.int64)
     return np.bincount(widths, minlength=64)
 
 
@@ -71,26 +80,53 @@ def estimate_thickness(ink: np.ndarray) -> float:
     return float(w)
 
 
-def fill_outlined(ink: np.ndarray, max_width: int) -> np.ndarray:
-    """Fill paper enclosed by ink and narrower than ``max_width`` (outlined / hatched walls)."""
+def fill_outlined(ink: np.ndarray, max_width: int, min_length: int) -> np.ndarray:
+    """Fill long strips of paper narrower than ``max_width`` between ink lines.
+
+    These are the insides of outlined or hatched walls and the glazing of windows drawn as
+    parallel lines. Short pockets (the counters of letters, gaps in furniture) stay paper:
+    a strip must be at least ``min_length`` px long to count.
+    """
     if max_width < 2:
         return ink
+    max_width = _odd(max_width)
     paper = 1 - ink
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (max_width, max_width))
     wide = cv2.morphologyEx(paper, cv2.MORPH_OPEN, k)
     narrow = paper & (1 - wide)
-    return ink | narrow
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(narrow, connectivity=4)
+    if n <= 1:
+        return ink
+    long_ = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) >= min_length
+    long_[0] = False
+    return ink | long_[labels].astype(np.uint8)
+
+
+def drop_small(mask: np.ndarray, min_extent: int) -> np.ndarray:
+    """Remove components whose bounding box is shorter than ``min_extent`` on both sides.
+
+    Bold text, symbols and furniture blobs that survive the opening are compact; walls are
+    long or connected to long walls.
+    """
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1:
+        return mask
+    keep = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) >= min_extent
+    keep[0] = False
+    return keep[labels].astype(np.uint8)
 
 
 def wall_mask(gray: np.ndarray, thickness: float | None = None) -> WallInfo:
     ink = ink_mask(gray)
+    faint = (gray < FAINT_LEVEL).astype(np.uint8)
     t0 = estimate_thickness(ink) if thickness is None else float(thickness)
     if t0 > 0:
-        ink = fill_outlined(ink, max(2, int(round(0.8 * t0))))
+        ink = fill_outlined(ink, max(2, int(round(0.8 * t0))), int(round(6 * t0)))
     t = float(thickness) if thickness is not None else estimate_thickness(ink)
     if t <= 0:
-        return WallInfo(mask=np.zeros_like(ink), ink=ink, thickness=0.0, kernel=0)
-    kernel = int(max(THIN_STROKE + 1, round(0.75 * t)))
+        return WallInfo(mask=np.zeros_like(ink), ink=ink, faint=faint, thickness=0.0, kernel=0)
+    kernel = _odd(max(THIN_STROKE + 1, 0.75 * t))
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (kernel, kernel))
     mask = cv2.morphologyEx(ink, cv2.MORPH_OPEN, k)
-    return WallInfo(mask=mask, ink=ink, thickness=t, kernel=kernel)
+    mask = drop_small(mask, max(8, int(round(4 * t))))
+    return WallInfo(mask=mask, ink=ink, faint=faint, thickness=t, kernel=kernel)
