@@ -157,6 +157,9 @@ def test_cli_writes_deterministic_plans(tmp_path):
         assert proc.stdout.strip().splitlines()[-1] == f"wrote 3 plans to {tmp_path / out}"
     truths = load_truth_dir(tmp_path / "a")
     assert [t.style for t in truths.values()] == ["thin", "blueprint", "small"]
+    # any plan of a batch can be redrawn alone from its recorded seed
+    data = json.loads((tmp_path / "a" / "plan_0001.json").read_text())
+    assert data["seed"] == [7, 1] and generate_plan([7, 1], "blueprint").rooms == data["rooms"]
     for name in truths:
         for suffix in (".json", ".png"):
             assert (tmp_path / "a" / f"{name}{suffix}").read_bytes() == (tmp_path / "b" / f"{name}{suffix}").read_bytes()

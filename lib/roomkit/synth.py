@@ -214,7 +214,7 @@ class SynthPlan:
     image: np.ndarray
     rooms: list[dict[str, Any]]  # {"id","label","polygon"} in pixels
     style: str
-    seed: int | None = None
+    seed: int | list[int] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -579,13 +579,20 @@ _LABEL_TEXT = {
 # =============================================================================================
 # Generator
 # =============================================================================================
-def generate_plan(seed: int | np.random.Generator = 0, style: str | Style = "clean", **overrides: Any) -> SynthPlan:
+def generate_plan(seed: int | Sequence[int] | np.random.Generator = 0, style: str | Style = "clean",
+                  **overrides: Any) -> SynthPlan:
     """Draw one plan. ``seed`` fixes everything; ``style`` is a name from :data:`STYLES` or a Style.
+
+    ``seed`` is an int, a sequence of ints (plan ``i`` of ``roomkit synth --seed S`` is
+    ``[S, i]``) or a ready :class:`numpy.random.Generator` (then not recorded in the JSON).
 
     ``overrides`` replace style fields for this plan, e.g. ``footprints=("U",)`` or ``size=(800, 900)``.
     """
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    seed_value = None if isinstance(seed, np.random.Generator) else int(seed)
+    if isinstance(seed, np.random.Generator):
+        rng, seed_value = seed, None
+    else:
+        seed_value = int(seed) if np.ndim(seed) == 0 else [int(v) for v in seed]  # type: ignore[union-attr]
+        rng = np.random.default_rng(seed_value)
     st = get_style(style)
     if st.name == "random":
         st = _random_style(rng)
@@ -603,7 +610,7 @@ class _Renderer:
         self.rng = rng
 
     # -- page -------------------------------------------------------------------------------------
-    def run(self, seed: int | None) -> SynthPlan:
+    def run(self, seed: int | list[int] | None) -> SynthPlan:
         s, rng = self.s, self.rng
         long_side = int(rng.integers(s.size[0], s.size[1] + 1))
         aspect = float(rng.uniform(0.62, 0.9))
@@ -1279,15 +1286,8 @@ def generate(out_dir: str | Path, count: int, *, seed: int = 0, styles: Sequence
     paths = []
     for i in range(count):
         style = names[i % len(names)]
-        rng = np.random.default_rng([seed, i])
-        plan = generate_plan(rng, style)
-        plan.seed = None
-        name = f"{prefix}_{i:04d}"
-        _, json_path = plan.save(out_dir, name)
-        data = json.loads(json_path.read_text(encoding="utf-8"))
-        data["seed"] = [seed, i]
-        json_path.write_text(json.dumps(data) + "\n", encoding="utf-8")
-        paths.append(json_path)
+        plan = generate_plan([seed, i], style)  # reproducible alone: generate_plan([seed, i], style)
+        paths.append(plan.save(out_dir, f"{prefix}_{i:04d}")[1])
     return paths
 
 
