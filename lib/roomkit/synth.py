@@ -54,6 +54,7 @@ class Style:
     wall_m: tuple[float, float] = (0.10, 0.15)  # interior wall thickness (metres)
     ext_factor: tuple[float, float] = (1.6, 2.4)  # exterior / interior thickness
     wall_px: tuple[int, int] | None = None  # fixed interior thickness in px (thin-line plans)
+    wall_vary: float = 0.0  # share of interior wall lines drawn thinner (and 0.4x that thicker)
     size: tuple[int, int] = (1100, 1700)  # long side of the page, px
     footprints: tuple[str, ...] = ("rect", "L", "T", "U")
     rooms: tuple[int, int] = (4, 9)
@@ -90,7 +91,8 @@ class Style:
         return asdict(self)
 
 
-_BASE = Style(name="clean", description="black solid walls on white, doors with swing arcs, windows, labels")
+_BASE = Style(name="clean", description="black solid walls on white, doors with swing arcs, windows, labels",
+              wall_vary=0.25)
 
 STYLES: dict[str, Style] = {
     s.name: s
@@ -196,6 +198,7 @@ def _random_style(rng: np.random.Generator) -> Style:
         illumination=float(rng.uniform(0, 0.25)) if degraded else 0.0,
         jpeg=int(rng.integers(35, 90)) if degraded else None,
         corner_cuts=float(rng.choice([0.0, 0.5])),
+        wall_vary=float(rng.choice([0.0, 0.25, 0.5])) if not thin else 0.0,
         room_fill=bool(not blueprint and rng.random() < 0.2),
         floor_tiles=bool(rng.random() < 0.3),
         compass=bool(rng.random() < 0.3),
@@ -459,6 +462,11 @@ def _cut_corners(footprint: Polygon, cells: list[Polygon], style: Style, rng: np
     return footprint, cells
 
 
+def _line_key(seg: tuple[int, int, int, int]) -> tuple[str, int]:
+    """The wall line an axis-aligned segment lies on."""
+    return ("h", seg[1]) if seg[1] == seg[3] else ("v", seg[0])
+
+
 def _wall_rect(seg: tuple[int, int, int, int], t: int) -> Rect:
     a = t // 2
     x0, y0, x1, y1 = seg
@@ -704,8 +712,17 @@ class _Renderer:
             for seg in _segments(cell.boundary):
                 # exact: collinear overlaps with the footprint outline are exterior walls
                 int_segs.update(_segments(LineString([seg[:2], seg[2:]]).difference(boundary)))
+        # partitions thinner (closets) or thicker (bearing walls) than the rest, per wall line
+        self.int_t: dict[tuple[str, int], int] = {}
+        if s.wall_vary:
+            for key in sorted({_line_key(sg) for sg in int_segs}):
+                u = rng.random()
+                if u < s.wall_vary:
+                    self.int_t[key] = max(2, int(round(t_int * rng.uniform(0.5, 0.75))))
+                elif u < 1.4 * s.wall_vary:
+                    self.int_t[key] = int(round(t_int * rng.uniform(1.3, 1.7)))
         ext_rects = [_wall_rect(seg, t_ext) for seg in ext_segs]
-        int_rects = [_wall_rect(seg, t_int) for seg in sorted(int_segs)]
+        int_rects = [_wall_rect(seg, self.int_t.get(_line_key(seg), t_int)) for seg in sorted(int_segs)]
         oblique = [ln.buffer(t_ext / 2, cap_style="square", join_style="mitre")
                    for ln in _oblique_lines(lay.footprint.exterior)]
         walls_geom = unary_union([box(*r) for r in ext_rects + int_rects] + oblique)
@@ -894,7 +911,8 @@ class _Renderer:
         for sg in segs:
             for k in (e[first], e[1 - first]):
                 other = e[1] if k == e[0] else e[0]
-                if self._door(wall_mask, sg, self.t_int, k, faces, occupied, width, other_room=other):
+                t = self.int_t.get(_line_key(sg), self.t_int)
+                if self._door(wall_mask, sg, t, k, faces, occupied, width, other_room=other):
                     return True
         return False
 
@@ -1121,7 +1139,9 @@ class _Renderer:
             title = ["GROUND FLOOR", "FIRST FLOOR", "SECOND FLOOR", "THIRD FLOOR"][min(floor, 3)]
         else:
             title = str(self.rng.choice(["FLOOR PLAN", "GROUND FLOOR", "FIRST FLOOR PLAN", "UNIT A"]))
-        sub = f"SCALE 1:{int(self.rng.choice([50, 100, 200]))}"
+        if not hasattr(self, "scale_text"):  # one scale per sheet
+            self.scale_text = f"SCALE 1:{int(self.rng.choice([50, 100, 200]))}"
+        sub = self.scale_text
         tw, th, base = _text_size(title, font, scale, thick)
         free = self.h - fy1 - self.t_ext
         if free < 3 * (th + base):
