@@ -375,3 +375,37 @@ def test_manifest_errors_are_clear(tmp_path):
     (tmp_path / "partial.json").write_text(json.dumps({"name": "x", "mode": "local"}))
     with pytest.raises(ConfigError, match="lacks .*endpoint_name"):
         Deployment.load(tmp_path / "partial.json")
+
+
+# -- CLI -------------------------------------------------------------------------------------------
+def test_cli_deploy_trigger_teardown_round_trip(aws, moto_url, tmp_path, monkeypatch, capsys):
+    from roomkit.cli import main
+
+    state = tmp_path / "local.json"
+    state.write_text(json.dumps({"endpoints": {"default": moto_url}}))
+    monkeypatch.setenv("ROOMKIT_LOCAL_STATE", str(state))
+    uri = push_image(aws)
+    (tmp_path / "detector.json").write_text(json.dumps({"min_room_area": 0.002}))
+    spec = tmp_path / "plans.yaml"
+    spec.write_text(f"name: rk-cli\nimage_uri: {uri}\nmodel_config: detector.json\n"
+                    "autoscaling:\n  max_capacity: 2\n")
+    assert main(["deploy", str(spec), "--mode", "local", "--no-progress"]) == 0
+    manifest = tmp_path / "plans.deployment.json"
+    out = capsys.readouterr().out
+    assert "endpoint   rk-cli (async, local mode" in out and str(manifest) in out
+    dep = Deployment.load(manifest)
+    assert aws.client("sagemaker").describe_endpoint(EndpointName=dep.endpoint_name)["EndpointStatus"] == "InService"
+
+    assert main(["trigger", "deploy", "--deployment", str(manifest)]) == 0
+    assert Deployment.load(manifest).trigger.target == "sqs"
+    assert main(["teardown", "--deployment", str(manifest), "--all"]) == 0
+    out = capsys.readouterr().out
+    assert "removed endpoint rk-cli" in out and "removed queue" in out
+    assert Deployment.load(manifest).trigger is None
+    assert main(["teardown", "--deployment", str(manifest), "--all"]) == 0
+    assert "nothing left to remove" in capsys.readouterr().out
+    assert all(v == [] for v in _inventory(aws).values())
+
+    spec.write_text("name: rk-cli\nkind: turbo\nmodel_config: detector.json\n")
+    assert main(["deploy", str(spec)]) == 2
+    assert "kind must be one of" in capsys.readouterr().err

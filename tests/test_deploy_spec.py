@@ -18,6 +18,7 @@ def test_defaults_match_the_documented_async_and_serverless_settings():
     assert spec.serverless.memory_size_mb == 2048 and spec.serverless.max_concurrency == 5
     assert spec.autoscaling.min_capacity == 0 and spec.autoscaling.enabled
     assert spec.async_inference.input_prefix == "async-inputs/"
+    assert DeploymentSpec(name="plans").model_config == {}  # no model source: default detector config
 
 
 def test_yaml_file_with_nested_sections_and_relative_model_config(tmp_path):
@@ -54,7 +55,8 @@ def test_json_file_and_notebook_parameters(tmp_path):
     ({"name": "Plans_1"}, "name must be 1-24 lowercase"),
     ({"name": "x" * 25}, "name must be 1-24"),
     ({"image_uri": "docker.io/library/roomkit:1"}, "image_uri must be an ECR image URI"),
-    ({"model_config": {"a": 1}}, "exactly one of model_data_url"),
+    ({"model_config": {"min_room_area": 0.01}}, "give only one of model_data_url"),
+    ({"model_data_url": None, "model_config": {"min_room_aera": 0.01}}, "model_config: unknown detector config key.*min_room_aera"),
     ({"model_data_url": "s3://bkt-x/model.zip"}, "model_data_url must point to a .tar.gz"),
     ({"model_data_url": "https://bkt-x/model.tar.gz"}, "model_data_url must be an s3://"),
     ({"kind": "batch"}, "kind must be one of async, serverless, realtime"),

@@ -216,9 +216,10 @@ class DeploymentSpec:
         ECR image of the serving container. ``None`` is allowed in local mode only: the image the
         local mode registers (repository ``roomkit``, tag ``local``) is used.
     model_data_url, model_config:
-        Exactly one: an existing ``s3://…/model.tar.gz``, or a detector configuration (a dict of
+        At most one: an existing ``s3://…/model.tar.gz``, or a detector configuration (a dict of
         :class:`roomkit.DetectorConfig` fields or a path to a JSON/YAML file) that is packaged
-        into ``model.tar.gz`` and uploaded to the deployment bucket.
+        into ``model.tar.gz`` and uploaded to the deployment bucket. Neither: the detector's
+        default configuration is packaged.
     kind:
         ``async`` (default), ``serverless`` or ``realtime``.
     instance_type, instance_count:
@@ -258,8 +259,10 @@ class DeploymentSpec:
             )
         if self.image_uri is not None:
             parse_ecr_uri(self.image_uri)
-        if (self.model_data_url is None) == (self.model_config is None):
-            raise ConfigError("give exactly one of model_data_url (s3://.../model.tar.gz) or model_config")
+        if self.model_data_url is not None and self.model_config is not None:
+            raise ConfigError("give only one of model_data_url (s3://.../model.tar.gz) or model_config")
+        if self.model_data_url is None and self.model_config is None:
+            object.__setattr__(self, "model_config", {})  # the detector's default configuration
         if self.model_data_url is not None:
             _, key = parse_s3_uri(self.model_data_url, field_name="model_data_url")
             if not key.endswith(".tar.gz"):
@@ -270,6 +273,14 @@ class DeploymentSpec:
             )
         if isinstance(self.model_config, Path):
             object.__setattr__(self, "model_config", str(self.model_config))
+        if isinstance(self.model_config, Mapping):
+            from roomkit.config import DetectorConfig  # pure Python: no OpenCV behind it
+
+            try:  # a typo fails here, not as an endpoint that never turns healthy
+                DetectorConfig.from_dict(self.model_config)
+            except ConfigError as exc:
+                raise ConfigError(f"model_config: {exc.message}") from None
+            object.__setattr__(self, "model_config", dict(self.model_config))
         if self.kind not in KINDS:
             raise ConfigError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if not isinstance(self.instance_type, str) or not _INSTANCE_RE.match(self.instance_type):
