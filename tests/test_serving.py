@@ -447,6 +447,10 @@ def test_sigterm_drains_in_flight_requests(tmp_path):
         assert proc.proc.wait(30) == 0
         with pytest.raises(OSError):
             call(proc.port, "GET", "/ping", timeout=2)
+        # Every log line, gunicorn's included, is one JSON object (CloudWatch Logs Insights).
+        lines = [json.loads(line) for line in proc.log().splitlines() if line.strip()]
+        assert any(line.get("message") == "Handling signal: term" for line in lines)
+        assert [line["status"] for line in lines if line.get("event") == "invocation"] == [200, 200]
     finally:
         proc.stop()
 

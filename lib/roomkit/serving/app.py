@@ -15,11 +15,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import socket
-import sys
 import threading
 import time
-import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from roomkit.serving.http_errors import (
     ProcessingTimeoutError,
     RequestTimeoutError,
 )
+from roomkit.serving.logs import configure_logging
 from roomkit.serving.options import RESPONSE_TYPES, ServerOptions
 from roomkit.serving.payload import Payload, check_content_type, parse_custom_attributes, parse_payload
 from roomkit.serving.s3 import S3Fetcher
@@ -45,40 +45,13 @@ log = logging.getLogger("roomkit.serving")
 
 StartResponse = Callable[..., Any]
 _READ_CHUNK = 1 << 20
+_PING_WARNING_INTERVAL_S = 60.0
 _ACCEPT_ALIASES = {"application/vnd.geo+json": "application/geo+json"}
-
-
-class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line: ``time``, ``level``, ``event``, plus the record's ``fields``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "event": record.getMessage(),
-            "pid": record.process,
-        }
-        line.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            line["traceback"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
-        return json.dumps(line, default=str)
-
-
-def configure_logging(level: int) -> None:
-    """Send ``roomkit.serving`` records to stderr as JSON lines (idempotent per process)."""
-    if any(isinstance(h.formatter, JsonLogFormatter) for h in log.handlers):
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLogFormatter())
-    log.addHandler(handler)
-    log.setLevel(level)
-    log.propagate = False
 
 
 @dataclass(frozen=True)
 class Engine:
-    """The two calls the server makes into the detector side, swappable for benchmarks."""
+    """The two calls the server makes into the detector side (decode, detect)."""
 
     load_image: Callable[..., Any]
     detect_rooms: Callable[..., Any]
@@ -121,6 +94,7 @@ class RoomkitApp:
         self._slot = threading.Lock()  # one detection at a time in this process
         self._count_lock = threading.Lock()
         self._in_flight = 0
+        self._last_ping_warning = -_PING_WARNING_INTERVAL_S
         self.s3 = S3Fetcher(options.max_request_size)
         self._set_native_threads()
         if self.ready:
@@ -176,17 +150,20 @@ class RoomkitApp:
 
     def _ping(self, method: str, start_response: StartResponse) -> Iterable[bytes]:
         if method not in ("GET", "HEAD"):
-            return self._error(start_response, MethodNotAllowedError("use GET /ping", allow="GET, HEAD"), "-")
+            return self._error(start_response, MethodNotAllowedError("use GET /ping", allow="GET, HEAD"))
         if self.ready:
             return self._send(start_response, 200, b"", None)
         error = ModelNotReadyError(self.not_ready_reason)
-        log.warning("ping_not_ready", extra={"fields": {"reason": error.message}})
+        now = time.monotonic()
+        if now - self._last_ping_warning >= _PING_WARNING_INTERVAL_S:  # pings come every few seconds
+            self._last_ping_warning = now
+            log.warning("ping_not_ready", extra={"fields": {"reason": error.message}})
         return self._send(start_response, error.http_status, _error_body(error), "application/json")
 
     def _execution_parameters(self, method: str, start_response: StartResponse) -> Iterable[bytes]:
         """What Batch Transform asks before sending records: one plan per request, N at a time."""
         if method not in ("GET", "HEAD"):
-            return self._error(start_response, MethodNotAllowedError("use GET", allow="GET, HEAD"), "-")
+            return self._error(start_response, MethodNotAllowedError("use GET", allow="GET, HEAD"))
         body = {
             "MaxConcurrentTransforms": self.options.workers,
             "BatchStrategy": "SINGLE_RECORD",
@@ -302,10 +279,10 @@ class RoomkitApp:
         """Ask gunicorn to replace this worker (graceful: other in-flight requests finish)."""
         if os.environ.get("ROOMKIT_SERVING_WORKER") == "1":
             log.error("worker_recycle", extra={"fields": {"reason": reason}})
-            os.kill(os.getpid(), __import__("signal").SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)
 
     # -- responses -------------------------------------------------------------------------------
-    def _error(self, start_response: StartResponse, error: RoomkitError, request_id: str) -> Iterable[bytes]:
+    def _error(self, start_response: StartResponse, error: RoomkitError) -> Iterable[bytes]:
         headers = [("Allow", error.allow)] if isinstance(error, MethodNotAllowedError) else []
         return self._send(start_response, error.http_status, _error_body(error), "application/json", headers)
 

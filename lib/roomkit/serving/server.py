@@ -15,12 +15,12 @@ end here, so tests and the local mode run exactly what SageMaker runs.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from roomkit.errors import RoomkitError
+from roomkit.serving.logs import configure_logging, gunicorn_logconfig, log
 from roomkit.serving.options import ServerOptions
 
 
@@ -47,6 +47,7 @@ def gunicorn_settings(options: ServerOptions) -> dict[str, Any]:
         "accesslog": None,  # the app writes one JSON line per request instead
         "errorlog": "-",
         "loglevel": "warning" if options.log_level > 20 else "info",
+        "logconfig_dict": gunicorn_logconfig(options.log_level),
         "proc_name": "roomkit-serve",
         "control_socket_disable": True,  # no $HOME/.gunicorn/gunicorn.ctl shared between servers
         "forwarded_allow_ips": "127.0.0.1,::1",
@@ -74,12 +75,11 @@ class _Gunicorn(BaseApplication):
 def run(options: ServerOptions) -> None:
     """Run the server in the foreground until SIGTERM/SIGINT (must be the main thread)."""
     os.environ["ROOMKIT_SERVING_WORKER"] = "1"  # lets a worker recycle itself after a timeout
-    sys.stderr.write(
-        f'{{"event":"server_starting","host":"{options.host}","port":{options.port},'
-        f'"workers":{options.workers},"threads":{options.threads},"timeout_s":{options.timeout:g},'
-        f'"max_request_size":{options.max_request_size},"model_dir":"{options.model_dir}"}}\n'
-    )
-    sys.stderr.flush()
+    configure_logging(options.log_level)
+    log.info("server_starting", extra={"fields": {
+        "host": options.host, "port": options.port, "workers": options.workers, "threads": options.threads,
+        "timeout_s": options.timeout, "max_request_size": options.max_request_size,
+        "model_dir": str(options.model_dir)}})
     try:
         _Gunicorn(options).run()
     except SystemExit as exc:
