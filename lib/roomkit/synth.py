@@ -59,7 +59,7 @@ class Style:
     footprints: tuple[str, ...] = ("rect", "L", "T", "U")
     rooms: tuple[int, int] = (4, 9)
     merge_prob: float = 0.35  # chance a cell is merged with a neighbour into an L-shaped room
-    doors: str = "arc"  # arc | gap | mixed | none (sealed rooms: for tests of the geometry)
+    doors: str = "arc"  # arc (some double) | gap | mixed (arc/double/sliding/gap) | none (sealed: tests)
     windows: bool = True
     labels: bool = True
     room_dims: bool = False  # dimension text inside rooms
@@ -821,26 +821,33 @@ class _Renderer:
         probe_pt = ((a0 + a1) / 2, c + t) if horizontal else (c + t, (a0 + a1) / 2)
         side = 1 if face.buffer(0.5).contains(shapely.Point(*probe_pt)) else -1
         face_line = c - a + t if side > 0 else c - a  # the wall face on room k's side
-        kind = self.s.doors if self.s.doors != "mixed" else str(rng.choice(["arc", "arc", "gap"]))
+        kind = self.s.doors
+        if kind == "mixed":
+            kind = str(rng.choice(["arc", "arc", "arc", "double", "slide", "gap"]))
+        elif kind == "arc" and rng.random() < 0.12:
+            kind = "double"
+        if kind == "slide" and t < 6:
+            kind = "gap"  # no room for panels inside a hairline wall
+        if kind == "double":
+            width = int(width * 1.6)
+            if a1 - a0 < width + 2 * clear:
+                kind, width = "arc", int(width / 1.6)
         others = occupied[k] + (occupied[other_room] if other_room is not None else [])
         inside = face.buffer(1.0)
+        swings = kind in ("arc", "double")
         for _ in range(12):
             lo = int(rng.integers(a0 + clear, a1 - clear - width + 1))
             hi = lo + width
-            hinge, other = (lo, hi) if rng.random() < 0.5 else (hi, lo)
-            r = width
+            hinges = [(lo, hi) if rng.random() < 0.5 else (hi, lo)] if kind != "double" else [(lo, hi), (hi, lo)]
+            r = width if kind != "double" else width // 2
             if horizontal:
-                hx, hy = hinge, face_line
-                leaf, along = (0, side), (1 if other > hinge else -1, 0)
-                swing = box(min(hx, other), min(hy, hy + side * r), max(hx, other), max(hy, hy + side * r))
+                swing = box(lo, min(face_line, face_line + side * r), hi, max(face_line, face_line + side * r))
                 opening = box(lo, c - a - 2, hi, c - a + t + 2)
             else:
-                hx, hy = face_line, hinge
-                leaf, along = (side, 0), (0, 1 if other > hinge else -1)
-                swing = box(min(hx, hx + side * r), min(hy, other), max(hx, hx + side * r), max(hy, other))
+                swing = box(min(face_line, face_line + side * r), lo, max(face_line, face_line + side * r), hi)
                 opening = box(c - a - 2, lo, c - a + t + 2, hi)
-            claim = opening.union(swing) if kind == "arc" else opening
-            if kind == "arc" and not inside.contains(swing):
+            claim = opening.union(swing) if swings else opening
+            if swings and not inside.contains(swing):
                 continue
             if any(claim.intersects(o) for o in others):
                 continue
@@ -849,12 +856,28 @@ class _Renderer:
             return False
         self._cut(wall_mask, seg, t, lo, hi)
         thick = max(1, int(round(t / 5))) if t > 6 else 1
-        if kind == "arc":
-            cv2.line(self.lines, (hx, hy), (hx + leaf[0] * r, hy + leaf[1] * r), 255, thick + 1, cv2.LINE_AA)
-            a1_deg = math.degrees(math.atan2(leaf[1], leaf[0]))
-            a2_deg = math.degrees(math.atan2(along[1], along[0]))
-            start = a1_deg if (a2_deg - a1_deg) % 360 == 90 else a2_deg
-            cv2.ellipse(self.lines, (hx, hy), (r, r), 0, start, start + 90, 255, 1, cv2.LINE_AA)
+        if swings:
+            for hinge, other in hinges:
+                if horizontal:
+                    hx, hy = hinge, face_line
+                    leaf, along = (0, side), (1 if other > hinge else -1, 0)
+                else:
+                    hx, hy = face_line, hinge
+                    leaf, along = (side, 0), (0, 1 if other > hinge else -1)
+                cv2.line(self.lines, (hx, hy), (hx + leaf[0] * r, hy + leaf[1] * r), 255, thick + 1, cv2.LINE_AA)
+                a1_deg = math.degrees(math.atan2(leaf[1], leaf[0]))
+                a2_deg = math.degrees(math.atan2(along[1], along[0]))
+                start = a1_deg if (a2_deg - a1_deg) % 360 == 90 else a2_deg
+                cv2.ellipse(self.lines, (hx, hy), (r, r), 0, start, start + 90, 255, 1, cv2.LINE_AA)
+        elif kind == "slide":  # two panels sliding past each other inside the wall
+            w0, w1 = c - a, c - a + t - 1
+            mid = (w0 + w1) // 2
+            span = int(round(0.55 * width))
+            for (p0, p1), (q0, q1) in (((lo, lo + span), (w0 + 1, mid)), ((hi - span, hi - 1), (mid, w1 - 1))):
+                if horizontal:
+                    cv2.rectangle(self.lines, (p0, q0), (p1, q1), 255, 1)
+                else:
+                    cv2.rectangle(self.lines, (q0, p0), (q1, p1), 255, 1)
         else:  # plain opening: thin jamb lines across the wall ends
             if horizontal:
                 for x in (lo, hi - 1):
