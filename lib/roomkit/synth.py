@@ -1343,7 +1343,7 @@ SAMPLE_SET: tuple[tuple[str, str, int, dict[str, Any]], ...] = (
     ("hatched_walls", "hatched", 3, {"footprints": ("L",)}),
     ("thin_walls", "thin", 5, {"footprints": ("rect",)}),
     ("thin_u", "thin", 18, {"footprints": ("U",)}),
-    ("furnished", "furnished", 2, {}),
+    ("furnished", "furnished", 2, {"doors": "mixed"}),
     ("cad_dimensions", "cad", 8, {"footprints": ("U",)}),
     ("blueprint", "blueprint", 6, {}),
     ("tinted_paper", "tinted", 9, {}),
