@@ -303,12 +303,15 @@ class RoomkitApp:
 
 
 def negotiate(accept: str | None, default: str) -> str:
-    """The response type for an ``Accept`` header (q-values honoured); 406 when none fits."""
+    """The response type for an ``Accept`` header; 406 when none fits.
+
+    Each type the server offers takes the q-value of the most specific range that matches it
+    (``application/geo+json`` over ``application/*`` over ``*/*``, RFC 9110 §12.5.1); the
+    highest q wins, then a type named outright over a wildcard match, then the default type.
+    """
     if not accept or not accept.strip():
         return default
-    offers = [default] + [t for t in RESPONSE_TYPES if t != default]
-    best_score: tuple[float, int, int] | None = None
-    best = default
+    ranges: list[tuple[str, float]] = []
     for item in accept.split(","):
         parts = [p.strip() for p in item.split(";")]
         mtype = _ACCEPT_ALIASES.get(parts[0].lower(), parts[0].lower())
@@ -317,18 +320,24 @@ def negotiate(accept: str | None, default: str) -> str:
             name, _, value = param.partition("=")
             if name.strip().lower() == "q":
                 try:
-                    q = float(value)
+                    q = min(1.0, max(0.0, float(value)))
                 except ValueError:
                     q = 0.0
-        if q <= 0 or not mtype:
+        if mtype:
+            ranges.append((mtype, q))
+    offers = [default] + [t for t in RESPONSE_TYPES if t != default]
+    best, best_score = default, (0.0, False)
+    for offered in offers:
+        matches = [(rank, q) for mtype, q in ranges
+                   for rank, pattern in enumerate((offered, offered.split("/")[0] + "/*", "*/*"))
+                   if mtype == pattern]
+        if not matches:
             continue
-        for rank, offered in enumerate(offers):
-            if mtype in (offered, "*/*", offered.split("/")[0] + "/*"):
-                # higher q first; at equal q an exact match beats a wildcard, then the default
-                score = (q, 1 if mtype == offered else 0, -rank)
-                if best_score is None or score > best_score:
-                    best_score, best = score, offered
-    if best_score is None:
+        rank, q = min(matches)  # the most specific range decides
+        score = (q, rank == 0)  # at equal q, a type named outright beats one reached by a wildcard
+        if q > 0 and score > best_score:
+            best, best_score = offered, score
+    if best_score[0] <= 0.0:
         raise NotAcceptableError(
             f"cannot answer with {accept!r}; the server produces {' or '.join(RESPONSE_TYPES)}"
         )
