@@ -127,6 +127,21 @@ def test_doors_and_windows_are_cut_from_the_drawn_walls_only():
         assert (opened.image > sealed.image).any()  # ... while the drawing has gaps
 
 
+def test_plans_score_in_memory_against_their_own_truth():
+    from roomkit.evaluate import score_plan
+    from roomkit.response import Detection, Room
+    from roomkit.synth import iter_plans
+
+    plans = list(iter_plans(3, seed=4, styles=["small", "thin"]))
+    assert [n for n, _ in plans] == ["plan_0000", "plan_0001", "plan_0002"]
+    assert [p.style for _, p in plans] == ["small", "thin", "small"]
+    for name, plan in plans:
+        truth = plan.truth(name)
+        assert truth.name == name and len(truth.rooms) == len(plan.rooms)
+        det = Detection(plan.width, plan.height, tuple(Room(r.id, r.polygon, 0.0, 1.0) for r in truth.rooms))
+        assert score_plan(det, truth).f1(0.75) == 1.0
+
+
 def test_unknown_style_and_field_are_clear_errors():
     with pytest.raises(InputError, match="unknown synth style 'nope'"):
         generate_plan(0, "nope")

@@ -27,7 +27,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -36,6 +36,9 @@ from shapely.geometry import LineString, Polygon, box
 from shapely.ops import polylabel, unary_union
 
 from roomkit.errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from roomkit.evaluate import GroundTruth
 
 Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (continuous coordinates, integers)
 BGR = tuple[int, int, int]
@@ -245,6 +248,12 @@ class SynthPlan:
         out.update(self.meta.get("facts", {}))
         out["rooms"] = self.rooms
         return out
+
+    def truth(self, name: str = "") -> "GroundTruth":
+        """The ground truth as a :class:`roomkit.evaluate.GroundTruth` (score it in memory)."""
+        from roomkit.evaluate import GroundTruth
+
+        return GroundTruth.from_dict(self.truth_dict(f"{name or 'plan'}{self.extension}"), name=name)
 
     def encode(self) -> bytes:
         """The image file's bytes (PNG, or JPEG at the style's quality)."""
@@ -1315,23 +1324,28 @@ class _Renderer:
 # =============================================================================================
 # Batches and the committed sample set
 # =============================================================================================
-def generate(out_dir: str | Path, count: int, *, seed: int = 0, styles: Sequence[str] | None = None,
-             prefix: str = "plan") -> list[Path]:
-    """Write ``count`` plans to ``out_dir``; plan ``i`` has seed ``(seed, i)`` and cycles styles.
+def iter_plans(count: int, *, seed: int = 0, styles: Sequence[str] | None = None,
+               prefix: str = "plan") -> Iterator[tuple[str, SynthPlan]]:
+    """``(name, plan)`` for ``count`` plans, in memory: plan ``i`` is ``generate_plan([seed, i], style)``.
 
-    Returns the ground-truth JSON paths. Styles default to every named style except ``random``.
+    Styles cycle through ``styles`` (default: every named style except ``random``), so a batch of
+    N ≥ len(styles) plans covers each style. This is what ``roomkit synth`` writes to disk.
     """
     if count < 0:
         raise InputError("count must be >= 0")
     names = list(styles) if styles else [n for n in STYLES if n != "random"]
+    if not names:
+        raise InputError("no styles given")
     for n in names:
         get_style(n)
-    paths = []
     for i in range(count):
-        style = names[i % len(names)]
-        plan = generate_plan([seed, i], style)  # reproducible alone: generate_plan([seed, i], style)
-        paths.append(plan.save(out_dir, f"{prefix}_{i:04d}")[1])
-    return paths
+        yield f"{prefix}_{i:04d}", generate_plan([seed, i], names[i % len(names)])
+
+
+def generate(out_dir: str | Path, count: int, *, seed: int = 0, styles: Sequence[str] | None = None,
+             prefix: str = "plan") -> list[Path]:
+    """Write ``count`` plans (see :func:`iter_plans`) to ``out_dir``; returns the JSON paths."""
+    return [plan.save(out_dir, name)[1] for name, plan in iter_plans(count, seed=seed, styles=styles, prefix=prefix)]
 
 
 # The committed data/samples/ set: (name, style, seed, style overrides).
