@@ -12,12 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
+from roomkit import viz
 from roomkit.evaluate import load_truth, threshold_curve
 from roomkit.response import Detection, Room
-
-pytest.importorskip("matplotlib")
-
-from roomkit import viz  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 
