@@ -10,7 +10,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 from roomkit import viz
 from roomkit.evaluate import load_truth, threshold_curve
