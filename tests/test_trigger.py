@@ -317,6 +317,8 @@ def test_local_trigger_queue_gets_exactly_the_plan_uploads_and_keeps_other_notif
     assert "audit" in [n["Id"] for n in notif]
     policy = json.loads(sqs.get_queue_attributes(QueueUrl=trig.queue_url, AttributeNames=["Policy"])["Attributes"]["Policy"])
     assert policy["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"] == f"arn:aws:s3:::{deployment.bucket}"
+    attrs = sqs.get_queue_attributes(QueueUrl=trig.queue_url, AttributeNames=["All"])["Attributes"]
+    assert json.loads(attrs["RedrivePolicy"])["deadLetterTargetArn"] == trig.dead_letter_queue_arn
     # the execution role may now read the upload prefix
     extra = aws.client("iam").get_role_policy(RoleName=deployment.role_name, PolicyName="roomkit-trigger-input")
     doc = extra["PolicyDocument"] if isinstance(extra["PolicyDocument"], dict) else json.loads(extra["PolicyDocument"])
@@ -334,7 +336,8 @@ def test_local_trigger_queue_gets_exactly_the_plan_uploads_and_keeps_other_notif
     assert len(ids) == len(set(ids)) == 1 + len(trig.notification_ids)
 
     removed = remove_trigger(deployment, aws, progress=False)
-    assert any("bucket notification" in line for line in removed) and any("removed queue" in line for line in removed)
+    assert any("bucket notification" in line for line in removed)
+    assert sum(line.startswith("removed queue") for line in removed) == 2  # trigger queue + its DLQ
     left = s3.get_bucket_notification_configuration(Bucket=deployment.bucket)["QueueConfigurations"]
     assert [n["Id"] for n in left] == ["audit"]
     assert remove_trigger(deployment, aws, progress=False) == []
@@ -362,6 +365,12 @@ def test_lambda_trigger_function_role_permission_and_teardown(aws, deployment):
         assert all(r != "*" for r in resources)
     invoke = next(st for st in doc["Statement"] if st["Action"] == "sagemaker:InvokeEndpointAsync")
     assert invoke["Resource"] == deployment.endpoint_arn
+    # events it gives up on go to its dead-letter queue, which its role may write to
+    config = lam.get_function_event_invoke_config(FunctionName=trig.function_name)
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == trig.dead_letter_queue_arn
+    assert config["MaximumRetryAttempts"] == 2
+    dlq_statement = next(st for st in doc["Statement"] if st["Action"] == "sqs:SendMessage")
+    assert dlq_statement["Resource"] == trig.dead_letter_queue_arn
     # S3 may invoke it, from this bucket and account only
     (permission,) = json.loads(lam.get_policy(FunctionName=trig.function_name)["Policy"])["Statement"]
     assert permission["Principal"] == {"Service": "s3.amazonaws.com"}
@@ -375,6 +384,7 @@ def test_lambda_trigger_function_role_permission_and_teardown(aws, deployment):
     removed = teardown(deployment, aws, everything=True, progress=False)
     assert f"removed function {trig.function_name}" in removed and f"removed role {trig.role_name}" in removed
     assert lam.list_functions()["Functions"] == []
+    assert aws.client("sqs").list_queues().get("QueueUrls", []) == []
     assert [r["RoleName"] for r in iam_client.list_roles()["Roles"]] == []
     assert s3.list_buckets()["Buckets"] == []
 

@@ -144,6 +144,7 @@ def resource_names(name: str, account: str, region: str) -> dict[str, str]:
         "trigger_function": f"{name}-upload-trigger",
         "trigger_role": f"{name}-upload-trigger",
         "trigger_queue": f"{name}-upload-trigger",
+        "trigger_dlq": f"{name}-upload-trigger-dlq",
     }
 
 
@@ -351,7 +352,7 @@ def _queue_arn(sqs: Any, url: str) -> str:
     return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
 
-def ensure_queue(sqs: Any, queue: str, *, policy: Callable[[str], dict], name: str,
+def ensure_queue(sqs: Any, queue: str, *, policy: Callable[[str], dict] | None, name: str,
                  tags: dict[str, str], report: Callable[[str], None],
                  extra_tags: dict[str, str] | None = None,
                  attributes: dict[str, str] | None = None) -> tuple[str, str, bool]:
@@ -370,7 +371,11 @@ def ensure_queue(sqs: Any, queue: str, *, policy: Callable[[str], dict], name: s
         )["QueueUrl"]
         created = True
     arn = _queue_arn(sqs, url)
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={**(attributes or {}), "Policy": json.dumps(policy(arn))})
+    attrs = dict(attributes or {})
+    if policy is not None:
+        attrs["Policy"] = json.dumps(policy(arn))
+    if attrs:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attrs)
     if not created and extra_tags:
         sqs.tag_queue(QueueUrl=url, Tags=extra_tags)
     owned = created or sqs.list_queue_tags(QueueUrl=url).get("Tags", {}).get(OWNER_TAG) == name

@@ -40,6 +40,9 @@ class TriggerDeployment:
     queue_url: str | None = None
     queue_arn: str | None = None
     execution_role_policy_name: str | None = None
+    # Events the trigger gave up on (after Lambda's retries / the queue's max receives).
+    dead_letter_queue_url: str | None = None
+    dead_letter_queue_arn: str | None = None
 
 
 @dataclass

@@ -191,30 +191,34 @@ def trigger_function_policy(
     endpoint_name: str,
     bucket: str,
     prefix: str,
-    claims_prefix: str,
+    claims_prefix: str | None,
     function_name: str,
+    dead_letter_queue_arn: str | None = None,
 ) -> dict[str, Any]:
     """Inline policy of the trigger Lambda's role: invoke this one endpoint asynchronously, read
-    the upload prefix, keep its idempotency claims, write its own logs."""
+    the upload prefix, keep its idempotency claims, write its own logs, and hand events it gave
+    up on to its dead-letter queue."""
     p = partition_for(region)
     # SageMaker endpoint ARNs carry the name in lower case.
     endpoint_arn = f"arn:{p}:sagemaker:{region}:{account}:endpoint/{endpoint_name.lower()}"
     log_group = f"arn:{p}:logs:{region}:{account}:log-group:/aws/lambda/{function_name}"
-    return {
-        "Version": VERSION,
-        "Statement": [
-            {"Sid": "InvokeThisEndpointAsync", "Effect": "Allow",
-             "Action": "sagemaker:InvokeEndpointAsync", "Resource": endpoint_arn},
-            {"Sid": "ReadUploads", "Effect": "Allow", "Action": "s3:GetObject",
-             "Resource": s3_object_arn(p, bucket, prefix)},
-            {"Sid": "KeepIdempotencyClaims", "Effect": "Allow",
-             "Action": ["s3:PutObject", "s3:DeleteObject"],
-             "Resource": s3_object_arn(p, bucket, claims_prefix)},
-            {"Sid": "WriteFunctionLogs", "Effect": "Allow",
-             "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-             "Resource": [log_group, f"{log_group}:log-stream:*"]},
-        ],
-    }
+    statements: list[dict[str, Any]] = [
+        {"Sid": "InvokeThisEndpointAsync", "Effect": "Allow",
+         "Action": "sagemaker:InvokeEndpointAsync", "Resource": endpoint_arn},
+        {"Sid": "ReadUploads", "Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": s3_object_arn(p, bucket, prefix)},
+    ]
+    if claims_prefix:
+        statements.append({"Sid": "KeepIdempotencyClaims", "Effect": "Allow",
+                           "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                           "Resource": s3_object_arn(p, bucket, claims_prefix)})
+    statements.append({"Sid": "WriteFunctionLogs", "Effect": "Allow",
+                       "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                       "Resource": [log_group, f"{log_group}:log-stream:*"]})
+    if dead_letter_queue_arn:
+        statements.append({"Sid": "SendFailedEventsToDeadLetterQueue", "Effect": "Allow",
+                           "Action": "sqs:SendMessage", "Resource": dead_letter_queue_arn})
+    return {"Version": VERSION, "Statement": statements}
 
 
 def wildcard_findings(document: dict[str, Any], *, allowed: Iterable[str] = ("ecr:GetAuthorizationToken",)) -> list[str]:

@@ -177,8 +177,14 @@ def deploy_trigger(
                                                    {"Name": "suffix", "Value": variant}]}},
             })
 
+    # Events that keep failing end here (Lambda's on-failure destination / the queue's redrive),
+    # with their payload, instead of being dropped.
+    sqs = session.client("sqs")
+    dlq_url, dlq_arn, _ = ensure_queue(sqs, names["trigger_dlq"], policy=None, name=deployment.name, tags=tags,
+                                       report=report, attributes={"MessageRetentionPeriod": str(14 * 86400)})
     trigger = TriggerDeployment(target=target, bucket=bucket, prefix=prefix, suffixes=list(config.suffixes),
-                                notification_ids=ids, env=env, execution_role_policy_name=policy_name)
+                                notification_ids=ids, env=env, execution_role_policy_name=policy_name,
+                                dead_letter_queue_url=dlq_url, dead_letter_queue_arn=dlq_arn)
     if target == "sqs":
         def queue_policy(queue_arn: str) -> dict:
             return {"Version": iam.VERSION, "Statement": [{
@@ -187,10 +193,12 @@ def deploy_trigger(
                 "Condition": {"ArnEquals": {"aws:SourceArn": bucket_arn}, "StringEquals": {"aws:SourceAccount": account}},
             }]}
 
-        sqs = session.client("sqs")
-        url, arn, _ = ensure_queue(sqs, names["trigger_queue"], policy=queue_policy, name=deployment.name,
-                                   tags=tags, report=report, extra_tags={TRIGGER_TAG: json.dumps(env, sort_keys=True)},
-                                   attributes={"VisibilityTimeout": str(max(timeout_s, 30))})
+        url, arn, _ = ensure_queue(
+            sqs, names["trigger_queue"], policy=queue_policy, name=deployment.name, tags=tags, report=report,
+            extra_tags={TRIGGER_TAG: json.dumps(env, sort_keys=True)},
+            attributes={"VisibilityTimeout": str(max(timeout_s, 30)),
+                        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})},
+        )
         trigger.queue_url, trigger.queue_arn = url, arn
         for entry in entries:
             entry["QueueArn"] = arn
@@ -199,10 +207,8 @@ def deploy_trigger(
         function = names["trigger_function"]
         role_policy = iam.trigger_function_policy(
             region=region, account=account, endpoint_name=deployment.endpoint_name, bucket=bucket,
-            prefix=prefix, claims_prefix=claims_prefix or prefix + ".unused-claims/", function_name=function,
+            prefix=prefix, claims_prefix=claims_prefix, function_name=function, dead_letter_queue_arn=dlq_arn,
         )
-        if not claims_prefix:
-            role_policy["Statement"] = [s for s in role_policy["Statement"] if s["Sid"] != "KeepIdempotencyClaims"]
         role_arn, _ = ensure_role(iam_client, names["trigger_role"], service="lambda.amazonaws.com",
                                   policy_name="roomkit-trigger", policy=role_policy, name=deployment.name,
                                   tags=tags, report=report)
@@ -235,6 +241,10 @@ def deploy_trigger(
             )
             _wait_function(lam, function)
             report(f"created function {function}")
+        lam.put_function_event_invoke_config(
+            FunctionName=function, MaximumRetryAttempts=2, MaximumEventAgeInSeconds=6 * 3600,
+            DestinationConfig={"OnFailure": {"Destination": dlq_arn}},
+        )
         statement_id = f"roomkit-s3-{deployment.name}"
         _ignore_missing(lam.remove_permission, FunctionName=function, StatementId=statement_id)
         lam.add_permission(FunctionName=function, StatementId=statement_id, Action="lambda:InvokeFunction",
@@ -278,7 +288,7 @@ def remove_trigger(deployment: Deployment, session: AwsSession, *, progress: boo
     report = _Reporter(progress)
     names = resource_names(deployment.name, deployment.account_id, deployment.region)
     trigger = deployment.trigger
-    s3 = session.client("s3")
+    s3, sqs = session.client("s3"), session.client("sqs")
     try:
         current, removed = _without_ours(_current_notifications(s3, deployment.bucket), deployment.name)
         if removed:
@@ -307,7 +317,6 @@ def remove_trigger(deployment: Deployment, session: AwsSession, *, progress: boo
         if ours and delete_role(iam_client, role):
             report(f"removed role {role}")
     if trigger is None or trigger.target == "sqs":
-        sqs = session.client("sqs")
         url = trigger.queue_url if trigger else None
         if url is None:
             try:
@@ -317,6 +326,23 @@ def remove_trigger(deployment: Deployment, session: AwsSession, *, progress: boo
                     raise
         if url and _ignore_missing(sqs.delete_queue, QueueUrl=url):
             report(f"removed queue {url}")
+    dlq = trigger.dead_letter_queue_url if trigger else None
+    if dlq is None:
+        try:
+            dlq = sqs.get_queue_url(QueueName=names["trigger_dlq"])["QueueUrl"]
+        except ClientError as exc:
+            if not _missing(exc):
+                raise
+    if dlq:
+        try:
+            waiting = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
+            count = int(waiting["Attributes"].get("ApproximateNumberOfMessages", 0))
+        except ClientError as exc:
+            if not _missing(exc):
+                raise
+            count = None
+        if count is not None and _ignore_missing(sqs.delete_queue, QueueUrl=dlq):
+            report(f"removed queue {dlq} ({count} failed event(s) in it)")
     claims = (trigger.env.get("CLAIMS_PREFIX") if trigger else None) or DEFAULT_CLAIMS_PREFIX
     if claims != "off":
         try:
