@@ -102,6 +102,7 @@ def test_without_a_failure_path_failures_land_under_the_output_path(session):
     assert json.loads(s3_read(session, bad["FailureLocation"])[0])["status"] == "error"
 
 
+@pytest.mark.slow
 def test_input_deleted_after_acceptance_fails_the_job(aws, session):
     ep = make_endpoint(session, concurrency=1)
     first = _submit(session, ep, "in/big.png", plan_png(9000, 7000, 8))  # keeps the one slot busy
@@ -114,6 +115,7 @@ def test_input_deleted_after_acceptance_fails_the_job(aws, session):
     assert "Failed to download the input" in gone["failureReason"] and "NoSuchKey" in gone["failureReason"]
 
 
+@pytest.mark.slow
 def test_request_older_than_its_ttl_fails_instead_of_running(aws, session):
     ep = make_endpoint(session, concurrency=1)
     busy = _submit(session, ep, "in/big.png", plan_png(9000, 7000, 8))
@@ -206,9 +208,10 @@ def test_missing_model_artifact_fails_jobs_with_a_clear_reason(session):
     assert "could not download the model artifact s3://rk-no-such-bucket/model.tar.gz" in note["failureReason"]
 
 
+@pytest.mark.slow
 def test_concurrency_is_bounded_and_the_backlog_is_reported(aws, session):
     ep = make_endpoint(session, concurrency=1, instances=2)  # at most 2 at a time
-    body = plan_png(2000, 1500, 4)
+    body = plan_png(1200, 900, 4)
     ids = [_submit(session, ep, f"in/{i}.png", body)["InferenceId"] for i in range(10)]
     depths, in_flight = [], []
     deadline = time.monotonic() + 60

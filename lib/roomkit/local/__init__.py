@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -28,19 +29,29 @@ from typing import Any, Mapping
 from botocore.config import Config
 
 import roomkit.aws as aws_factory
+from roomkit.errors import RoomkitError
 from roomkit.local.moto_server import MotoServer
 from roomkit.local.runtime_models import AsyncRuntime, ControlPlane, ModelServers
 from roomkit.local.runtime_responses import RuntimeServer
 from roomkit.local.server_process import DEFAULT_SERVER_TIMEOUT_S, CommandBuilder, ServingProcess
 from roomkit.local.trigger_runner import TRIGGER_TAG, TriggerRunner
 
-__all__ = ["LocalAWS", "TRIGGER_TAG", "IMAGE_REPOSITORY", "IMAGE_TAG"]
+__all__ = ["LocalAWS", "LocalModeError", "TRIGGER_TAG", "IMAGE_REPOSITORY", "IMAGE_TAG"]
 
 log = logging.getLogger(__name__)
 
 IMAGE_REPOSITORY = "roomkit"
 IMAGE_TAG = "local"
 DOCKER_V2_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+
+# moto keeps every service's state in module-level backends, shared by all servers of a process:
+# two LocalAWS at once would see each other's resources, so one runs at a time per process.
+_RUNNING_LOCK = threading.Lock()
+_running: "LocalAWS | None" = None
+
+
+class LocalModeError(RoomkitError):
+    code = "local_mode_error"
 
 
 class LocalAWS:
@@ -121,6 +132,14 @@ class LocalAWS:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> "LocalAWS":
+        global _running
+        with _RUNNING_LOCK:
+            if _running is not None:
+                raise LocalModeError(
+                    "a LocalAWS is already running in this process (moto's state is per process); "
+                    "stop it first or use its session()"
+                )
+            _running = self
         try:
             self._start()
         except BaseException:
@@ -132,6 +151,7 @@ class LocalAWS:
         self.work_dir = self._given_work_dir or Path(tempfile.mkdtemp(prefix="roomkit-local-"))
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.moto = MotoServer().start()
+        self.moto.reset()  # a clean account, whatever an earlier LocalAWS of this process left
         moto_only = aws_factory.session("local", region=self.region, endpoints={"default": self.moto.url})
         pool = Config(max_pool_connections=64)
         s3 = moto_only.client("s3", config=pool)
@@ -181,6 +201,10 @@ class LocalAWS:
             self.server.stop()
         self.server = None
         if self.moto is not None:
+            try:
+                self.moto.reset()  # free the objects and messages of this run
+            except OSError as exc:
+                log.warning("could not reset moto's state: %s", exc)
             self.moto.stop()
             self.moto = None
         if self.state_file is not None:
@@ -189,6 +213,10 @@ class LocalAWS:
             shutil.rmtree(self.work_dir, ignore_errors=True)
         self.work_dir = None
         self._session = None
+        global _running
+        with _RUNNING_LOCK:
+            if _running is self:
+                _running = None
 
     def __enter__(self) -> "LocalAWS":
         return self.start()
@@ -267,8 +295,11 @@ class LocalAWS:
             "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
                         "size": 1024, "digest": "sha256:" + layer}],
         }
-        ecr.put_image(repositoryName=IMAGE_REPOSITORY, imageManifest=json.dumps(manifest),
-                      imageManifestMediaType=DOCKER_V2_MANIFEST, imageTag=IMAGE_TAG)
+        try:
+            ecr.put_image(repositoryName=IMAGE_REPOSITORY, imageManifest=json.dumps(manifest),
+                          imageManifestMediaType=DOCKER_V2_MANIFEST, imageTag=IMAGE_TAG)
+        except ecr.exceptions.ImageAlreadyExistsException:
+            pass
         return f"{repo['repositoryUri']}:{IMAGE_TAG}"
 
     def _write_state(self) -> None:

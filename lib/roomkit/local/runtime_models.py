@@ -101,6 +101,11 @@ class ControlPlane:
     def __init__(self, sagemaker: Any, account_id: str) -> None:
         self.sagemaker = sagemaker
         self.account_id = account_id
+        # Endpoint configs and models are immutable in SageMaker; an endpoint changes config
+        # only through Create/UpdateEndpoint, which changes its timestamps. So the spec is cached
+        # per (endpoint ARN, timestamps, config name) and DescribeEndpoint alone runs per call.
+        self._cache: dict[tuple, EndpointSpec] = {}
+        self._cache_lock = threading.Lock()
 
     def resolve(self, endpoint_name: str) -> EndpointSpec:
         try:
@@ -117,6 +122,21 @@ class ControlPlane:
                 f"Endpoint {endpoint_name} of account {self.account_id} is in status {status}; "
                 "it must be InService to be invoked."
             )
+        key = (endpoint.get("EndpointArn"), str(endpoint.get("CreationTime")),
+               str(endpoint.get("LastModifiedTime")), endpoint["EndpointConfigName"],
+               json.dumps(endpoint.get("ProductionVariants") or [], sort_keys=True, default=str))
+        with self._cache_lock:
+            cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        spec = self._describe(endpoint_name, endpoint)
+        with self._cache_lock:
+            if len(self._cache) > 1000:
+                self._cache.clear()
+            self._cache[key] = spec
+        return spec
+
+    def _describe(self, endpoint_name: str, endpoint: Mapping[str, Any]) -> EndpointSpec:
         config = self.sagemaker.describe_endpoint_config(
             EndpointConfigName=endpoint["EndpointConfigName"]
         )
@@ -491,6 +511,7 @@ class AsyncRuntime:
         self._http = urllib3.PoolManager(maxsize=MAX_LOCAL_WORKERS, block=False, retries=False)
         # Time source of the queue (RequestTTLSeconds); replaceable so a test can age requests.
         self.clock: Callable[[], float] = time.monotonic
+        self._stop_report: dict[str, list[str]] | None = None
         self.notifications_sent = 0
         self.notification_errors = 0
 
@@ -645,6 +666,8 @@ class AsyncRuntime:
 
         Returns the inference ids failed because of the shutdown, by stage.
         """
+        if self._stop_report is not None:
+            return self._stop_report
         self._accepting = False
         with self._lock:
             queues = list(self._queues.values())
@@ -667,6 +690,7 @@ class AsyncRuntime:
                               from_states=(JobState.QUEUED, JobState.RUNNING)):
                     report["in_flight"].append(job.inference_id)
         self._http.clear()
+        self._stop_report = report
         return report
 
     # -- the job -------------------------------------------------------------------------------
