@@ -409,3 +409,42 @@ def test_cli_deploy_trigger_teardown_round_trip(aws, moto_url, tmp_path, monkeyp
     spec.write_text("name: rk-cli\nkind: turbo\nmodel_config: detector.json\n")
     assert main(["deploy", str(spec)]) == 2
     assert "kind must be one of" in capsys.readouterr().err
+
+
+def test_someone_elses_endpoint_with_the_same_name_is_not_touched(aws):
+    spec = make_spec(aws)
+    first = deploy(spec, aws, progress=False)
+    sm = aws.client("sagemaker")
+    sm.create_endpoint_config(EndpointConfigName="hand-made", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": first.model_name, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
+    sm.create_endpoint(EndpointName="other-team", EndpointConfigName="hand-made")
+    with pytest.raises(DeployError, match="endpoint other-team exists and was not created by roomkit"):
+        deploy(make_spec(aws, name="other-team"), aws, progress=False)
+    # and teardown of "rk" leaves the configs/models of a deployment named "rk-test" alone
+    short = deploy(make_spec(aws, name="rk"), aws, progress=False)
+    removed = teardown(short, aws, progress=False)
+    assert not any("rk-test" in line for line in removed)
+    assert sm.describe_endpoint_config(EndpointConfigName=first.endpoint_config_name)
+    assert sm.describe_model(ModelName=first.model_name)
+
+
+def test_kms_key_and_realtime_kind(aws):
+    kms = aws.client("kms")
+    key = kms.create_key(Description="roomkit test")["KeyMetadata"]
+    kms.create_alias(AliasName="alias/roomkit-test", TargetKeyId=key["KeyId"])
+    dep = deploy(make_spec(aws, async_inference={"kms_key_id": "alias/roomkit-test"}), aws, progress=False)
+    sm, s3, iam_client = aws.client("sagemaker"), aws.client("s3"), aws.client("iam")
+    config = sm.describe_endpoint_config(EndpointConfigName=dep.endpoint_config_name)
+    assert config["AsyncInferenceConfig"]["OutputConfig"]["KmsKeyId"] == key["Arn"]
+    rule = s3.get_bucket_encryption(Bucket=dep.bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key["Arn"]}
+    doc = iam_client.get_role_policy(RoleName=dep.role_name, PolicyName="roomkit-endpoint")["PolicyDocument"]
+    doc = doc if isinstance(doc, dict) else json.loads(doc)
+    assert any(st.get("Sid") == "UseKmsKey" and st["Resource"] == key["Arn"] for st in doc["Statement"])
+    with pytest.raises(DeployError, match="kms_key_id 'alias/nope' cannot be resolved"):
+        deploy(make_spec(aws, async_inference={"kms_key_id": "alias/nope"}), aws, progress=False)
+
+    rt = deploy(make_spec(aws, name="rk-rt", kind="realtime", instance_count=2), aws, progress=False)
+    config = sm.describe_endpoint_config(EndpointConfigName=rt.endpoint_config_name)
+    assert "AsyncInferenceConfig" not in config and config["ProductionVariants"][0]["InitialInstanceCount"] == 2
+    assert rt.scaling_resource_id is None and rt.success_topic_arn is None

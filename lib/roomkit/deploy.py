@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 import tempfile
 import time
@@ -803,6 +804,13 @@ def deploy(
         current = None
 
     current_config = current.get("EndpointConfigName", "") if current else ""
+    if current and not current_config.startswith(names["config_prefix"]):
+        tags = sm.list_tags(ResourceArn=current["EndpointArn"]).get("Tags", [])
+        if not any(t["Key"] == OWNER_TAG and t["Value"] == spec.name for t in tags):
+            raise DeployError(
+                f"endpoint {endpoint} exists and was not created by roomkit for {spec.name!r} "
+                f"(config {current_config}); pick another name"
+            )
     unchanged = bool(current) and current_config.startswith(names["config_prefix"] + config_hash + "-") and not force_update
     resource_id = f"endpoint/{endpoint}/variant/{spec.variant_name}"
     aas, cw = session.client("application-autoscaling"), session.client("cloudwatch")
@@ -871,10 +879,13 @@ def deploy(
 
 
 # -- teardown --------------------------------------------------------------------------------------
-def _list_prefixed(sm: Any, method: str, key: str, name_key: str, prefix: str) -> list[str]:
+def _list_prefixed(sm: Any, method: str, key: str, name_key: str, prefix: str, suffix_re: str) -> list[str]:
+    """Names ``deploy`` gave (prefix + hash/timestamp), not those of a deployment whose name
+    merely starts the same way."""
+    pattern = re.compile(re.escape(prefix) + suffix_re + "$")
     out = []
     for page in sm.get_paginator(method).paginate(NameContains=prefix):
-        out += [item[name_key] for item in page[key] if item[name_key].startswith(prefix)]
+        out += [item[name_key] for item in page[key] if pattern.match(item[name_key])]
     return out
 
 
@@ -929,12 +940,12 @@ def teardown(deployment: Deployment, session: AwsSession, *, everything: bool = 
         if _ignore_missing(sm.delete_endpoint, EndpointName=deployment.endpoint_name):
             report(f"removed endpoint {deployment.endpoint_name}")
     configs = set(_list_prefixed(sm, "list_endpoint_configs", "EndpointConfigs", "EndpointConfigName",
-                                 names["config_prefix"]))
+                                 names["config_prefix"], r"[0-9a-f]{10}-\d{14}"))
     configs.add(deployment.endpoint_config_name)
     for config in sorted(configs):
         if _ignore_missing(sm.delete_endpoint_config, EndpointConfigName=config):
             report(f"removed endpoint config {config}")
-    models = set(_list_prefixed(sm, "list_models", "Models", "ModelName", names["model_prefix"]))
+    models = set(_list_prefixed(sm, "list_models", "Models", "ModelName", names["model_prefix"], r"[0-9a-f]{12}"))
     models.add(deployment.model_name)
     for model in sorted(models):
         if _ignore_missing(sm.delete_model, ModelName=model):
