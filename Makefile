@@ -20,7 +20,7 @@ $(STAMP): requirements.lock pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/roomkit demo --out $(OUT)
+	$(BIN)/roomkit notebooks run --out $(OUT)
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" MPLBACKEND=Agg $(BIN)/python -m pytest $(PYTEST_ARGS)

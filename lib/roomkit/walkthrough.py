@@ -360,11 +360,13 @@ def preflight(spec: Any, session: Any) -> list[Check]:
     """What :func:`roomkit.deploy.deploy` will verify, checked up front and reported one per line:
     caller identity, the image (exists, Docker v2 manifest), the model configuration or artifact,
     the execution role when one is given. Nothing is created."""
-    from roomkit import deploy as dp
+    import importlib
+
     from roomkit.config import DetectorConfig
     from roomkit.deploy_spec import load_model_config
     from roomkit.errors import RoomkitError
 
+    dp = importlib.import_module("roomkit.deploy")  # the module (``roomkit.deploy`` is also a function)
     checks: list[Check] = []
 
     def attempt(name: str, fn: Any) -> Any:
@@ -652,3 +654,177 @@ def compare_entries(comparison: ConfigComparison, names: Sequence[str]) -> list[
                 raise ConfigError(f"no plan {name!r} in the comparison")
             entries.append(replace(qa_entries([run])[0], name=f"{name} · {label}"))
     return entries
+
+
+# -- image URI hand-over (02 -> 03) ------------------------------------------------------------------
+IMAGE_RECORD = "image.json"
+
+
+def record_image(out_dir: str | os.PathLike[str], image_uri: str | None, *, how: str) -> Path:
+    """Remember which image notebook 02 produced (``None``: none was built here)."""
+    path = output_dir(out_dir) / IMAGE_RECORD
+    path.write_text(json.dumps({"image_uri": image_uri, "how": how}, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def recorded_image(out_dir: str | os.PathLike[str] | None = None) -> str | None:
+    """The image URI notebook 02 built and pushed, or None."""
+    try:
+        return json.loads((output_dir(out_dir, create=False) / IMAGE_RECORD).read_text(encoding="utf-8")).get("image_uri")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+# -- submission results (04) ---------------------------------------------------------------------------
+def outcome_counts(rows: Sequence[Any]) -> str:
+    """``N plans: a succeeded, b failed, c pending`` — deterministic, for nbval."""
+    from collections import Counter
+
+    counts = Counter(r.status for r in rows)
+    return (f"{len(rows)} plans: {counts.get('success', 0)} succeeded, {counts.get('failed', 0)} failed, "
+            f"{counts.get('pending', 0)} pending")
+
+
+def results_table(rows: Sequence[Any]) -> Any:
+    """The results as a pandas DataFrame indexed by plan file name (no S3 URIs, no detection)."""
+    from roomkit.jobs import to_dataframe
+
+    frame = to_dataframe(rows)
+    frame.insert(0, "plan", [Path(urlparse(r.input).path if "://" in r.input else r.input).name for r in rows])
+    keep = ["plan", "status", "rooms", "width", "height", "processing_time_ms", "latency_s", "error"]
+    frame = frame[keep].set_index("plan")
+    for column in ("rooms", "width", "height"):  # integers, with <NA> for failed plans
+        frame[column] = frame[column].astype("Int64")
+    frame["error"] = frame["error"].fillna("")
+    return frame
+
+
+def latency_figure(rows: Sequence[Any]) -> Any:
+    """Histogram of submit→completion latency beside the detector's own processing time."""
+    from matplotlib.figure import Figure
+
+    latency = [r.latency_s for r in rows if r.latency_s is not None]
+    processing = [r.processing_time_ms / 1000.0 for r in rows if r.processing_time_ms is not None]
+    fig = Figure(figsize=(9, 3.2), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.hist(latency, bins=min(20, max(5, len(latency))), color="#4c72b0")
+    ax1.set_xlabel("seconds from submit to completion")
+    ax1.set_ylabel("plans")
+    ax1.set_title("end-to-end latency (queue + processing)", fontsize=10)
+    ax2.hist(processing, bins=min(20, max(5, len(processing))), color="#55a868")
+    ax2.set_xlabel("seconds inside the container")
+    ax2.set_title("detector processing time", fontsize=10)
+    return fig
+
+
+# -- upload trigger (04b) --------------------------------------------------------------------------------
+@dataclass
+class UploadResult:
+    key: str
+    status: str = "waiting"  # waiting | submitted | success | failed
+    inference_id: str | None = None
+    rooms: int | None = None
+    seconds: float | None = None
+    error: str | None = None
+    notified: bool = False
+
+
+def upload_plans(session: Any, deployment: Any, plans: Sequence[str | os.PathLike[str]], *,
+                 prefix: str | None = None) -> list[str]:
+    """``put_object`` each plan under the trigger's prefix (with its Content-Type); the keys."""
+    from roomkit.inputs import content_type_for
+
+    trigger = deployment.trigger
+    if trigger is None and prefix is None:
+        raise ConfigError("this deployment has no upload trigger: run deploy_trigger first")
+    prefix = prefix if prefix is not None else trigger.prefix
+    s3 = session.client("s3")
+    keys = []
+    for plan in plans:
+        path = Path(plan)
+        body = path.read_bytes()
+        key = f"{prefix}{path.name}"
+        s3.put_object(Bucket=deployment.bucket, Key=key, Body=body,
+                      ContentType=content_type_for(path.name, body[:64]) or "application/octet-stream")
+        keys.append(key)
+    return keys
+
+
+def watch_uploads(session: Any, deployment: Any, keys: Sequence[str], *, timeout: float = 300.0,
+                  interval: float = 1.0, echo: Any = print,
+                  claims_prefix: str | None = None) -> list[UploadResult]:
+    """Follow uploaded plans until each has a result (or ``timeout``): the trigger's claim
+    records say which invocation a key became, S3 holds its output or failure object, and the
+    deployment's notification queue says when SageMaker announced it. Prints a line per event."""
+    from roomkit.notifications import parse_notification
+    from roomkit.response import Detection
+    from roomkit.trigger import DEFAULT_CLAIMS_PREFIX
+
+    s3 = session.client("s3")
+    sqs = session.client("sqs") if deployment.notification_queue_url else None
+    claims_prefix = claims_prefix or DEFAULT_CLAIMS_PREFIX
+    by_key = {k: UploadResult(k) for k in keys}
+    started = time.monotonic()
+    locations: dict[str, tuple[str | None, str | None]] = {}
+
+    def elapsed() -> float:
+        return round(time.monotonic() - started, 1)
+
+    def read(uri: str | None) -> bytes | None:
+        if not uri:
+            return None
+        bucket, _, key = uri[len("s3://"):].partition("/")
+        try:
+            return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            return None
+        except Exception as exc:  # noqa: BLE001 - 404 from head-less get on some S3 implementations
+            if "404" in str(exc) or "NoSuchKey" in str(exc):
+                return None
+            raise
+
+    while time.monotonic() - started < timeout:
+        waiting = [r for r in by_key.values() if r.status in ("waiting", "submitted")]
+        unclaimed = [r for r in waiting if r.inference_id is None]
+        if unclaimed:
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=deployment.bucket, Prefix=claims_prefix)
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    claim = json.loads(read(f"s3://{deployment.bucket}/{obj['Key']}") or b"{}")
+                    result = by_key.get(claim.get("key", ""))
+                    if result is not None and result.inference_id is None and claim.get("state") == "submitted":
+                        result.inference_id = claim.get("inference_id")
+                        result.status = "submitted"
+                        locations[result.key] = (claim.get("output_location"), claim.get("failure_location"))
+                        echo(f"[{elapsed():>5.1f} s] {Path(result.key).name}: invoked by the trigger "
+                             f"({result.inference_id[:15]}…)")
+        for result in [r for r in by_key.values() if r.status == "submitted"]:
+            out_uri, fail_uri = locations[result.key]
+            body = read(out_uri)
+            if body is not None:
+                det = Detection.from_response(json.loads(body))
+                result.status, result.rooms, result.seconds = "success", len(det.rooms), elapsed()
+                echo(f"[{elapsed():>5.1f} s] {Path(result.key).name}: result with {result.rooms} rooms")
+                continue
+            body = read(fail_uri)
+            if body is not None:
+                result.status, result.seconds = "failed", elapsed()
+                result.error = body.decode("utf-8", "replace")[:300]
+                echo(f"[{elapsed():>5.1f} s] {Path(result.key).name}: failed: {result.error}")
+        if sqs is not None:
+            msgs = sqs.receive_message(QueueUrl=deployment.notification_queue_url, MaxNumberOfMessages=10,
+                                       WaitTimeSeconds=0, VisibilityTimeout=5).get("Messages", [])
+            ids = {r.inference_id: r for r in by_key.values() if r.inference_id}
+            inputs = {f"s3://{deployment.bucket}/{r.key}": r for r in by_key.values()}
+            for msg in msgs:
+                note = parse_notification(msg["Body"])
+                result = None if note is None else (ids.get(note.inference_id) or inputs.get(note.input_location or ""))
+                if result is not None:
+                    if not result.notified:
+                        echo(f"[{elapsed():>5.1f} s] {Path(result.key).name}: {note.status} notification")
+                    result.notified = True
+                    sqs.delete_message(QueueUrl=deployment.notification_queue_url, ReceiptHandle=msg["ReceiptHandle"])
+        if all(r.status in ("success", "failed") and (r.notified or sqs is None) for r in by_key.values()):
+            break
+        time.sleep(interval)
+    return list(by_key.values())
