@@ -30,6 +30,9 @@ BUCKET = "roomkit-test-plans"
 # A plan big enough that detecting it at full resolution keeps a worker busy for seconds.
 SLOW_PLAN = encode(plan_image(4500, 3375, wall=36), "png")
 SLOW_HEADERS = {"Content-Type": "image/png", "X-Amzn-SageMaker-Custom-Attributes": "config.working_resolution=4500"}
+# Lighter, for the SIGTERM test: in flight for a while, well inside the 25 s drain on a busy box.
+MEDIUM_PLAN = encode(plan_image(4000, 3000, wall=32), "png")
+MEDIUM_HEADERS = {"Content-Type": "image/png", "X-Amzn-SageMaker-Custom-Attributes": "config.working_resolution=4000"}
 MAX_REQUEST = 300_000_000
 
 
@@ -331,7 +334,8 @@ def test_twenty_concurrent_requests_all_succeed_and_pings_stay_fast(server, expe
         assert reply.status == 200 and reply.headers["x-request-id"] == rid
         _same_rooms(reply.json(), expected)
     assert pings and all(p.status == 200 for p in pings)
-    assert max(p.seconds for p in pings) < 1.5, [round(p.seconds, 3) for p in pings]
+    # SageMaker gives a ping 2 s; a ping queued behind detections would wait for several.
+    assert max(p.seconds for p in pings) < 2.0, [round(p.seconds, 3) for p in pings]
     logged = {e["request_id"]: e for e in server.log_events("invocation") if e.get("request_id") in ids}
     assert set(logged) == set(ids)
     for event in logged.values():  # one structured line per request
@@ -362,7 +366,7 @@ def test_ping_is_answered_while_every_worker_is_busy(server, expected):
     during = [reply for reply, at in pings if at < min(finished.values())]
     assert len(during) >= 3, "the slow requests ended too soon to prove anything"
     assert all(reply.status == 200 for reply, _ in pings)
-    assert max(reply.seconds for reply in during) < 1.0, [round(r.seconds, 3) for r in during]
+    assert max(reply.seconds for reply in during) < 2.0, [round(r.seconds, 3) for r in during]
     assert all(reply.status == 200 for reply in replies.values())
     events = [e for e in server.log_events("invocation") if str(e.get("request_id", "")).startswith("slow-")]
     assert len({e["pid"] for e in events[-2:]}) == 2, "the two slow requests should run on different workers"
@@ -433,12 +437,12 @@ def test_sigterm_drains_in_flight_requests(tmp_path):
         results = []
 
         def slow(i: int):
-            results.append(call(proc.port, "POST", "/invocations", SLOW_PLAN, SLOW_HEADERS))
+            results.append(call(proc.port, "POST", "/invocations", MEDIUM_PLAN, MEDIUM_HEADERS))
 
         threads = [threading.Thread(target=slow, args=(i,)) for i in range(2)]
         for t in threads:
             t.start()
-        time.sleep(0.8)  # both requests are in the workers
+        time.sleep(0.5)  # both requests are in the workers
         proc.proc.send_signal(15)
         for t in threads:
             t.join(60)
@@ -449,8 +453,10 @@ def test_sigterm_drains_in_flight_requests(tmp_path):
             call(proc.port, "GET", "/ping", timeout=2)
         # Every log line, gunicorn's included, is one JSON object (CloudWatch Logs Insights).
         lines = [json.loads(line) for line in proc.log().splitlines() if line.strip()]
-        assert any(line.get("message") == "Handling signal: term" for line in lines)
-        assert [line["status"] for line in lines if line.get("event") == "invocation"] == [200, 200]
+        term = next(i for i, line in enumerate(lines) if line.get("message") == "Handling signal: term")
+        done = [i for i, line in enumerate(lines) if line.get("event") == "invocation"]
+        assert [lines[i]["status"] for i in done] == [200, 200]
+        assert min(done) > term, "both requests must still have been running when SIGTERM came"
     finally:
         proc.stop()
 

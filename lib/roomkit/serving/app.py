@@ -46,6 +46,8 @@ log = logging.getLogger("roomkit.serving")
 StartResponse = Callable[..., Any]
 _READ_CHUNK = 1 << 20
 _PING_WARNING_INTERVAL_S = 60.0
+# Plans a worker holds in memory at once: the one being detected and the next one, read ahead.
+BUFFERED_BODIES = 2
 _ACCEPT_ALIASES = {"application/vnd.geo+json": "application/geo+json"}
 
 
@@ -92,6 +94,7 @@ class RoomkitApp:
                 self._engine_error = f"cannot load the detector: {type(exc).__name__}: {exc}"
                 log.exception("detector_import_failed")
         self._slot = threading.Lock()  # one detection at a time in this process
+        self._buffers = threading.BoundedSemaphore(BUFFERED_BODIES)
         self._count_lock = threading.Lock()
         self._in_flight = 0
         self._last_ping_warning = -_PING_WARNING_INTERVAL_S
@@ -195,15 +198,7 @@ class RoomkitApp:
             accept = negotiate(environ.get("HTTP_ACCEPT"), self.options.default_accept)
             header_overrides = parse_custom_attributes(environ.get("HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES"))
             check_content_type(environ.get("CONTENT_TYPE"))  # 415 before reading the body
-            raw = read_body(environ, self.options.max_request_size, deadline)
-            fields["bytes_in"] = len(raw)
-            payload = parse_payload(raw, environ.get("CONTENT_TYPE"), self.s3)
-            del raw
-            fields["source"] = payload.source
-            if payload.source != "body":
-                fields["bytes_image"] = len(payload.data)
-            config = self.config.with_overrides({**header_overrides, **dict(payload.overrides)})
-            detection = self._run_detection(payload, config, deadline)
+            detection = self._read_and_detect(environ, header_overrides, deadline, fields)
             document = detection.to_geojson() if accept == "application/geo+json" else detection.to_response()
             body = json.dumps(document, separators=(",", ":")).encode("utf-8")
             status, ctype = 200, accept
@@ -234,6 +229,30 @@ class RoomkitApp:
         log.log(logging.INFO if status < 500 else logging.ERROR, "invocation", extra={"fields": fields})
         return self._send(start_response, status, body, ctype,
                           [("X-Request-Id", request_id), *extra_headers])
+
+    def _read_and_detect(self, environ: dict, header_overrides: dict, deadline: float, fields: dict) -> Any:
+        """Body (or S3 object) → payload → detection, holding one of the worker's buffers.
+
+        At most ``BUFFERED_BODIES`` plans per worker are held in memory (one detecting, one read
+        and waiting); further uploads wait before reading, so TCP flow control holds the
+        client back instead of the server buffering gigabytes of queued scans.
+        """
+        if not self._buffers.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise ProcessingTimeoutError(
+                f"the worker stayed busy for the whole {self.options.timeout:g} s request timeout"
+            )
+        try:
+            raw = read_body(environ, self.options.max_request_size, deadline)
+            fields["bytes_in"] = len(raw)
+            payload = parse_payload(raw, environ.get("CONTENT_TYPE"), self.s3)
+            del raw
+            fields["source"] = payload.source
+            if payload.source != "body":
+                fields["bytes_image"] = len(payload.data)
+            config = self.config.with_overrides({**header_overrides, **dict(payload.overrides)})
+            return self._run_detection(payload, config, deadline)
+        finally:
+            self._buffers.release()
 
     # -- detection under the worker's single slot, with a deadline -----------------------------
     def _run_detection(self, payload: Payload, config: DetectorConfig, deadline: float) -> Any:
