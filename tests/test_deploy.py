@@ -198,6 +198,10 @@ def test_update_rolled_back_surfaces_failure_reason(aws, monkeypatch):
     with stub, pytest.raises(DeployError, match="rolled back: Update failed: the container did not pass"):
         deploy(changed, PartlyStubbed(aws, sagemaker=sm), progress=False, poll_s=0)
     assert stamp  # frozen clock used for the config name
+    # the old config keeps serving, with its autoscaling back in place
+    aas = aws.client("application-autoscaling")
+    assert len(aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]) == 1
+    assert len(aws.client("cloudwatch").describe_alarms()["MetricAlarms"]) == 1
 
 
 def test_failed_endpoint_surfaces_failure_reason_and_timeout(aws):
@@ -378,6 +382,7 @@ def test_manifest_errors_are_clear(tmp_path):
 
 
 # -- CLI -------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_deploy_trigger_teardown_round_trip(aws, moto_url, tmp_path, monkeypatch, capsys):
     from roomkit.cli import main
 

@@ -837,8 +837,18 @@ def deploy(
                 report(f"removed {line} for the update")
             sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
             report(f"updating endpoint {endpoint}: {current_config} -> {config_name}")
-        desc = wait_for_endpoint(sm, endpoint, timeout=timeout, poll_s=poll_s, progress=progress,
-                                 expect_config=config_name)
+        try:
+            desc = wait_for_endpoint(sm, endpoint, timeout=timeout, poll_s=poll_s, progress=progress,
+                                     expect_config=config_name)
+        except DeployError:
+            if current is not None and is_async and spec.autoscaling.enabled:
+                # The update rolled back (or is still running): the old config keeps serving, so
+                # give it its scaling back rather than leave it stuck at its current size.
+                try:
+                    _configure_autoscaling(aas, cw, spec, endpoint, names, report)
+                except ClientError as exc:
+                    report(f"warning: could not restore autoscaling: {_code(exc)}")
+            raise
         report(f"endpoint {endpoint} InService")
 
     # 8. autoscaling (async endpoints only; realtime/serverless scale by other means)

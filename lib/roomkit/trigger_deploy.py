@@ -85,17 +85,25 @@ def _without_ours(config: dict[str, Any], name: str) -> tuple[dict[str, Any], li
     return out, removed
 
 
-def _put_notifications(s3: Any, bucket: str, config: dict[str, Any]) -> None:
-    try:
-        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
-    except ClientError as exc:
-        message = exc.response.get("Error", {}).get("Message", "")
-        if "overlap" in message.lower():
-            raise DeployError(
-                f"bucket {bucket} already has a notification for the same events, prefix and suffix "
-                f"as the trigger ({message}); change the trigger prefix or remove the other one"
-            ) from None
-        raise
+def _put_notifications(s3: Any, bucket: str, config: dict[str, Any], *, patience_s: float = 60.0) -> None:
+    """Write the bucket's notification configuration. S3 validates each destination as it is
+    set; a just-granted Lambda permission or queue policy can take seconds to be visible, so
+    "Unable to validate" is retried for ``patience_s``."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
+            return
+        except ClientError as exc:
+            message = exc.response.get("Error", {}).get("Message", "")
+            if "overlap" in message.lower():
+                raise DeployError(
+                    f"bucket {bucket} already has a notification for the same events, prefix and suffix "
+                    f"as the trigger ({message}); change the trigger prefix or remove the other one"
+                ) from None
+            if "unable to validate" not in message.lower() or time.monotonic() > deadline:
+                raise DeployError(f"cannot set the notifications of bucket {bucket}: {message}") from exc
+            time.sleep(3.0)
 
 
 def deploy_trigger(
