@@ -18,7 +18,7 @@ from roomkit.detector.gaps import bridge_gaps
 from roomkit.detector.preprocess import Frame, prepare
 from roomkit.detector.rooms import RoomCandidate, exterior, find_rooms
 from roomkit.detector.split import split_at_necks
-from roomkit.detector.walls import WallInfo, wall_mask
+from roomkit.detector.walls import WallInfo, drop_small, wall_mask
 from roomkit.errors import InputError
 from roomkit.response import Detection, order_and_number
 
@@ -28,13 +28,17 @@ ImageInput = Union[np.ndarray, bytes, bytearray, memoryview, str, Path]
 #: box): a door is ~0.8–1 m in a plan of ~8–20 m. Never below a few wall thicknesses.
 DOOR_GAP_FRACTION = 0.08
 DOOR_GAP_MIN_THICKNESS = 3.0
+#: Wall components with at least this share of the largest one's area make up the building.
+BUILDING_PART = 0.1
 #: Windows (collinear wall runs joined by thin glazing lines) may be much longer than doors.
 WINDOW_GAP_PER_THICKNESS = 30.0
 WINDOW_GAP_MAX_FRACTION = 0.4
 #: Free space is cut at necks narrower than this many door gaps (doorways missed by bridging)…
-NECK_PER_DOOR_GAP = 1.0
+NECK_PER_DOOR_GAP = 1.4
 #: …between cores (room interiors) of at least this many squared wall thicknesses.
 CORE_AREA_PER_THICKNESS2 = 4.0
+#: Wall pieces shorter than this many door gaps (on both sides) are text or symbols.
+SMALL_PER_DOOR_GAP = 0.5
 #: Bridge diagonal (45°) walls too.
 DIAGONAL = False
 
@@ -68,11 +72,16 @@ def auto_door_gap(thickness: float, wall: np.ndarray) -> float:
     """Door gap from the building's size: a share of the walls' bounding-box extent."""
     if thickness <= 0:
         return 0.0
-    pts = cv2.findNonZero(wall)
-    if pts is None:
+    n, _labels, stats, _ = cv2.connectedComponentsWithStats(wall, connectivity=8)
+    if n <= 1:
         return 0.0
-    _x, _y, w, h = cv2.boundingRect(pts)
-    return float(max(DOOR_GAP_FRACTION * max(w, h), DOOR_GAP_MIN_THICKNESS * thickness))
+    # The building is the largest wall structure; text and symbols around it do not count.
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    big = stats[1:][areas >= BUILDING_PART * areas.max()]
+    x0, y0 = big[:, 0].min(), big[:, 1].min()
+    x1, y1 = (big[:, 0] + big[:, 2]).max(), (big[:, 1] + big[:, 3]).max()
+    extent = max(int(x1 - x0), int(y1 - y0))
+    return float(max(DOOR_GAP_FRACTION * extent, DOOR_GAP_MIN_THICKNESS * thickness))
 
 
 def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | None) -> DebugResult:
@@ -86,6 +95,9 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     walls = wall_mask(gray, thickness)
     t = walls.thickness
     door_gap = auto_door_gap(t, walls.mask) if config.door_gap is None else config.door_gap * frame.scale
+    # Bold text, symbols and furniture blobs that survived the opening are compact: shorter
+    # than about half a door. Walls are longer, or joined to longer walls.
+    walls = walls.replace(mask=drop_small(walls.mask, max(4.0 * t, SMALL_PER_DOOR_GAP * door_gap)))
     window_gap = min(WINDOW_GAP_PER_THICKNESS * t, WINDOW_GAP_MAX_FRACTION * max(gray.shape))
     bridges = bridge_gaps(walls.mask, door_gap, t, ink=walls.faint, window_gap=window_gap, diagonal=DIAGONAL)
     outside = exterior(walls.mask | bridges, window_gap)

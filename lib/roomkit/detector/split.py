@@ -1,12 +1,13 @@
 """Stage 3b: split free space at narrow necks (doorways the wall-line bridging missed).
 
 A doorway is a neck in the free space: the space narrows to a door's width between two wider
-areas. In the distance transform of the free space a room's interior is a plateau of large
-values and the doorway a saddle of small ones. Thresholding the distance at half a doorway's
-width leaves one core per room; a watershed on the distance map grows the cores back out, and
-the flooding fronts meet at the necks. Free space that holds only one core is left exactly as
-it was, so the stage only ever cuts, along the narrowest lines, regions that hold two or more
-room-sized areas.
+areas. Thresholding the distance transform of the free space at half a doorway's width leaves
+one *core* per room-sized area (the morphological erosion of the space by a door-wide disk).
+Growing each core back by the same radius (the opening) recovers its room up to the walls but
+not through a neck, so every free pixel within that radius of a core belongs to the nearest
+core's room, and what no core reaches (doorway passages, corridors and closets narrower than a
+door) is left as separate pieces. Free space that holds only one core is left untouched, so the
+stage only cuts regions that really hold two or more room-sized areas.
 """
 from __future__ import annotations
 
@@ -17,14 +18,15 @@ import numpy as np
 def split_at_necks(free: np.ndarray, neck: float, min_core_area: float) -> np.ndarray:
     """Cut lines (uint8 0/1, inside ``free``) that split free space at necks narrower than ``neck``.
 
-    ``free`` is uint8 0/1. Components with fewer than two cores are not cut.
+    ``free`` is uint8 0/1 (4-connected components are the regions).
     """
     none = np.zeros_like(free)
-    n, labels = cv2.connectedComponents(free, connectivity=4)
-    if n <= 1 or neck <= 1:
+    radius = neck / 2.0
+    if radius < 1 or not free.any():
         return none
+    n, labels = cv2.connectedComponents(free, connectivity=4)
     dt = cv2.distanceTransform(free, cv2.DIST_L2, 5)
-    cores = (dt > neck / 2.0).astype(np.uint8)
+    cores = (dt > radius).astype(np.uint8)
     m, core_labels, stats, _ = cv2.connectedComponentsWithStats(cores, connectivity=8)
     if m <= 2:
         return none
@@ -32,36 +34,40 @@ def split_at_necks(free: np.ndarray, neck: float, min_core_area: float) -> np.nd
     big[0] = False
     if big.sum() < 2:
         return none
-    # Which free component each kept core lies in; only components with ≥ 2 cores are split.
-    idx = np.nonzero(big)[0]
-    ys = stats[idx, cv2.CC_STAT_TOP]
-    xs = stats[idx, cv2.CC_STAT_LEFT]
-    # A core's bounding-box corner may not lie on the core; find one pixel of each core.
+    # The free region each core lies in (all its pixels share one); count cores per region.
     owner = np.zeros(m, dtype=np.int64)
-    flat = core_labels.ravel()
-    order = np.argsort(flat, kind="stable")
-    starts = np.searchsorted(flat[order], idx)
-    owner[idx] = labels.ravel()[order[starts]]
-    del xs, ys
-    counts = np.bincount(owner[idx], minlength=n)
-    split_comps = np.nonzero(counts >= 2)[0]
-    split_comps = split_comps[split_comps > 0]
-    if split_comps.size == 0:
+    ys, xs = np.nonzero(core_labels)
+    first = np.full(m, -1, dtype=np.int64)
+    lab_at = core_labels[ys, xs]
+    # Reverse order so the first occurrence wins; any pixel of a core will do.
+    first[lab_at[::-1]] = np.arange(lab_at.size - 1, -1, -1)
+    valid = np.nonzero(big & (first >= 0))[0]
+    owner[valid] = labels[ys[first[valid]], xs[first[valid]]]
+    counts = np.bincount(owner[valid], minlength=n)
+    splittable = counts >= 2
+    splittable[0] = False
+    if not splittable.any():
         return none
-    in_split = np.zeros(n, dtype=bool)
-    in_split[split_comps] = True
-    region = in_split[labels]
-    # Markers: 1 = everything that is not a splittable region (walls, other rooms), k+2 = cores.
-    markers = np.where(region, 0, 1).astype(np.int32)
-    keep_core = np.zeros(m, dtype=np.int32)
-    sel = idx[in_split[owner[idx]]]
-    keep_core[sel] = np.arange(2, 2 + sel.size, dtype=np.int32)
-    core_mark = keep_core[core_labels]
-    markers = np.where(core_mark > 0, core_mark, markers)
-    scaled = np.clip(255.0 - dt * (255.0 / max(float(dt.max()), 1.0)), 0, 255).astype(np.uint8)
-    cv2.watershed(cv2.merge([scaled, scaled, scaled]), markers)
-    # Free pixels of a split region not claimed by a room core are the cut lines (the
-    # watershed boundaries, plus a sliver along the walls claimed by the wall marker there,
-    # which is removed again by closing the rooms onto the walls below).
-    cuts = (region & (markers < 2)).astype(np.uint8)
-    return cuts
+    keep = np.zeros(m, dtype=bool)
+    keep[valid[splittable[owner[valid]]]] = True
+    seeds = np.where(keep[core_labels], core_labels, 0).astype(np.int32)
+    # Nearest kept core and the distance to it, for every pixel (Euclidean).
+    dist, nearest = cv2.distanceTransformWithLabels(
+        (seeds == 0).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    # distanceTransformWithLabels numbers the zero pixels (the seeds) 1..k in scan order; map
+    # those indices back to core labels.
+    sy, sx = np.nonzero(seeds)
+    index_to_core = np.zeros(int(nearest.max()) + 1, dtype=np.int32)
+    index_to_core[nearest[sy, sx]] = seeds[sy, sx]
+    room = index_to_core[nearest]
+    region = splittable[labels]
+    room[~region] = 0
+    room[region & (dist > radius + 1.5)] = -1  # narrow leftovers: their own pieces
+    # Cuts: region pixels whose right or lower neighbour belongs to a different piece.
+    cut = np.zeros(free.shape, dtype=bool)
+    diff_x = (room[:, 1:] != room[:, :-1]) & region[:, 1:] & region[:, :-1]
+    diff_y = (room[1:, :] != room[:-1, :]) & region[1:, :] & region[:-1, :]
+    cut[:, 1:] |= diff_x
+    cut[1:, :] |= diff_y
+    return cut.astype(np.uint8)

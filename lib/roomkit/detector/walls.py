@@ -11,6 +11,7 @@ than a wall is not a room.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import cv2
@@ -18,6 +19,12 @@ import numpy as np
 
 #: Strokes at most this wide (px at working resolution) are never walls: pen lines, text, hatching.
 THIN_STROKE = 2
+#: Opening size as a share of the typical wall thickness: interior walls are often half as
+#: thick as the outer walls that dominate the ink, and must survive.
+KERNEL_PER_THICKNESS = 0.45
+#: Paper strips narrower than this share of the wall thickness, between ink lines, are the
+#: inside of outlined walls or window glazing.
+FILL_PER_THICKNESS = 0.6
 #: Gray level (on the normalized image) below which a pixel is faint ink, e.g. a glazing line.
 FAINT_LEVEL = 235
 
@@ -29,6 +36,9 @@ class WallInfo:
     faint: np.ndarray  # uint8 0/1 ink including light-gray lines (glazing, hatching)
     thickness: float  # typical (thinnest common) wall stroke width, px
     kernel: int  # opening size used to separate walls from thin strokes
+
+    def replace(self, **changes: object) -> "WallInfo":
+        return dataclasses.replace(self, **changes)
 
 
 def _odd(value: float) -> int:
@@ -53,31 +63,29 @@ def stroke_widths(ink: np.ndarray) -> np.ndarray:
 
 
 def estimate_thickness(ink: np.ndarray) -> float:
-    """Thinnest wall width in px: the smallest non-thin width with a large share of ridge length.
+    """Typical wall thickness in px: the stroke width that holds the most ink.
 
-    Widths are smoothed over neighbouring bins (the L2 distance transform quantizes widths to
-    roughly even numbers). Returns 0 when the plan has no thick strokes at all.
+    Each medial-ridge pixel of width w stands for about w pixels of ink, so ``hist[w]·w`` is
+    the ink area drawn at that width. Walls hold most of a plan's ink; pen lines (width ≤ 2:
+    text, furniture, hatching, glazing) are excluded. Neighbouring widths are pooled (the
+    distance transform quantizes widths) and the peak refined by its centre of mass. Returns 0
+    when the plan has no strokes thicker than a pen line.
     """
     hist = stroke_widths(ink).astype(np.float64)
-    if hist.size <= THIN_STROKE + 2:
+    widths = np.arange(hist.size, dtype=np.float64)
+    area = hist * widths
+    area[: THIN_STROKE + 1] = 0.0
+    if area.sum() < 20 * (THIN_STROKE + 1):
         return 0.0
-    smooth = hist.copy()
-    smooth[:-1] += hist[1:]
-    cand = smooth[THIN_STROKE + 1 :]
-    if cand.max() <= 0:
-        return 0.0
-    # A wall width must hold a good share of the thick ink's medial length and be more than
-    # a handful of pixels of it (a few bold letters are not walls).
-    significant = np.nonzero((cand >= 0.3 * cand.max()) & (cand >= 20))[0]
-    if significant.size == 0:
-        return 0.0
-    w = int(significant[0]) + THIN_STROKE + 1
-    # Centre of mass of the peak around w gives a sub-bin estimate.
+    pooled = area.copy()
+    pooled[1:] += area[:-1]
+    pooled[:-1] += area[1:]
+    w = int(np.argmax(pooled))
     lo, hi = max(THIN_STROKE + 1, w - 1), min(hist.size, w + 2)
-    weights = hist[lo:hi]
-    if weights.sum() > 0:
-        return float((np.arange(lo, hi) * weights).sum() / weights.sum())
-    return float(w)
+    weights = area[lo:hi]
+    if weights.sum() <= 0:
+        return float(w)
+    return float((widths[lo:hi] * weights).sum() / weights.sum())
 
 
 def fill_outlined(ink: np.ndarray, max_width: int, min_length: int) -> np.ndarray:
@@ -102,7 +110,7 @@ def fill_outlined(ink: np.ndarray, max_width: int, min_length: int) -> np.ndarra
     return ink | long_[labels].astype(np.uint8)
 
 
-def drop_small(mask: np.ndarray, min_extent: int) -> np.ndarray:
+def drop_small(mask: np.ndarray, min_extent: float) -> np.ndarray:
     """Remove components whose bounding box is shorter than ``min_extent`` on both sides.
 
     Bold text, symbols and furniture blobs that survive the opening are compact; walls are
@@ -121,12 +129,11 @@ def wall_mask(gray: np.ndarray, thickness: float | None = None) -> WallInfo:
     faint = (gray < FAINT_LEVEL).astype(np.uint8)
     t0 = estimate_thickness(ink) if thickness is None else float(thickness)
     if t0 > 0:
-        ink = fill_outlined(ink, max(2, int(round(0.8 * t0))), int(round(6 * t0)))
+        ink = fill_outlined(ink, max(2, int(round(FILL_PER_THICKNESS * t0))), int(round(3 * t0)))
     t = float(thickness) if thickness is not None else estimate_thickness(ink)
     if t <= 0:
         return WallInfo(mask=np.zeros_like(ink), ink=ink, faint=faint, thickness=0.0, kernel=0)
-    kernel = _odd(max(THIN_STROKE + 1, 0.75 * t))
+    kernel = _odd(max(THIN_STROKE + 1, KERNEL_PER_THICKNESS * t))
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (kernel, kernel))
     mask = cv2.morphologyEx(ink, cv2.MORPH_OPEN, k)
-    mask = drop_small(mask, max(8, int(round(4 * t))))
     return WallInfo(mask=mask, ink=ink, faint=faint, thickness=t, kernel=kernel)
