@@ -24,6 +24,8 @@ from roomkit.response import Detection, order_and_number
 
 ImageInput = Union[np.ndarray, bytes, bytearray, memoryview, str, Path]
 
+#: Plans whose walls are much thicker than this (px) are processed shrunk to about this.
+TARGET_THICKNESS = 8.0
 #: Auto door gap as a share of the building's extent (longest side of the walls' bounding
 #: box): a door is ~0.8–1 m in a plan of ~8–20 m. Never below a few wall thicknesses.
 DOOR_GAP_FRACTION = 0.08
@@ -88,7 +90,7 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     start = time.perf_counter()
     config = config or DetectorConfig()
     array = _load(image, config, content_type)
-    prep = prepare(array, config.working_resolution)
+    prep = prepare(array, config.working_resolution, target_thickness=TARGET_THICKNESS)
     frame, gray = prep.frame, prep.gray
     # Thickness and door gap in the config are in original pixels; the pipeline works scaled.
     thickness = None if config.wall_thickness is None else config.wall_thickness * frame.scale

@@ -37,8 +37,9 @@ class Frame:
         """Map N×2 working-image points back to original pixel coordinates (clipped)."""
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
         if self.matrix is not None:
+            # OpenCV's affine maps pixel centres; polygons use pixel faces (centre = i + 0.5).
             inv = cv2.invertAffineTransform(self.matrix)
-            pts = pts @ inv[:, :2].T + inv[:, 2]
+            pts = (pts - 0.5) @ inv[:, :2].T + inv[:, 2] + 0.5
         pts = pts / self.scale
         pts[:, 0] = np.clip(pts[:, 0], 0.0, float(self.orig_width))
         pts[:, 1] = np.clip(pts[:, 1], 0.0, float(self.orig_height))
@@ -111,17 +112,13 @@ def _is_negative(gray: np.ndarray) -> bool:
     return lighter > 1.5 * darker and lighter > 0.001 * small.size
 
 
-def normalize_polarity(gray: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Dark ink on white paper. Returns (image, was_inverted).
+def normalize_paper(gray: np.ndarray) -> np.ndarray:
+    """Dark ink on white paper, whatever the paper's tint or lighting.
 
-    Negative drawings are inverted first. Then the local paper level is estimated with a
-    gray-scale closing (a maximum filter wider than any wall, then a minimum filter) and every
-    pixel is divided by it: tinted, gray or unevenly lit paper becomes white while ink keeps
-    its contrast to the paper around it.
+    The local paper level is estimated with a gray-scale closing (a maximum filter wider than
+    any wall, then a minimum filter) and every pixel is divided by it: tinted, gray or
+    unevenly lit paper becomes white while ink keeps its contrast to the paper around it.
     """
-    inverted = _is_negative(gray)
-    if inverted:
-        gray = cv2.bitwise_not(gray)
     h, w = gray.shape
     k = max(15, (max(h, w) // 25) | 1)
     f = min(1.0, 512.0 / max(h, w))
@@ -134,8 +131,7 @@ def normalize_polarity(gray: np.ndarray) -> tuple[np.ndarray, bool]:
         bg = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     # Where the "paper" itself is dark (a large solid area), there is nothing to normalize.
     bg = np.maximum(bg, 64)
-    out = cv2.divide(gray, bg, scale=255.0)
-    return out, inverted
+    return cv2.divide(gray, bg, scale=255.0)
 
 
 def estimate_skew(ink: np.ndarray) -> float:
@@ -182,13 +178,42 @@ class Prepared:
     inverted: bool
 
 
-def prepare(image: np.ndarray, working_resolution: int, *, deskew: bool = True) -> Prepared:
-    """Run the whole preprocessing stage."""
+def _quick_thickness(gray: np.ndarray) -> float:
+    """Wall thickness of a (not yet normalized) plan, estimated cheaply on a half-size copy."""
+    from roomkit.detector.walls import estimate_thickness  # walls imports nothing from here
+
+    h, w = gray.shape
+    factor = 2 if max(h, w) > 1000 else 1
+    small = gray if factor == 1 else cv2.resize(gray, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    _thr, ink = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    return estimate_thickness(ink) * factor
+
+
+def prepare(
+    image: np.ndarray, working_resolution: int, *, target_thickness: float = 0.0, deskew: bool = True
+) -> Prepared:
+    """Run the whole preprocessing stage.
+
+    With ``target_thickness``, a plan whose walls are much thicker than that is shrunk further
+    so they come out about that thick: detail finer than a fraction of a wall does not change
+    which rooms exist, and the later stages cost in proportion to the pixel count.
+    """
     gray = to_gray(image)
     oh, ow = gray.shape
     small, scale = downscale(gray, working_resolution)
     del gray
-    small, inverted = normalize_polarity(small)
+    inverted = _is_negative(small)
+    if inverted:
+        small = cv2.bitwise_not(small)
+    if target_thickness > 0:
+        t = _quick_thickness(small)
+        if t > 1.3 * target_thickness:
+            factor = target_thickness / t
+            h, w = small.shape
+            size = (max(1, round(w * factor)), max(1, round(h * factor)))
+            small = cv2.resize(small, size, interpolation=cv2.INTER_AREA)
+            scale = 0.5 * (size[0] / ow + size[1] / oh)
+    small = normalize_paper(small)
     angle, matrix = 0.0, None
     if deskew:
         skew = estimate_skew(small < 128)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from shapely.geometry import Polygon
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,26 @@ class RoomCandidate:
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
 
+def _pixel_faces(centres: np.ndarray) -> np.ndarray:
+    """Outline through boundary pixel centres → outline along the pixels' outer faces.
+
+    Pixel (i, j) covers [i, i+1) × [j, j+1): the contour runs through centres (i + 0.5), the
+    region's true edge lies half a pixel further out. Offsetting by half a pixel with mitred
+    corners puts a rectangle of pixel columns 10…49 at x = 10…50, as the ground truth has it.
+    """
+    ring = centres + 0.5
+    poly = Polygon(ring)
+    if not poly.is_valid:
+        poly = poly.buffer(0)
+    grown = poly.buffer(0.5, join_style="mitre", mitre_limit=3.0)
+    if grown.is_empty:
+        return ring
+    if grown.geom_type != "Polygon":
+        grown = max(grown.geoms, key=lambda g: g.area)
+    coords = np.asarray(grown.exterior.coords, dtype=np.float64)[:-1]
+    return coords if len(coords) >= 3 else ring
+
+
 def _confidence(area: float, bridged: float, solidity: float, min_area: float, thickness: float) -> float:
     closure = max(0.0, 1.0 - 2.2 * bridged)
     # Regions barely above the minimum area are more often artefacts (wall pockets, jambs).
@@ -38,30 +59,33 @@ def _confidence(area: float, bridged: float, solidity: float, min_area: float, t
     return float(np.clip(conf, 0.01, 0.99))
 
 
+def close_disk(mask: np.ndarray, radius: float) -> np.ndarray:
+    """Morphological closing with a disk, via two distance transforms (cost independent of
+    the radius, unlike a structuring element). Pixels beyond the image count as empty."""
+    r = float(radius)
+    pad = int(np.ceil(r)) + 2
+    padded = cv2.copyMakeBorder(mask, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    near = cv2.distanceTransform((padded == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= r
+    closed = cv2.distanceTransform(near.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) > r
+    closed |= padded > 0
+    return closed[pad:-pad, pad:-pad].astype(np.uint8)
+
+
 def exterior(barrier: np.ndarray, max_opening: float) -> np.ndarray:
     """Mask (0/1) of the space outside the building's footprint.
 
     The footprint is the walls closed with a disk wider than any opening left in the outer
-    wall (a door or window the gap stage did not bridge), holes filled. Working on a reduced
-    copy keeps the large kernel cheap; the result only needs to be as exact as the openings
-    it seals, because wherever real walls exist they bound the rooms themselves.
+    wall (a door or window the gap stage did not bridge), holes filled; what remains connected
+    to the page border is outside.
     """
-    h, w = barrier.shape
     if not barrier.any():
         return np.ones_like(barrier)
-    f = min(1.0, 400.0 / max(h, w))
-    small = cv2.resize(barrier, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    small = (small > 0).astype(np.uint8)
-    d = max(3, int(round(max_opening * f)) | 1)
-    pad = d + 2
-    small = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-    closed = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d)))
-    flood = closed.copy()
-    mask = np.zeros((flood.shape[0] + 2, flood.shape[1] + 2), np.uint8)
+    closed = close_disk(barrier, max(1.0, max_opening / 2.0))
+    h, w = closed.shape
+    flood = cv2.copyMakeBorder(closed, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    mask = np.zeros((h + 4, w + 4), np.uint8)
     cv2.floodFill(flood, mask, (0, 0), 2)
-    outside = (flood == 0).astype(np.uint8)[pad:-pad, pad:-pad] * 0 + (flood == 2)[pad:-pad, pad:-pad]
-    out = cv2.resize(outside.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
-    return out
+    return (flood[1:-1, 1:-1] == 2).astype(np.uint8)
 
 
 def find_rooms(
@@ -105,7 +129,7 @@ def find_rooms(
             poly = contour
         if len(poly) < 3 or outer_area < 1.0:
             continue  # a one-pixel-wide sliver has no interior
-        pts = poly.reshape(-1, 2).astype(np.float64) + np.array([x0, y0], dtype=np.float64)
+        pts = _pixel_faces(poly.reshape(-1, 2).astype(np.float64) + np.array([x0, y0], dtype=np.float64))
         conf = _confidence(float(area), bridged, solidity, min_area, thickness)
         cands.append((i, pts, float(area), conf, bridged))
 
