@@ -122,10 +122,12 @@ body = b"".join(app(environ, lambda s, h: status.append(s)))
 assert status[0].startswith("200"), body
 dists = metadata.packages_distributions()
 used = set()
-for name in list(sys.modules):
+for name, module in list(sys.modules.items()):
     top = name.split(".")[0]
     if top in sys.stdlib_module_names or top.startswith("_") or top == "roomkit":
         continue
+    if getattr(module, "__file__", None) is None and top not in dists:
+        continue  # a pseudo-module (Cython's cython_runtime, namespace stubs): no files to install
     used.update(dists.get(top, [top]))
 print(json.dumps(sorted(used)))
 """
