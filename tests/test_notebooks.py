@@ -127,7 +127,7 @@ def test_check_notebook_requires_a_parameters_cell_and_accepts_a_clean_one(tmp_p
     assert [f.problem for f in check_notebook(path)] == ["has no code cell tagged 'parameters'"]
     path.write_text(json.dumps(_notebook([
         _code("mode = 'local'", tags=["parameters"]),
-        _code(f"{CHECK_MARK}\nprint(n)", [_stream("endpoint roomkit-demo: InService\n")]),
+        _code(f"{CHECK_MARK}\nprint(n)", [_stream("endpoint roomkit-demo: InService\n")], count=2),
     ])))
     assert check_notebook(path) == []
 
@@ -147,11 +147,11 @@ def test_strip_keeps_only_checked_outputs_and_drops_run_metadata():
     nb["cells"][0]["metadata"]["papermill"] = {"duration": 1.0}
     out = strip_notebook(nb)
     assert [c["source"] for c in out["cells"]] == ["mode = 'local'", "fig", f"{CHECK_MARK}\nprint(1)\nfig"]
-    assert all(c["execution_count"] is None for c in out["cells"])
+    assert [c["execution_count"] for c in out["cells"]] == [None, None, 3]  # position among the code cells kept
     assert out["cells"][1]["outputs"] == []
     kept = out["cells"][2]["outputs"]
     assert kept[0] == _stream("1\n")
-    assert kept[1]["data"] == {"text/plain": "<Figure>"} and kept[1]["execution_count"] is None
+    assert kept[1]["data"] == {"text/plain": "<Figure>"} and kept[1]["execution_count"] == 3
     assert out["metadata"] == {"kernelspec": {"name": "python3"}}
     assert "papermill" not in out["cells"][0]["metadata"]
 
@@ -168,6 +168,7 @@ def test_record_copies_checked_outputs_from_an_executed_run(tmp_path):
     assert record_checked_outputs(tmp_path / "run.ipynb", tmp_path / "src.ipynb") == 1
     stored = json.loads((tmp_path / "src.ipynb").read_text())
     assert stored["cells"][1]["outputs"] == [_stream("7 rooms\n")]
+    assert stored["cells"][1]["execution_count"] == 2
     assert stored["cells"][2]["outputs"] == []
     assert check_notebook(tmp_path / "src.ipynb") == []
 

@@ -265,3 +265,50 @@ def test_entrypoint_from_the_checkout_passes_the_smoke_test(tmp_path):
     assert "undecodable_image" in checks[2].detail or "error code" in checks[2].detail
     log = (tmp_path / "serve.log").read_text()
     assert "invocation" in log  # the server that answered is the one started from container/serve
+
+
+# -- reaper ------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_reaper_stops_servers_of_a_killed_owner(tmp_path):
+    """An owner that starts a server in its own session and is then SIGKILLed (as nbval kills
+    kernels) does not leave the server running."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    owner_code = (
+        "import subprocess, sys, time\n"
+        "from roomkit import reaper\n"
+        "reaper.ensure()\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'], start_new_session=True)\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", owner_code], stdout=subprocess.PIPE, text=True)
+    child = int(owner.stdout.readline())
+    try:
+        time.sleep(1.5)  # the watcher notes the child
+        assert _alive(child)
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+        deadline = time.monotonic() + 15
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(child)
+    finally:
+        if _alive(child):
+            os.killpg(child, signal.SIGKILL)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (not yet reaped by init) counts as gone
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except OSError:
+        return True

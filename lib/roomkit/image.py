@@ -250,8 +250,10 @@ def serve_from_checkout(model_dir: str | os.PathLike[str], *, workers: int = 1,
     when no Docker engine is available. Returns a started
     :class:`roomkit.local.server_process.ServingProcess` (``.url``, ``.stop()``).
     """
+    from roomkit import reaper
     from roomkit.local.server_process import ServingProcess
 
+    reaper.ensure()  # stops the server if this process is killed before it can
     env = {"PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
     proc = ServingProcess(Path(model_dir), workers=workers, env=env, startup_timeout_s=startup_timeout_s,
                           command=entrypoint_command(folder), name="checkout",

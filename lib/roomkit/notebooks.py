@@ -190,7 +190,10 @@ def run_notebooks(
     with contextlib.ExitStack() as stack:
         state_file = None
         if mode == "local":
+            from roomkit import reaper
             from roomkit.local import LocalAWS
+
+            reaper.ensure()  # servers die with the runner even if it is killed
 
             state_file = out / LOCAL_STATE_NAME
             echo(f"roomkit notebooks: starting the shared local AWS (state in {state_file})")
@@ -248,9 +251,12 @@ def strip_notebook(nb: dict[str, Any]) -> dict[str, Any]:
 
     Removes papermill's injected-parameters cells, all outputs except those of cells marked
     ``# NBVAL_CHECK_OUTPUT`` (whose images, if any, are dropped too: nbval does not compare
-    them), execution counts, and run-time metadata (papermill, execution timings, widgets).
+    them), execution counts (a checked cell with outputs keeps its position among the code
+    cells as its count: nbval skips cells that look unrun), and run-time metadata (papermill,
+    execution timings, widgets).
     """
     cells = []
+    code_index = 0
     for cell in nb.get("cells", []):
         meta = cell.get("metadata", {})
         tags = meta.get("tags", [])
@@ -260,18 +266,22 @@ def strip_notebook(nb: dict[str, Any]) -> dict[str, Any]:
             meta.pop(key, None)
         cell["metadata"] = meta
         if cell.get("cell_type") == "code":
+            code_index += 1
             cell["execution_count"] = None
             if is_checked(cell):
+                # nbval compares only cells that were run (a count is set): a fixed count per
+                # position keeps diffs quiet.
                 outputs = []
                 for out in cell.get("outputs", []):
                     if "execution_count" in out:
-                        out["execution_count"] = None
+                        out["execution_count"] = code_index
                     if "data" in out:
                         out["data"] = {k: v for k, v in out["data"].items() if not k.startswith("image/")}
                         if not out["data"]:
                             continue
                     outputs.append(out)
                 cell["outputs"] = outputs
+                cell["execution_count"] = code_index if outputs else None
             else:
                 cell["outputs"] = []
         cells.append(cell)
@@ -338,8 +348,11 @@ def check_notebook(path: str | os.PathLike[str], *, max_bytes: int = MAX_NOTEBOO
             continue
         if cell.get("outputs") and not is_checked(cell):
             findings.append(Finding(f"{path.name} cell {i}", "has outputs but is not marked " + CHECK_MARK))
-        if cell.get("execution_count") is not None:
+        if cell.get("execution_count") is not None and not is_checked(cell):
             findings.append(Finding(f"{path.name} cell {i}", "has an execution count (strip it)"))
+        if is_checked(cell) and cell.get("outputs") and cell.get("execution_count") is None:
+            findings.append(Finding(f"{path.name} cell {i}", "checked cell has outputs but no execution "
+                                                            "count: nbval would refuse it (strip it again)"))
         for out in cell.get("outputs", []) or []:
             if out.get("output_type") == "error":
                 findings.append(Finding(f"{path.name} cell {i}", "stores an error output"))

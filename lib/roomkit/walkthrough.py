@@ -312,8 +312,10 @@ def connect(mode: str = "local", region: str | None = None, profile: str | None 
         return aws_factory.session("local", region=state.get("region"), endpoints=state["endpoints"])
     global _LOCAL
     if _LOCAL is None:
+        from roomkit import reaper
         from roomkit.local import LocalAWS
 
+        reaper.ensure()  # a killed kernel (nbval, jupyter) must not leave its servers running
         local = LocalAWS(region=region or aws_factory.DEFAULT_LOCAL_REGION)
         local.start()
         _LOCAL = local
