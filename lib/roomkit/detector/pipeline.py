@@ -90,7 +90,7 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     start = time.perf_counter()
     config = config or DetectorConfig()
     array = _load(image, config, content_type)
-    prep = prepare(array, config.working_resolution, target_thickness=TARGET_THICKNESS)
+    prep = prepare(array, config.working_resolution, target_thickness=TARGET_THICKNESS, deskew=config.deskew)
     frame, gray = prep.frame, prep.gray
     # Thickness and door gap in the config are in original pixels; the pipeline works scaled.
     thickness = None if config.wall_thickness is None else config.wall_thickness * frame.scale

@@ -27,6 +27,9 @@ class RoomCandidate:
     bridged_fraction: float
 
 
+#: Candidates whose boundary is more than this share "outside" are exterior notches.
+MAX_OPEN_FRACTION = 0.3
+
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
 
@@ -59,33 +62,28 @@ def _confidence(area: float, bridged: float, solidity: float, min_area: float, t
     return float(np.clip(conf, 0.01, 0.99))
 
 
-def close_disk(mask: np.ndarray, radius: float) -> np.ndarray:
-    """Morphological closing with a disk, via two distance transforms (cost independent of
-    the radius, unlike a structuring element). Pixels beyond the image count as empty."""
-    r = float(radius)
-    pad = int(np.ceil(r)) + 2
-    padded = cv2.copyMakeBorder(mask, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-    near = cv2.distanceTransform((padded == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= r
-    closed = cv2.distanceTransform(near.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) > r
-    closed |= padded > 0
-    return closed[pad:-pad, pad:-pad].astype(np.uint8)
-
-
 def exterior(barrier: np.ndarray, max_opening: float) -> np.ndarray:
     """Mask (0/1) of the space outside the building's footprint.
 
-    The footprint is the walls closed with a disk wider than any opening left in the outer
-    wall (a door or window the gap stage did not bridge), holes filled; what remains connected
-    to the page border is outside.
+    A disk wider than any opening left in the outer wall (a door or window the gap stage did
+    not bridge) rolls in from beyond the page: the outside is every pixel such a disk can
+    cover. Disk centres are the free pixels farther than the radius from any wall; only those
+    connected to the page border count, so the disk never squeezes through an opening, however
+    thin the wall. Cost is two distance transforms, independent of the radius.
     """
     if not barrier.any():
         return np.ones_like(barrier)
-    closed = close_disk(barrier, max(1.0, max_opening / 2.0))
-    h, w = closed.shape
-    flood = cv2.copyMakeBorder(closed, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    mask = np.zeros((h + 4, w + 4), np.uint8)
-    cv2.floodFill(flood, mask, (0, 0), 2)
-    return (flood[1:-1, 1:-1] == 2).astype(np.uint8)
+    r = max(1.0, max_opening / 2.0)
+    pad = int(np.ceil(r)) + 2
+    padded = cv2.copyMakeBorder(barrier, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    clearance = cv2.distanceTransform((padded == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    centres = (clearance > r).astype(np.uint8)
+    h, w = centres.shape
+    mask = np.zeros((h + 2, w + 2), np.uint8)
+    cv2.floodFill(centres, mask, (0, 0), 2, flags=4)
+    reach = cv2.distanceTransform((centres != 2).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    outside = (reach <= r)[pad:-pad, pad:-pad] & (barrier == 0)
+    return outside.astype(np.uint8)
 
 
 def find_rooms(
@@ -99,8 +97,10 @@ def find_rooms(
     thickness: float,
 ) -> list[RoomCandidate]:
     barrier = wall | bridges
+    guessed = bridges
     if outside is not None:
         barrier = barrier | outside
+        guessed = bridges | outside
     free = (1 - barrier).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=4)
     h, w = free.shape
@@ -120,7 +120,11 @@ def find_rooms(
         contour = max(contours, key=cv2.contourArea)
         ring = cv2.dilate(comp, _CROSS) & (1 - comp)
         ring_n = int(ring.sum())
-        bridged = float((ring & bridges[y0:y1, x0:x1]).sum()) / ring_n if ring_n else 0.0
+        bridged = float((ring & guessed[y0:y1, x0:x1]).sum()) / ring_n if ring_n else 0.0
+        if outside is not None and ring_n:
+            open_part = float((ring & outside[y0:y1, x0:x1]).sum()) / ring_n
+            if open_part > MAX_OPEN_FRACTION:
+                continue  # mostly bounded by the footprint's closure: a courtyard or notch
         outer_area = float(cv2.contourArea(contour))
         hull_area = float(cv2.contourArea(cv2.convexHull(contour)))
         solidity = outer_area / hull_area if hull_area > 0 else 0.0
