@@ -312,3 +312,14 @@ def _alive(pid):
             return fh.read().split()[2] != "Z"
     except OSError:
         return True
+
+
+def test_submission_inputs(tmp_path):
+    samples = wt.submission_inputs(None, tmp_path, include_broken=False)
+    assert samples == [str(SAMPLES.resolve())]
+    one = wt.submission_inputs("s3://bucket/plans/", tmp_path)  # a string is one input, not characters
+    assert one[0] == "s3://bucket/plans/" and one[1].endswith("broken_upload.png") and len(one) == 2
+    assert wt.submission_inputs([tmp_path / "a.png", "b.png"], tmp_path, include_broken=False) == [
+        str(tmp_path / "a.png"), "b.png"]
+    with pytest.raises(ConfigError, match="inputs is empty"):
+        wt.submission_inputs([], tmp_path)

@@ -678,6 +678,23 @@ def recorded_image(out_dir: str | os.PathLike[str] | None = None) -> str | None:
 
 
 # -- submission results (04) ---------------------------------------------------------------------------
+def submission_inputs(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
+                      out_dir: str | os.PathLike[str], *, include_broken: bool = True) -> list[str]:
+    """What notebook 04 submits: ``inputs`` (a path or ``s3://`` prefix, or a list of them; None
+    = the sample plans), plus a truncated PNG when ``include_broken`` (see :func:`make_broken_plan`)."""
+    if inputs is None:
+        items = [str(samples_dir())]
+    elif isinstance(inputs, (str, os.PathLike)):
+        items = [str(inputs)]
+    else:
+        items = [str(i) for i in inputs]
+    if not items:
+        raise ConfigError("inputs is empty: give plan files, folders or s3:// prefixes (None = the samples)")
+    if include_broken:
+        items.append(str(make_broken_plan(output_dir(out_dir) / "inputs")))
+    return items
+
+
 def outcome_counts(rows: Sequence[Any]) -> str:
     """``N plans: a succeeded, b failed, c pending`` — deterministic, for nbval."""
     from collections import Counter
