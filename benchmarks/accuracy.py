@@ -1,0 +1,173 @@
+"""Detector accuracy: F1 at IoU 0.5 / 0.75 and mean matched IoU, against the naive baseline.
+
+Three plan sets, each scored with ``roomkit.evaluate`` (one-to-one polygon matching):
+
+* ``samples``  — the committed ``data/samples/`` plans;
+* ``synth``    — ``--count`` freshly generated ``roomkit.synth`` plans cycling every style
+  (``--styles`` to choose), with a per-style breakdown;
+* ``real``     — the real listing plans in ``../shared/data/real-plans-dev`` (or
+  ``$ROOMKIT_REAL_PLANS``) when that folder exists; skipped otherwise.
+
+The naive approach (threshold → findContours → area filter → approxPolyDP with epsilon
+0.01·perimeter, as in the inference script roomkit replaces) runs on the same plans in the same
+run. For the real set the precision/recall at rising confidence thresholds is printed too: it
+shows whether ``confidence`` means something. Figures are printed, nothing is asserted.
+
+    .venv/bin/python benchmarks/accuracy.py [--count 200] [--seed 7] [--styles clean,thin]
+                                            [--limit N] [--sets samples,synth,real]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+
+from roomkit import evaluate as ev  # noqa: E402
+from roomkit.config import DetectorConfig  # noqa: E402
+from roomkit.detector import detect_rooms  # noqa: E402
+from roomkit.imageio import load_image  # noqa: E402
+from roomkit.response import Detection, order_and_number  # noqa: E402
+
+Detector = Callable[[np.ndarray], Detection]
+
+
+def naive_detect(image: np.ndarray, min_area: float = 0.001, max_area: float = 0.9) -> Detection:
+    """The baseline: global threshold, contours of the white regions, area filter, approxPolyDP."""
+    start = time.perf_counter()
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    _, binary = cv2.threshold(gray, 127, 255, cv2.THRESH_BINARY)
+    contours, _ = cv2.findContours(binary, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    h, w = gray.shape
+    page = float(h * w)
+    items = []
+    for c in contours:
+        area = cv2.contourArea(c)
+        if not min_area * page <= area <= max_area * page:
+            continue
+        poly = cv2.approxPolyDP(c, 0.01 * cv2.arcLength(c, True), True).reshape(-1, 2)
+        if len(poly) >= 3:
+            items.append(([(float(x), float(y)) for x, y in poly], float(area), 1.0))
+    return Detection(width=w, height=h, rooms=order_and_number(items),
+                     processing_time_ms=(time.perf_counter() - start) * 1000.0)
+
+
+def _plans_from_dir(directory: Path, limit: int | None) -> Iterable[tuple[str, np.ndarray, ev.GroundTruth]]:
+    truths = ev.load_truth_dir(directory)
+    for i, (stem, truth) in enumerate(sorted(truths.items())):
+        if limit is not None and i >= limit:
+            break
+        yield stem, load_image(directory / truth.image), truth
+
+
+def _synth_plans(count: int, seed: int, styles: list[str] | None):
+    from roomkit import synth
+
+    for name, plan in synth.iter_plans(count, seed=seed, styles=styles):
+        yield name, plan.image, plan.truth(name)
+
+
+def _score(plans, detectors: dict[str, Detector]):
+    """Run every detector on every plan: {method: [PlanScore]}, per-method times, and the
+    roomkit (detection, truth) pairs for the confidence-threshold table."""
+    scores: dict[str, list] = {m: [] for m in detectors}
+    times: dict[str, list[float]] = {m: [] for m in detectors}
+    pairs = []
+    for name, image, truth in plans:
+        for method, fn in detectors.items():
+            t0 = time.perf_counter()
+            det = fn(image)
+            times[method].append((time.perf_counter() - t0) * 1000.0)
+            scores[method].append(ev.score_plan(det, truth, name=name, style=truth.style))
+            if method == "roomkit":
+                pairs.append((det, truth))
+    return scores, times, pairs
+
+
+def _fmt(v: float | None) -> str:
+    return "  n/a" if v is None else f"{v:5.3f}"
+
+
+def _row(label: str, method: str, s: ev.Summary, ms: list[float] | None = None) -> str:
+    med = f"{float(np.median(ms)):7.1f}" if ms else "      -"
+    return (f"{label:<16} {method:<9} {s.n_plans:>5} {s.n_truth:>6} {s.n_pred:>6}  "
+            f"{_fmt(s.f1(0.5))}  {_fmt(s.f1(0.75))}  {_fmt(s.precision(0.5))}  {_fmt(s.recall(0.5))}  "
+            f"{_fmt(s.mean_iou)} {med}")
+
+
+HEADER = (f"{'set':<16} {'method':<9} {'plans':>5} {'rooms':>6} {'pred':>6}  "
+          f"F1@.5  F1@.75  P@.5   R@.5   mIoU   ms/plan")
+
+
+def _report(title: str, scores, times, *, per_style: bool = False) -> None:
+    print(f"\n== {title}")
+    print(HEADER)
+    for method, plan_scores in scores.items():
+        print(_row(title, method, ev.summarize(plan_scores), times[method]))
+    if per_style:
+        styles = sorted({p.style or "?" for p in scores["roomkit"]})
+        print(f"\n-- per style ({title})")
+        print(HEADER)
+        for style in styles:
+            for method, plan_scores in scores.items():
+                sub = [p for p in plan_scores if (p.style or "?") == style]
+                print(_row(style, method, ev.summarize(sub)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--count", type=int, default=200, help="fresh synthetic plans (default 200)")
+    ap.add_argument("--seed", type=int, default=2024, help="seed of the synthetic set")
+    ap.add_argument("--styles", default="", help="comma-separated synth styles (default: every style)")
+    ap.add_argument("--limit", type=int, default=None, help="at most N plans per folder set")
+    ap.add_argument("--sets", default="samples,synth,real", help="which sets to run")
+    ap.add_argument("--samples-dir", default=str(ROOT / "data" / "samples"))
+    ap.add_argument("--real-dir", default=os.environ.get("ROOMKIT_REAL_PLANS",
+                                                         str(ROOT.parent / "shared" / "data" / "real-plans-dev")))
+    ap.add_argument("--config", default=None, help="detector config.json")
+    args = ap.parse_args(argv)
+
+    config = DetectorConfig.from_json(args.config) if args.config else DetectorConfig()
+    detectors: dict[str, Detector] = {
+        "roomkit": lambda img: detect_rooms(img, config),
+        "naive": naive_detect,
+    }
+    sets = {s.strip() for s in args.sets.split(",") if s.strip()}
+    styles = [s.strip() for s in args.styles.split(",") if s.strip()] or None
+
+    if "samples" in sets:
+        scores, times, _ = _score(_plans_from_dir(Path(args.samples_dir), args.limit), detectors)
+        _report("samples", scores, times, per_style=False)
+    if "synth" in sets and args.count > 0:
+        scores, times, pairs = _score(_synth_plans(args.count, args.seed, styles), detectors)
+        _report(f"synth(seed={args.seed})", scores, times, per_style=True)
+        _threshold_table(pairs, "synth")
+    if "real" in sets:
+        real = Path(args.real_dir)
+        if real.is_dir() and any(real.glob("*.json")):
+            scores, times, pairs = _score(_plans_from_dir(real, args.limit), detectors)
+            _report("real-plans-dev", scores, times)
+            _threshold_table(pairs, "real-plans-dev")
+        else:
+            print(f"\n== real-plans-dev: skipped ({real} not found)")
+    return 0
+
+
+def _threshold_table(pairs, title: str) -> None:
+    """Pooled P/R/F1 at IoU 0.5 keeping only rooms with confidence ≥ threshold (re-matched)."""
+    print(f"\n-- {title}, roomkit: as the confidence threshold rises (IoU 0.5)")
+    print(f"   {'conf>=':>6}  {'pred':>5}  {'TP':>5}  P      R      F1")
+    for pt in ev.threshold_curve(pairs, thresholds=(0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9)):
+        print(f"   {pt.threshold:>6.1f}  {pt.n_pred:>5}  {pt.tp:>5}  {pt.precision:.3f}  {pt.recall:.3f}  {pt.f1:.3f}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
