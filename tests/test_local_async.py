@@ -3,13 +3,16 @@ SNS notifications in SageMaker's shape, response embedding, TTL, invocation time
 artifacts (one serving process per model), concurrency limits and the reported backlog."""
 from __future__ import annotations
 
-import io
+import contextlib
+import dataclasses
 import json
+import os
 import re
-import tarfile
+import signal
 import time
 
 import pytest
+import urllib3
 
 from local_testkit import (CORRUPT_PNG, list_keys, make_endpoint, plan_png, put_input,
                            read_notifications, s3_read)
@@ -34,6 +37,24 @@ def _submit(session, ep, key, body, **kw):
     src = put_input(session, ep.bucket, key, body)
     return session.client("sagemaker-runtime").invoke_endpoint_async(
         EndpointName=ep.name, InputLocation=src, ContentType="image/png", **kw)
+
+
+@contextlib.contextmanager
+def _paused(aws):
+    """Freeze the serving process (SIGSTOP its group): requests are accepted, none answered."""
+    pgid = aws.server.pid
+    os.killpg(pgid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(pgid, signal.SIGCONT)
+
+
+def _wait_in_flight(aws, endpoint: str, count: int) -> None:
+    deadline = time.monotonic() + 20
+    while aws.runtime.stats().get(endpoint, {}).get("in_flight") != count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert aws.runtime.stats()[endpoint]["in_flight"] == count
 
 
 def _by_id(notes):
@@ -105,9 +126,11 @@ def test_without_a_failure_path_failures_land_under_the_output_path(session):
 @pytest.mark.slow
 def test_input_deleted_after_acceptance_fails_the_job(aws, session):
     ep = make_endpoint(session, concurrency=1)
-    first = _submit(session, ep, "in/big.png", plan_png(9000, 7000, 8))  # keeps the one slot busy
-    doomed = _submit(session, ep, "in/gone.png", plan_png())
-    session.client("s3").delete_object(Bucket=ep.bucket, Key="in/gone.png")
+    with _paused(aws):  # the first job holds the endpoint's only slot
+        first = _submit(session, ep, "in/first.png", plan_png())
+        _wait_in_flight(aws, ep.name, 1)
+        doomed = _submit(session, ep, "in/gone.png", plan_png())
+        session.client("s3").delete_object(Bucket=ep.bucket, Key="in/gone.png")
     notes = _by_id(read_notifications(session, ep.queue_url, 2, timeout=60))
     assert notes[first["InferenceId"]]["invocationStatus"] == "Completed"
     gone = notes[doomed["InferenceId"]]
@@ -118,12 +141,11 @@ def test_input_deleted_after_acceptance_fails_the_job(aws, session):
 @pytest.mark.slow
 def test_request_older_than_its_ttl_fails_instead_of_running(aws, session):
     ep = make_endpoint(session, concurrency=1)
-    busy = _submit(session, ep, "in/big.png", plan_png(9000, 7000, 8))
-    deadline = time.monotonic() + 20
-    while aws.runtime.stats().get(ep.name, {}).get("in_flight") != 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    late = _submit(session, ep, "in/late.png", plan_png(), RequestTTLSeconds=60)
-    aws.runtime.clock = lambda: time.monotonic() + 120  # the queued request is now 2 minutes old
+    with _paused(aws):  # the first job holds the endpoint's only slot
+        busy = _submit(session, ep, "in/busy.png", plan_png())
+        _wait_in_flight(aws, ep.name, 1)
+        late = _submit(session, ep, "in/late.png", plan_png(), RequestTTLSeconds=60)
+        aws.runtime.clock = lambda: time.monotonic() + 120  # the queued request is now 2 minutes old
     try:
         notes = _by_id(read_notifications(session, ep.queue_url, 2, timeout=60))
     finally:
@@ -142,39 +164,44 @@ def _model_artifact(session, bucket: str, key: str, config: dict, tmp_path) -> s
     return f"s3://{bucket}/{key}"
 
 
-def test_invocation_timeout_fails_the_job_without_waiting_for_the_model(aws, session, tmp_path):
-    s3 = session.client("s3")
-    s3.create_bucket(Bucket="rk-models-timeout")
-    url = _model_artifact(session, "rk-models-timeout", "slow/model.tar.gz", {"working_resolution": 4000}, tmp_path)
-    ep = make_endpoint(session, model_data_url=url)
-    # The model's Environment reaches the serving process: its own limit cuts the work at 3 s.
-    session.client("sagemaker").create_model(
-        ModelName=f"{ep.name}-env", ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
-        PrimaryContainer={"Image": aws.image_uri, "ModelDataUrl": url,
-                          "Environment": {"SAGEMAKER_MODEL_SERVER_TIMEOUT": "3"}})
+def test_invocation_timeout_fails_a_job_the_container_never_answers(aws, session):
+    ep = make_endpoint(session)
+    warm = _submit(session, ep, "in/warm.png", plan_png())
+    read_notifications(session, ep.queue_url, 1, timeout=30)
+    assert s3_read(session, warm["OutputLocation"])
+    with _paused(aws):  # a hung container: connections accepted, nothing answered
+        started = time.monotonic()
+        hung = _submit(session, ep, "in/hung.png", plan_png(), InvocationTimeoutSeconds=1)
+        note = read_notifications(session, ep.queue_url, 1, timeout=30)[0]
+        elapsed = time.monotonic() - started
+    assert note["inferenceId"] == hung["InferenceId"] and note["invocationStatus"] == "Failed"
+    assert "timed out" in note["failureReason"]
+    assert elapsed < 4.0, f"the failure took {elapsed:.1f} s for a 1 s invocation timeout"
+    assert json.loads(s3_read(session, hung["FailureLocation"])[0])["error"]["code"] == "invocation_timeout"
+    after = _submit(session, ep, "in/after.png", plan_png())  # the container is answering again
+    assert read_notifications(session, ep.queue_url, 1, timeout=30)[0]["inferenceId"] == after["InferenceId"]
+
+
+def test_model_environment_reaches_its_serving_process(aws, session):
     sm = session.client("sagemaker")
+    ep = make_endpoint(session)
+    sm.create_model(ModelName=f"{ep.name}-geo", ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
+                    PrimaryContainer={"Image": aws.image_uri,
+                                      "Environment": {"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "application/geo+json"}})
     sm.create_endpoint_config(
-        EndpointConfigName=f"{ep.name}-env-config",
-        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": f"{ep.name}-env",
+        EndpointConfigName=f"{ep.name}-geo",
+        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": f"{ep.name}-geo",
                              "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
         AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": ep.output_path, "S3FailurePath": ep.failure_path,
                                                "NotificationConfig": {"SuccessTopic": ep.success_topic,
                                                                       "ErrorTopic": ep.error_topic}}})
-    sm.create_endpoint(EndpointName=f"{ep.name}-env", EndpointConfigName=f"{ep.name}-env-config")
-    # warm the model's serving process so the timeout measures the invocation alone
-    warm = _submit(session, type(ep)(**{**ep.__dict__, "name": f"{ep.name}-env"}), "in/warm.png", plan_png())
-    read_notifications(session, ep.queue_url, 1, timeout=60)
-    assert s3_read(session, warm["OutputLocation"])
-
-    started = time.monotonic()
-    slow = _submit(session, type(ep)(**{**ep.__dict__, "name": f"{ep.name}-env"}), "in/slow.png",
-                   plan_png(3000, 2250, 4), InvocationTimeoutSeconds=1)
-    note = read_notifications(session, ep.queue_url, 1, timeout=30)[0]
-    elapsed = time.monotonic() - started
-    assert note["inferenceId"] == slow["InferenceId"] and note["invocationStatus"] == "Failed"
-    assert "timed out" in note["failureReason"]
-    assert elapsed < 3.0, f"the failure took {elapsed:.1f} s for a 1 s invocation timeout"
-    assert json.loads(s3_read(session, slow["FailureLocation"])[0])["error"]["code"] == "invocation_timeout"
+    sm.create_endpoint(EndpointName=f"{ep.name}-geo", EndpointConfigName=f"{ep.name}-geo")
+    geo = dataclasses.replace(ep, name=f"{ep.name}-geo")
+    job = _submit(session, geo, "in/geo.png", plan_png())
+    note = read_notifications(session, ep.queue_url, 1, timeout=60)[0]
+    assert note["inferenceId"] == job["InferenceId"], note
+    assert note["responseParameters"]["contentType"].startswith("application/geo+json")
+    assert json.loads(s3_read(session, job["OutputLocation"])[0])["type"] == "FeatureCollection"
 
 
 def test_each_model_artifact_gets_its_own_serving_process(aws, session, tmp_path):
@@ -210,21 +237,23 @@ def test_missing_model_artifact_fails_jobs_with_a_clear_reason(session):
 
 @pytest.mark.slow
 def test_concurrency_is_bounded_and_the_backlog_is_reported(aws, session):
-    ep = make_endpoint(session, concurrency=1, instances=2)  # at most 2 at a time
-    body = plan_png(1200, 900, 4)
-    ids = [_submit(session, ep, f"in/{i}.png", body)["InferenceId"] for i in range(10)]
-    depths, in_flight = [], []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    ep = make_endpoint(session, concurrency=1, instances=2)  # at most 1 × 2 at a time
+    with _paused(aws):
+        ids = [_submit(session, ep, f"in/{i}.png", plan_png())["InferenceId"] for i in range(10)]
+        _wait_in_flight(aws, ep.name, 2)
+        time.sleep(0.3)
         stats = aws.runtime.stats()[ep.name]
-        depths.append(aws.queue_depth(ep.name))
-        in_flight.append(stats["in_flight"])
-        if stats["completed"] + stats["failed"] == 10:
-            break
-        time.sleep(0.02)
-    assert max(depths) >= 5, depths[:5]
-    assert max(in_flight) == 2
-    assert aws.queue_depth(ep.name) == 0
+        assert (stats["in_flight"], stats["queued"]) == (2, 8)
+        assert aws.queue_depth(ep.name) == 10  # queued + in flight, like ApproximateBacklogSize
+        queues = json.loads(urllib3.request(
+            "GET", aws.endpoint_url("sagemaker-runtime") + "/_roomkit/queues").data)["endpoints"]
+        assert queues[ep.name]["backlog"] == 10
+    in_flight = []
+    deadline = time.monotonic() + 60
+    while aws.queue_depth(ep.name) and time.monotonic() < deadline:
+        in_flight.append(aws.runtime.stats()[ep.name]["in_flight"])
+        time.sleep(0.005)
+    assert max(in_flight) <= 2 and aws.queue_depth(ep.name) == 0
     notes = read_notifications(session, ep.queue_url, 10, timeout=30)
     assert sorted(n["inferenceId"] for n in notes) == sorted(ids)
     assert {n["invocationStatus"] for n in notes} == {"Completed"}

@@ -211,3 +211,12 @@ def test_queue_introspection_route(aws, endpoint):
     assert resp.status == 200
     stats = resp.json()["endpoints"]
     assert endpoint.name in stats and stats[endpoint.name]["completed"] >= 1
+
+
+def test_non_ascii_input_keys_resolve(aws, endpoint, runtime):
+    # botocore sends header values as UTF-8; the runtime must read the key the client meant
+    src = put_input(aws.session(), endpoint.bucket, "in/plan ü 東京.png", plan_png())
+    resp = runtime.invoke_endpoint_async(EndpointName=endpoint.name, InputLocation=src, ContentType="image/png")
+    note = read_notifications(aws.session(), endpoint.queue_url, 1, timeout=30)[0]
+    assert note["inferenceId"] == resp["InferenceId"] and note["invocationStatus"] == "Completed"
+    assert note["requestParameters"]["inputLocation"] == src

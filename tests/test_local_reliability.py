@@ -95,14 +95,16 @@ def test_serving_process_killed_mid_run(retry):
     with LocalAWS(workers=2, trigger=False, retry_on_crash=retry) as aws:
         session = aws.session()
         ep = make_endpoint(session, concurrency=2)
-        bodies = [plan_png(1200, 900, 4)] * 30
+        bodies = [plan_png(640, 480, 3)] * 30
         first_pid = aws.server.pid
         started = time.monotonic()
-        jobs = _submit_many(session, ep, bodies, threads=4, InvocationTimeoutSeconds=60)
+        os.killpg(first_pid, signal.SIGSTOP)  # hold two requests in flight ...
+        jobs = _submit_many(session, ep, bodies[:2], threads=1, InvocationTimeoutSeconds=60)
         deadline = time.monotonic() + 60
         while aws.runtime.stats()[ep.name]["in_flight"] < 2 and time.monotonic() < deadline:
             time.sleep(0.005)
-        os.killpg(first_pid, signal.SIGKILL)  # the whole container dies, requests in flight
+        os.killpg(first_pid, signal.SIGKILL)  # ... and the whole container dies under them
+        jobs += _submit_many(session, ep, bodies[2:], threads=4, InvocationTimeoutSeconds=60)
         notes = read_notifications(session, ep.queue_url, 30, timeout=120, settle=1.0)
         elapsed = time.monotonic() - started
 
@@ -114,7 +116,7 @@ def test_serving_process_killed_mid_run(retry):
         if retry:
             assert not failed, [n["failureReason"] for n in failed]
         else:
-            assert 1 <= len(failed) <= 2
+            assert len(failed) == 2 and {n["inferenceId"] for n in failed} == {j["id"] for j in jobs[:2]}
             for note in failed:
                 assert "closed the connection without a response" in note["failureReason"]
                 assert "crashed or was restarted" in note["failureReason"]
@@ -125,33 +127,56 @@ def test_serving_process_killed_mid_run(retry):
         assert elapsed < 60, f"took {elapsed:.0f} s: something waited for a timeout"
 
 
-@pytest.mark.parametrize("drain", [False, True], ids=["fail-queued", "drain"])
-def test_shutdown_with_work_queued(drain):
+@pytest.mark.parametrize("mode", ["fail-queued", "drain", "grace-expired"])
+def test_shutdown_with_work_queued(mode):
     with LocalAWS(workers=2, trigger=False) as aws:
         session = aws.session()
         ep = make_endpoint(session, concurrency=1)
-        jobs = _submit_many(session, ep, [plan_png(1200, 900, 4)] * 12, threads=4)
-        deadline = time.monotonic() + 60
-        while aws.runtime.stats()[ep.name]["completed"] < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        report = aws.runtime.stop(drain=drain, grace_s=60)
+        pgid = aws.server.pid
+        os.killpg(pgid, signal.SIGSTOP)  # one request held in flight, the rest queued
+        try:
+            jobs = _submit_many(session, ep, [plan_png(640, 480, 3)] * 12, threads=4)
+            deadline = time.monotonic() + 30
+            while aws.runtime.stats()[ep.name]["in_flight"] < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if mode == "drain":
+                os.killpg(pgid, signal.SIGCONT)
+            result: dict = {}
+            stopper = threading.Thread(target=lambda: result.update(aws.runtime.stop(
+                drain=mode == "drain", grace_s=1.0 if mode == "grace-expired" else 30.0)))
+            stopper.start()
+            time.sleep(0.5 if mode == "fail-queued" else 0.0)
+        finally:
+            if mode == "fail-queued":
+                os.killpg(pgid, signal.SIGCONT)  # the in-flight request finishes within the grace
+        stopper.join(timeout=60)
+        assert not stopper.is_alive()
+        if mode == "grace-expired":
+            os.killpg(pgid, signal.SIGCONT)  # its late answer must not produce a second outcome
+            time.sleep(1.0)
+        report = result
 
         notes = read_notifications(session, ep.queue_url, 12, timeout=30, settle=1.0)
         counts = collections.Counter(n["inferenceId"] for n in notes)
         assert set(counts) == {j["id"] for j in jobs} and max(counts.values()) == 1
         found, _ = _outcomes(session, ep, jobs)
-        assert all(len(v) == 1 for v in found.values())
+        assert all(len(v) == 1 for v in found.values()), found
         s3 = session.client("s3")
         for key in list_keys(session, ep.bucket, "results/"):  # no half-written output
             doc = json.loads(s3.get_object(Bucket=ep.bucket, Key=key)["Body"].read())
             assert doc["status"] == "success"
         failed = {n["inferenceId"]: n["failureReason"] for n in notes if n["invocationStatus"] == "Failed"}
-        if drain:
+        if mode == "drain":
             assert failed == {} and report == {"queued": [], "in_flight": []}
-        else:
-            assert set(failed) == set(report["queued"]) and len(failed) >= 5
-            assert report["in_flight"] == []  # the job running at shutdown finished within the grace
+        elif mode == "fail-queued":
+            assert len(report["queued"]) == 11 and report["in_flight"] == []
+            assert set(failed) == set(report["queued"])
             assert all("shut down before this request was processed" in r for r in failed.values())
+        else:
+            assert len(report["queued"]) == 11 and len(report["in_flight"]) == 1
+            assert set(failed) == set(report["queued"]) | set(report["in_flight"])
+            assert "shut down while this request was being processed" in failed[report["in_flight"][0]]
+            assert list_keys(session, ep.bucket, "results/") == []
         # after shutdown new requests are refused with AWS's 503 code
         once = session.client("sagemaker-runtime", config=Config(retries={"max_attempts": 1, "mode": "standard"}))
         put_input(session, ep.bucket, "in/late.png", plan_png())

@@ -84,7 +84,12 @@ def _alive(pid: Any) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # An exited child its parent has not reaped yet (a zombie) still answers kill(pid, 0).
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _env_from_state(state: dict[str, Any], path: Path) -> dict[str, str]:

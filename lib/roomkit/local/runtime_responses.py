@@ -86,6 +86,18 @@ class _Validator:
             )
 
 
+def _header(request: Request, name: str) -> str | None:
+    """A header value as the client meant it: botocore sends UTF-8 bytes (an S3 key with 'ü'),
+    which WSGI hands over decoded as Latin-1; undo that when the bytes are valid UTF-8."""
+    value = request.headers.get(name)
+    if value is None:
+        return None
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
 class RuntimeApp:
     """WSGI application speaking the sagemaker-runtime protocol."""
 
@@ -125,21 +137,20 @@ class RuntimeApp:
 
     # -- operations ----------------------------------------------------------------------------
     def on_invoke_async(self, request: Request, name: str) -> Response:
-        h = request.headers
         v = _Validator()
         v.string("endpointName", name, max_len=63, pattern=_ENDPOINT_NAME)
-        content_type = v.string("contentType", h.get(H + "Content-Type"), max_len=1024, pattern=_ASCII)
-        accept = v.string("accept", h.get(H + "Accept"), max_len=1024, pattern=_ASCII)
-        custom = v.string("customAttributes", h.get(H + "Custom-Attributes"), max_len=1024, pattern=_ASCII)
-        inference_id = v.string("inferenceId", h.get(H + "Inference-Id"), min_len=1, max_len=64,
+        content_type = v.string("contentType", _header(request, H + "Content-Type"), max_len=1024, pattern=_ASCII)
+        accept = v.string("accept", _header(request, H + "Accept"), max_len=1024, pattern=_ASCII)
+        custom = v.string("customAttributes", _header(request, H + "Custom-Attributes"), max_len=1024, pattern=_ASCII)
+        inference_id = v.string("inferenceId", _header(request, H + "Inference-Id"), min_len=1, max_len=64,
                                 pattern=_INFERENCE_ID)
-        input_location = v.string("inputLocation", h.get(H + "InputLocation"), min_len=1, max_len=1024,
+        input_location = v.string("inputLocation", _header(request, H + "InputLocation"), min_len=1, max_len=1024,
                                   pattern=_INPUT_LOCATION)
-        extension = v.string("s3OutputPathExtension", h.get(H + "S3OutputPathExtension"), min_len=1,
+        extension = v.string("s3OutputPathExtension", _header(request, H + "S3OutputPathExtension"), min_len=1,
                              max_len=512, pattern=_PATH_EXTENSION)
-        filename = v.string("filename", h.get(H + "Filename"), min_len=1, max_len=32, pattern=_FILENAME)
-        ttl = v.integer("requestTTLSeconds", h.get(H + "RequestTTLSeconds"), low=60, high=21600)
-        timeout = v.integer("invocationTimeoutSeconds", h.get(H + "InvocationTimeoutSeconds"), low=1, high=3600)
+        filename = v.string("filename", _header(request, H + "Filename"), min_len=1, max_len=32, pattern=_FILENAME)
+        ttl = v.integer("requestTTLSeconds", _header(request, H + "RequestTTLSeconds"), low=60, high=21600)
+        timeout = v.integer("invocationTimeoutSeconds", _header(request, H + "InvocationTimeoutSeconds"), low=1, high=3600)
         body = request.get_data(cache=False) or None
         if body is not None and len(body) > INLINE_BODY_LIMIT:
             v.errors.append(f"Value at 'body' failed to satisfy constraint: Member must have length "
@@ -157,12 +168,11 @@ class RuntimeApp:
         return resp
 
     def on_invoke(self, request: Request, name: str) -> Response:
-        h = request.headers
         v = _Validator()
         v.string("endpointName", name, max_len=63, pattern=_ENDPOINT_NAME)
-        content_type = v.string("contentType", h.get("Content-Type"), max_len=1024, pattern=_ASCII)
-        accept = v.string("accept", h.get("Accept"), max_len=1024, pattern=_ASCII)
-        custom = v.string("customAttributes", h.get(H + "Custom-Attributes"), max_len=1024, pattern=_ASCII)
+        content_type = v.string("contentType", _header(request, "Content-Type"), max_len=1024, pattern=_ASCII)
+        accept = v.string("accept", _header(request, "Accept"), max_len=1024, pattern=_ASCII)
+        custom = v.string("customAttributes", _header(request, H + "Custom-Attributes"), max_len=1024, pattern=_ASCII)
         v.raise_if_any()
         reply, spec = self.runtime.invoke(
             name, request.get_data(cache=False), content_type=content_type,

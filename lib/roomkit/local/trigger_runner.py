@@ -52,6 +52,11 @@ class TriggerRunner:
         self.failed = 0
         self.batches = 0
 
+    @property
+    def config_errors(self) -> dict[str, str]:
+        """Queue URL → why its messages wait (bad tag, or the handler's cold-start error)."""
+        return dict(self._config_errors)
+
     def start(self) -> "TriggerRunner":
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="roomkit-trigger-runner", daemon=True)
