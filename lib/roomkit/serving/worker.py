@@ -6,10 +6,12 @@ request bodies, so health checks never wait behind a long plan (SageMaker gives 
 Why the accept tweak: every worker polls the same listening socket and the kernel wakes them
 all, so a worker in the middle of a detection would win new connections as often as an idle
 one, queueing work behind itself while a sibling idles. A busy worker (a request in progress or
-a connection open) therefore leaves a new connection to the others for ``ACCEPT_DEFER_S``; only
-if none takes it (all are busy) does it accept, and then it keeps accepting whatever is queued.
-So a ping is answered within about that delay however loaded the server is, and invocations
-spread across workers the way a single shared queue would.
+a connection accepted and not yet answered) therefore leaves a new connection to the others for
+``ACCEPT_DEFER_S``; only if none takes it (all are busy) does it accept, and then it keeps
+accepting whatever is queued. So a ping is answered within about that delay however loaded the
+server is, and invocations spread across workers the way a single shared queue would. A worker
+holding only idle kept-alive connections defers briefly (``IDLE_CONNECTIONS_DEFER_S``), so
+persistent clients spread over the workers too without new connections paying the full delay.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import time
 from gunicorn.workers.gthread import ThreadWorker
 
 ACCEPT_DEFER_S = 0.25
+IDLE_CONNECTIONS_DEFER_S = 0.05
 _POLL_S = 0.002
 _EPISODE_GAP_S = 0.05
 
@@ -30,16 +33,25 @@ class RoomkitWorker(ThreadWorker):
         self._pending_since: float | None = None
         self._pending_seen = 0.0
 
+    def _defer_for(self) -> float:
+        """How long to leave a new connection to the siblings: long while this worker has work
+        (a request in the app, or an accepted connection not yet answered), short while it only
+        holds idle kept-alive connections (their clients will be back), zero when it has none."""
+        if self.cfg.workers < 2 or not self.alive:
+            return 0.0
+        idle = len(self.keepalived_conns) + len(self.pending_conns)
+        if getattr(self.wsgi, "busy", False) or self.nr_conns > idle:
+            return ACCEPT_DEFER_S
+        return IDLE_CONNECTIONS_DEFER_S if self.nr_conns else 0.0
+
     def accept(self, listener) -> None:  # called by the poller when the listener is readable
-        # Busy: a request in the app, or any open connection — an accepted one not yet parsed,
-        # or a kept-alive one whose client will send its next request here. Spreading
-        # connections, not only requests, is what balances clients that keep connections open.
-        if self.cfg.workers > 1 and self.alive and (self.nr_conns > 0 or getattr(self.wsgi, "busy", False)):
+        defer = self._defer_for()
+        if defer:
             now = time.monotonic()
             if self._pending_since is None or now - self._pending_seen > _EPISODE_GAP_S:
                 self._pending_since = now  # a new waiting connection (not the last one's tail)
             self._pending_seen = now
-            if now - self._pending_since < ACCEPT_DEFER_S:
+            if now - self._pending_since < defer:
                 time.sleep(_POLL_S)  # let an idle sibling take it; the poller calls again
                 return
             # Waited long enough: every worker is busy. Keep accepting while connections are
