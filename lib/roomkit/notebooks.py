@@ -149,9 +149,12 @@ def kernel_environment(out_dir: Path, state_file: Path | None) -> dict[str, str 
 
     bin_dir = str(Path(sys.executable).parent)
     path = os.environ.get("PATH", "")
+    warnings = os.environ.get("PYTHONWARNINGS", "")
     return {
         "PATH": bin_dir + (os.pathsep + path if path else ""),
         "MPLBACKEND": INLINE_BACKEND,
+        # tqdm falls back to text progress bars without ipywidgets and says so on every bar
+        "PYTHONWARNINGS": ",".join(filter(None, [warnings, "ignore:IProgress not found"])),
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         OUT_ENV: str(out_dir),
         LOCAL_STATE_ENV: str(state_file) if state_file is not None else None,
