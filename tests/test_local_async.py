@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import urllib3
@@ -248,6 +249,16 @@ def test_concurrency_is_bounded_and_the_backlog_is_reported(aws, session):
         queues = json.loads(urllib3.request(
             "GET", aws.endpoint_url("sagemaker-runtime") + "/_roomkit/queues").data)["endpoints"]
         assert queues[ep.name]["backlog"] == 10
+        assert aws.publish_metrics() >= 4  # the CloudWatch metrics autoscaling policies watch
+        cw = session.client("cloudwatch")
+        now = datetime.now(timezone.utc)
+        stats = {m: cw.get_metric_statistics(
+            Namespace="AWS/SageMaker", MetricName=m, Dimensions=[{"Name": "EndpointName", "Value": ep.name}],
+            StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=1), Period=60,
+            Statistics=["Maximum"])["Datapoints"][0]["Maximum"]
+            for m in ("ApproximateBacklogSize", "ApproximateBacklogSizePerInstance", "HasBacklogWithoutCapacity")}
+        assert stats == {"ApproximateBacklogSize": 10.0, "ApproximateBacklogSizePerInstance": 5.0,
+                         "HasBacklogWithoutCapacity": 0.0}
     in_flight = []
     deadline = time.monotonic() + 60
     while aws.queue_depth(ep.name) and time.monotonic() < deadline:

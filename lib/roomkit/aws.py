@@ -131,4 +131,27 @@ def read_local_state() -> dict[str, Any]:
         raise ConfigError(f"cannot read local-mode state {path}: {exc}") from exc
     if not isinstance(state, dict) or not isinstance(state.get("endpoints"), dict):
         raise ConfigError(f"local-mode state {path} has no 'endpoints' map")
+    pid = state.get("pid")
+    if isinstance(pid, int) and not pid_alive(pid):
+        raise ConfigError(
+            f"local mode is not running (its process {pid} is gone; {path} is stale): "
+            "start it again with `roomkit local up`"
+        )
     return state
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (an exited, unreaped child — a zombie — does not)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

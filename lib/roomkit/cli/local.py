@@ -76,20 +76,9 @@ def _read_state(path: Path) -> dict[str, Any] | None:
 
 
 def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # An exited child its parent has not reaped yet (a zombie) still answers kill(pid, 0).
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+    from roomkit.aws import pid_alive
+
+    return isinstance(pid, int) and pid_alive(pid)
 
 
 def _env_from_state(state: dict[str, Any], path: Path) -> dict[str, str]:

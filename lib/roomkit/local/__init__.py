@@ -11,7 +11,56 @@
 
 ``aws.session()`` gives the :class:`roomkit.aws.AwsSession` every other module takes, so the
 same boto3 code runs here and against AWS. On exit everything stops: no process is left, every
-port is released. See ``docs`` in :class:`LocalAWS` for what differs from AWS.
+port is released, moto's state is dropped. One LocalAWS runs per process (moto's state is
+per process). ``roomkit local up`` runs one in the foreground for other processes.
+
+What is faithful to AWS
+-----------------------
+- The sagemaker-runtime REST protocol: routes, ``X-Amzn-SageMaker-*`` headers, 202 with
+  ``InferenceId`` and the output/failure location headers, header constraints with AWS's
+  "N validation error(s) detected" wording, error codes and statuses (ValidationError 400,
+  ModelError 424 with OriginalStatusCode/OriginalMessage/LogStreamArn, ModelNotReadyException 429,
+  ServiceUnavailable 503, InternalFailure 500), so boto3 raises the same ``ClientError`` codes.
+- Endpoint → endpoint config → model from the control plane; an endpoint with
+  AsyncInferenceConfig is async-only, one without is real-time only; "Endpoint X of account Y
+  not found." for unknown endpoints.
+- ``<S3OutputPath>[/<S3OutputPathExtension>]/<id>.out`` (or ``Filename``) with the model's
+  response and content type; ``<S3FailurePath>[/<ext>]/<id>-error.out`` with the model's error
+  body; SNS ``InferenceResult`` notifications (``invocationStatus``, ``failureReason``,
+  ``requestParameters``, ``responseParameters``…), the response embedded when
+  ``IncludeInferenceResponseIn`` names the topic and it is ≤ 128 KB.
+- A FIFO queue per endpoint drained by at most ``MaxConcurrentInvocationsPerInstance × instance
+  count`` requests at a time; ``RequestTTLSeconds`` (expired in the queue → failure) and
+  ``InvocationTimeoutSeconds`` (no answer in time → failure), inline ``Body`` ≤ 128,000 bytes.
+- The container contract: ``ModelDataUrl`` extracted into the model directory, the model's
+  ``Environment`` (it wins over the defaults), ``SAGEMAKER_MODEL_SERVER_WORKERS``/``_TIMEOUT``,
+  readiness by ``GET /ping``, a dead container replaced.
+- ``ApproximateBacklogSize``, ``…PerInstance``, ``HasBacklogWithoutCapacity`` and
+  ``ApproximateAgeOfOldestRequest`` in CloudWatch (``AWS/SageMaker``, ``EndpointName``).
+
+What differs
+------------
+- No authentication or IAM: signatures are not checked and moto does not enforce policies, so a
+  missing ``s3:GetObject``/``sns:Publish`` on the execution role is not caught here.
+- A missing input object is refused at once (ValidationError); an object deleted after
+  acceptance fails the job. AWS documents neither; some messages (missing input, non-async
+  endpoint, shutdown) are worded by us — codes and shapes follow the service model.
+- Without ``S3FailurePath`` failures go under ``S3OutputPath`` (AWS's behaviour before failure
+  paths existed); ``Filename`` names only the output, the failure object stays ``<id>-error.out``.
+- A job whose connection to the container breaks with no answer (the container crashed) is sent
+  once more after the restart, within its invocation timeout (``retry_on_crash``); AWS does not
+  document what it does.
+- One serving process per distinct model (artifact + environment), started on first use; the
+  instance count only scales concurrency. The first production variant serves every request.
+- Nothing scales: autoscaling targets and policies are stored by moto, endpoints stay at their
+  instance count (so ``HasBacklogWithoutCapacity`` is 0). KmsKeyId is ignored.
+- Shutdown: new requests get ServiceUnavailable; queued requests are failed (failure object and
+  error notification, reason "shut down before this request was processed") unless
+  ``drain_on_exit``; in-flight ones get ``shutdown_grace_s`` and are failed after it. Outputs are
+  single PutObject calls, so none is half-written, and a job failed by shutdown never also
+  writes an output. All state is in memory and ends with the process.
+- Metrics every ``metrics_interval_s`` (10 s) rather than every minute.
+- ``InvokeEndpointWithResponseStream`` is not implemented (ValidationError).
 """
 from __future__ import annotations
 
@@ -81,6 +130,9 @@ class LocalAWS:
         (failure object + error notification) unless ``drain_on_exit``, which processes them first.
     retry_on_crash:
         Resend a job once when the serving process dies under it (documented in the runtime).
+    metrics_interval_s:
+        Every so often put the async backlog metrics into (moto's) CloudWatch, as SageMaker
+        does every minute; ``None`` turns it off. :meth:`publish_metrics` does it on demand.
     server_command:
         Builds the serving process's argv from (host, port, workers, model_dir); defaults to
         ``python -m roomkit serve ...``.
@@ -101,6 +153,7 @@ class LocalAWS:
         shutdown_grace_s: float = 30.0,
         drain_on_exit: bool = False,
         retry_on_crash: bool = True,
+        metrics_interval_s: float | None = 10.0,
         server_command: CommandBuilder | None = None,
         work_dir: str | Path | None = None,
     ) -> None:
@@ -116,6 +169,10 @@ class LocalAWS:
         self.shutdown_grace_s = shutdown_grace_s
         self.drain_on_exit = drain_on_exit
         self.retry_on_crash = retry_on_crash
+        self.metrics_interval_s = metrics_interval_s
+        self._metrics_stop = threading.Event()
+        self._metrics_thread: threading.Thread | None = None
+        self._cloudwatch: Any = None
         self.server_command = server_command
         self._given_work_dir = Path(work_dir) if work_dir else None
         self.work_dir: Path | None = None
@@ -174,6 +231,12 @@ class LocalAWS:
             "local", region=self.region,
             endpoints={"default": self.moto.url, "sagemaker-runtime": self.runtime_server.url},
         )
+        self._cloudwatch = moto_only.client("cloudwatch")
+        if self.metrics_interval_s:
+            self._metrics_stop.clear()
+            self._metrics_thread = threading.Thread(target=self._publish_metrics_loop,
+                                                    name="roomkit-backlog-metrics", daemon=True)
+            self._metrics_thread.start()
         if self.trigger_enabled:
             self.trigger = TriggerRunner(self._session, interval_s=self.trigger_interval_s).start()
         if self.state_file is not None:
@@ -188,6 +251,10 @@ class LocalAWS:
         if self.trigger is not None:
             self.trigger.stop()
             self.trigger = None
+        self._metrics_stop.set()
+        if self._metrics_thread is not None:
+            self._metrics_thread.join(timeout=10)
+            self._metrics_thread = None
         if self.runtime is not None:
             self.shutdown_report = self.runtime.stop(drain=drain, grace_s=grace)
             self.runtime = None
@@ -248,6 +315,25 @@ class LocalAWS:
         if self.runtime is None:
             raise RuntimeError("LocalAWS is not running")
         return self.runtime.queue_depth(endpoint)
+
+    def publish_metrics(self) -> int:
+        """Put the backlog metrics (``ApproximateBacklogSize``, ``…PerInstance``,
+        ``HasBacklogWithoutCapacity``, ``ApproximateAgeOfOldestRequest``) into CloudWatch now;
+        also done every ``metrics_interval_s``. Returns the number of data points."""
+        if self.runtime is None or self._cloudwatch is None:
+            raise RuntimeError("LocalAWS is not running")
+        data = self.runtime.backlog_metrics()
+        for start in range(0, len(data), 20):
+            self._cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=data[start:start + 20])
+        return len(data)
+
+    def _publish_metrics_loop(self) -> None:
+        assert self.metrics_interval_s
+        while not self._metrics_stop.wait(self.metrics_interval_s):
+            try:
+                self.publish_metrics()
+            except Exception as exc:  # noqa: BLE001 (metrics must never take the runtime down)
+                log.warning("could not publish backlog metrics: %s", exc)
 
     @property
     def server_url(self) -> str:

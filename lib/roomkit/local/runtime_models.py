@@ -384,6 +384,7 @@ class EndpointQueue:
         self._in_flight: set[str] = set()
         self._running: dict[str, AsyncInvocation] = {}
         self._closed = False
+        self.instances = 1
         self.completed = 0
         self.failed = 0
 
@@ -403,10 +404,18 @@ class EndpointQueue:
         with self._cond:
             return len(self._jobs)
 
-    def set_limit(self, limit: int) -> None:
+    def set_limit(self, limit: int, instances: int | None = None) -> None:
         with self._cond:
             self._limit = limit
+            if instances is not None:
+                self.instances = instances
             self._cond.notify_all()
+
+    def oldest_enqueued(self) -> float | None:
+        """Queue-clock time the oldest waiting or running request was accepted."""
+        with self._cond:
+            times = [j.enqueued for j in self._jobs] + [j.enqueued for j in self._running.values()]
+        return min(times) if times else None
 
     def put(self, job: AsyncInvocation) -> None:
         with self._cond:
@@ -657,6 +666,28 @@ class AsyncRuntime:
             for name, q in queues.items()
         }
 
+    def backlog_metrics(self) -> list[dict[str, Any]]:
+        """CloudWatch ``MetricData`` for the async backlog metrics SageMaker publishes in the
+        ``AWS/SageMaker`` namespace (dimension ``EndpointName``), one set per endpoint seen."""
+        with self._lock:
+            queues = list(self._queues.values())
+        now = datetime.now(timezone.utc)
+        data: list[dict[str, Any]] = []
+        for q in queues:
+            depth = q.depth
+            oldest = q.oldest_enqueued()
+            age = max(0.0, self.clock() - oldest) if oldest is not None else 0.0
+            dims = [{"Name": "EndpointName", "Value": q.name}]
+            for name, value, unit in (
+                ("ApproximateBacklogSize", depth, "Count"),
+                ("ApproximateBacklogSizePerInstance", depth / max(1, q.instances), "Count"),
+                ("HasBacklogWithoutCapacity", 1 if depth and q.instances == 0 else 0, "Count"),
+                ("ApproximateAgeOfOldestRequest", age, "Seconds"),
+            ):
+                data.append({"MetricName": name, "Dimensions": dims, "Timestamp": now,
+                             "Value": float(value), "Unit": unit})
+        return data
+
     # -- shutdown ------------------------------------------------------------------------------
     def stop(self, *, drain: bool = False, grace_s: float = 30.0) -> dict[str, list[str]]:
         """Stop accepting; then either drain (process everything queued, up to ``grace_s``) or
@@ -700,7 +731,7 @@ class AsyncRuntime:
             queue = self._queues.get(spec.name)
             if queue is None:
                 queue = self._queues[spec.name] = EndpointQueue(spec.name, limit, self._run)
-        queue.set_limit(limit)
+        queue.set_limit(limit, spec.instance_count)
         return queue
 
     def _run(self, job: AsyncInvocation) -> None:
