@@ -323,3 +323,13 @@ def test_submission_inputs(tmp_path):
         str(tmp_path / "a.png"), "b.png"]
     with pytest.raises(ConfigError, match="inputs is empty"):
         wt.submission_inputs([], tmp_path)
+
+
+def test_connect_in_aws_mode_without_credentials_says_what_to_do(tmp_path, monkeypatch):
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(ConfigError, match="needs usable AWS credentials"):
+        wt.connect("aws", region="eu-west-1")

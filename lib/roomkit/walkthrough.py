@@ -299,9 +299,17 @@ def connect(mode: str = "local", region: str | None = None, profile: str | None 
     import roomkit.aws as aws_factory
 
     if mode == "aws":
+        from botocore.exceptions import BotoCoreError, ClientError
+
         session = aws_factory.session("aws", region=region or None, profile=profile or None)
+        try:
+            account = session.account_id()
+        except (BotoCoreError, ClientError) as exc:
+            raise ConfigError(
+                f"aws mode needs usable AWS credentials ({exc}): configure them (aws configure, "
+                "aws sso login, AWS_PROFILE) or run the notebook with mode = \"local\"") from None
         if not quiet:
-            print(f"aws mode: account {session.account_id()}, region {session.region}")
+            print(f"aws mode: account {account}, region {session.region}")
         return session
     if mode != "local":
         raise ConfigError(f"mode must be 'local' or 'aws', got {mode!r}")
