@@ -19,6 +19,8 @@ from roomkit.errors import InputError
 
 #: Rotations smaller than this (degrees) are left alone: resampling costs more than it gains.
 MIN_DESKEW_DEG = 0.4
+#: Adaptive shrinking never takes the working image's longest side below this (px).
+MIN_WORKING_SIDE = 500
 #: Rotations larger than this are not "small": the plan is drawn at an angle on purpose.
 MAX_DESKEW_DEG = 12.0
 
@@ -205,15 +207,17 @@ def prepare(
     inverted = _is_negative(small)
     if inverted:
         small = cv2.bitwise_not(small)
+    small = normalize_paper(small)
     if target_thickness > 0:
         t = _quick_thickness(small)
         if t > 1.3 * target_thickness:
-            factor = target_thickness / t
             h, w = small.shape
-            size = (max(1, round(w * factor)), max(1, round(h * factor)))
-            small = cv2.resize(small, size, interpolation=cv2.INTER_AREA)
-            scale = 0.5 * (size[0] / ow + size[1] / oh)
-    small = normalize_paper(small)
+            # Never so small that rooms stop being resolvable.
+            factor = max(target_thickness / t, MIN_WORKING_SIDE / float(max(h, w)))
+            if factor < 0.9:
+                size = (max(1, round(w * factor)), max(1, round(h * factor)))
+                small = cv2.resize(small, size, interpolation=cv2.INTER_AREA)
+                scale = 0.5 * (size[0] / ow + size[1] / oh)
     angle, matrix = 0.0, None
     if deskew:
         skew = estimate_skew(small < 128)

@@ -62,6 +62,18 @@ def _confidence(area: float, bridged: float, solidity: float, min_area: float, t
     return float(np.clip(conf, 0.01, 0.99))
 
 
+def _outside_exact(barrier: np.ndarray, r: float) -> np.ndarray:
+    pad = int(np.ceil(r)) + 2
+    padded = cv2.copyMakeBorder(barrier, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    clearance = cv2.distanceTransform((padded == 0).astype(np.uint8), cv2.DIST_L2, 3)
+    centres = (clearance > r).astype(np.uint8)
+    h, w = centres.shape
+    mask = np.zeros((h + 2, w + 2), np.uint8)
+    cv2.floodFill(centres, mask, (0, 0), 2, flags=4)
+    reach = cv2.distanceTransform((centres != 2).astype(np.uint8), cv2.DIST_L2, 3)
+    return ((reach <= r)[pad:-pad, pad:-pad] & (barrier == 0)).astype(np.uint8)
+
+
 def exterior(barrier: np.ndarray, max_opening: float) -> np.ndarray:
     """Mask (0/1) of the space outside the building's footprint.
 
@@ -70,20 +82,28 @@ def exterior(barrier: np.ndarray, max_opening: float) -> np.ndarray:
     cover. Disk centres are the free pixels farther than the radius from any wall; only those
     connected to the page border count, so the disk never squeezes through an opening, however
     thin the wall. Cost is two distance transforms, independent of the radius.
+
+    The disk is large, so the mask is computed on a reduced grid (a reduced pixel is wall if
+    any of its pixels is) and brought back to full resolution by growing it geodesically
+    through free space up to the walls, which it therefore meets exactly.
     """
     if not barrier.any():
         return np.ones_like(barrier)
     r = max(1.0, max_opening / 2.0)
-    pad = int(np.ceil(r)) + 2
-    padded = cv2.copyMakeBorder(barrier, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-    clearance = cv2.distanceTransform((padded == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    centres = (clearance > r).astype(np.uint8)
-    h, w = centres.shape
-    mask = np.zeros((h + 2, w + 2), np.uint8)
-    cv2.floodFill(centres, mask, (0, 0), 2, flags=4)
-    reach = cv2.distanceTransform((centres != 2).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    outside = (reach <= r)[pad:-pad, pad:-pad] & (barrier == 0)
-    return outside.astype(np.uint8)
+    h, w = barrier.shape
+    f = min(1.0, 600.0 / max(h, w))
+    if f > 0.7:
+        return _outside_exact(barrier, r)
+    sw, sh = max(1, int(w * f)), max(1, int(h * f))
+    small = (cv2.resize(barrier * 255, (sw, sh), interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
+    out_small = _outside_exact(small, r * f)
+    # A reduced pixel that is outside covers only free full-resolution pixels.
+    outside = cv2.resize(out_small, (w, h), interpolation=cv2.INTER_NEAREST) & (barrier == 0)
+    free = (barrier == 0).astype(np.uint8)
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    for _ in range(int(np.ceil(1.0 / f)) + 1):
+        outside = cv2.dilate(outside, cross) & free
+    return outside
 
 
 def find_rooms(

@@ -19,6 +19,9 @@ import numpy as np
 
 #: Strokes at most this wide (px at working resolution) are never walls: pen lines, text, hatching.
 THIN_STROKE = 2
+#: Ridge pixels of width w count w**WIDTH_WEIGHT towards the thickness vote (1 = ink area, 0 =
+#: medial length). Between the two: long walls win over short thick blobs and thin text.
+WIDTH_WEIGHT = 0.5
 #: Opening size as a share of the typical wall thickness: interior walls are often half as
 #: thick as the outer walls that dominate the ink, and must survive.
 KERNEL_PER_THICKNESS = 0.45
@@ -73,7 +76,7 @@ def estimate_thickness(ink: np.ndarray) -> float:
     """
     hist = stroke_widths(ink).astype(np.float64)
     widths = np.arange(hist.size, dtype=np.float64)
-    area = hist * widths
+    area = hist * widths**WIDTH_WEIGHT
     area[: THIN_STROKE + 1] = 0.0
     if area.sum() < 20 * (THIN_STROKE + 1):
         return 0.0
