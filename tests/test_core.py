@@ -65,3 +65,8 @@ def test_importing_the_package_and_aws_side_modules_does_not_load_opencv():
     code = "import roomkit, roomkit.aws, roomkit.config, roomkit.response, sys; print('cv2' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_degenerate_polygons_are_never_reported_as_rooms():
+    rooms = order_and_number([([(0, 0), (10, 0)], 0, 1), ([(0, 0), (5, 0), (5, 5), (0, 0)], 12, 1)])
+    assert len(rooms) == 1 and rooms[0].id == "room_001"

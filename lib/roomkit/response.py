@@ -148,9 +148,11 @@ def order_and_number(
     """Rooms ordered top-to-bottom, left-to-right by bounding-box corner, ids ``room_001``…
 
     ``polygons`` yields ``(polygon_px, area_px, confidence)``. The order (and so the ids) depends
-    only on the geometry, which makes ids stable for the same input.
+    only on the geometry, which makes ids stable for the same input. Degenerate polygons (fewer
+    than three distinct points) are dropped.
     """
-    items = list(polygons)
+    # A "polygon" of fewer than 3 distinct points has no interior: never report it as a room.
+    items = [item for item in polygons if len({(float(x), float(y)) for x, y in item[0]}) >= 3]
 
     def key(item: tuple[Sequence[Point], float, float]) -> tuple[float, float, float]:
         poly = item[0]
