@@ -117,6 +117,24 @@ def test_running_local_state_ignores_missing_stale_and_dead_state(tmp_path, monk
     assert wt.running_local_state() is None
 
 
+def test_kernel_scoped_local_aws_is_shared_through_the_state_file(tmp_path, monkeypatch):
+    """connect() without a running local AWS starts one, records it for other kernels, and
+    stop_local() stops it and removes the record."""
+    state = tmp_path / "state.json"
+    monkeypatch.setenv("ROOMKIT_LOCAL_STATE", str(state))
+    try:
+        session = wt.connect("local", quiet=True)
+        recorded = wt.running_local_state()
+        assert recorded is not None and recorded["pid"] == os.getpid()
+        assert recorded["endpoints"] == dict(session.endpoints)
+        assert wt.connect("local", quiet=True).endpoints == session.endpoints  # reused, not a second one
+        session.client("s3").list_buckets()
+    finally:
+        wt.stop_local()
+    assert not state.exists()
+    assert wt.running_local_state() is None
+
+
 def test_connect_rejects_unknown_mode():
     with pytest.raises(ConfigError, match="mode must be"):
         wt.connect("cloud")

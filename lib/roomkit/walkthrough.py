@@ -289,12 +289,14 @@ def running_local_state() -> dict[str, Any] | None:
 
 
 def connect(mode: str = "local", region: str | None = None, profile: str | None = None, *,
-            quiet: bool = False) -> Any:
+            quiet: bool = False, share: bool = True) -> Any:
     """The :class:`roomkit.aws.AwsSession` a notebook uses.
 
     ``mode="aws"``: your credentials and ``region``. ``mode="local"``: the shared local AWS if one
     runs (``roomkit local up``, or the one ``roomkit notebooks run`` started), else a local AWS
-    started now for this kernel, stopped when the kernel exits.
+    started now in this kernel and stopped when the kernel exits. With ``share`` it is recorded in
+    the state file (``$ROOMKIT_LOCAL_STATE``), so notebooks opened in other kernels use it — and
+    see its deployment — while this kernel runs.
     """
     import roomkit.aws as aws_factory
 
@@ -324,13 +326,15 @@ def connect(mode: str = "local", region: str | None = None, profile: str | None 
         from roomkit.local import LocalAWS
 
         reaper.ensure()  # a killed kernel (nbval, jupyter) must not leave its servers running
-        local = LocalAWS(region=region or aws_factory.DEFAULT_LOCAL_REGION)
+        state_file = aws_factory.local_state_path() if share else None
+        local = LocalAWS(region=region or aws_factory.DEFAULT_LOCAL_REGION, state_file=state_file)
         local.start()
         _LOCAL = local
         atexit.register(stop_local)
         if not quiet:
-            print("local mode: no shared local AWS is running, so one was started for this notebook; "
-                  "it stops with the kernel (`roomkit local up` keeps one for all notebooks)")
+            print("local mode: no shared local AWS was running, so this kernel started one"
+                  + (" and shares it with notebooks in other kernels" if share else "")
+                  + "; it stops with this kernel (`roomkit local up` keeps one independent of kernels)")
     return _LOCAL.session()
 
 
