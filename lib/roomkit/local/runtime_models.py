@@ -263,16 +263,16 @@ class ModelReply:
 
 
 class InvocationFailed(Exception):
-    """The model could not produce an answer; ``reason`` is SageMaker's failureReason text."""
+    """The container gave no answer (timeout, crash). ``message`` is what SageMaker quotes:
+    after ``ServerError:`` in an async failureReason, inside a real-time ModelError."""
 
-    def __init__(self, reason: str, *, body: bytes | None = None, content_type: str = "application/json",
-                 status: int = 0, code: str = "ServerError") -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, message: str, *, body: bytes) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = f"ServerError: {message}"
         self.body = body
-        self.content_type = content_type
-        self.status = status
-        self.code = code
+        self.content_type = "application/json"
+        self.status = 0
 
 
 # -- model servers ---------------------------------------------------------------------------
@@ -635,9 +635,9 @@ class AsyncRuntime:
         except InvocationFailed as exc:
             raise ApiError(
                 "ModelError",
-                f'Received server error ({exc.status}) from primary with message "{exc.reason}". '
+                f'Received server error ({exc.status}) from primary with message "{exc.message}". '
                 f"See {log_arn} for more information.",
-                424, OriginalStatusCode=exc.status, OriginalMessage=exc.reason, LogStreamArn=log_arn,
+                424, OriginalStatusCode=exc.status, OriginalMessage=exc.message, LogStreamArn=log_arn,
             ) from None
         if reply.status >= 400:
             kind = "client" if reply.status < 500 else "server"
@@ -795,6 +795,7 @@ class AsyncRuntime:
         deadline: float,
         job: AsyncInvocation | None = None,
     ) -> ModelReply:
+        timeout_s = max(1, round(deadline - time.monotonic()))
         headers = {"Content-Type": content_type}
         if accept:
             headers["Accept"] = accept
@@ -820,9 +821,10 @@ class AsyncRuntime:
                 )
             except urllib3.exceptions.ReadTimeoutError:
                 raise InvocationFailed(
-                    "ServerError: Your invocation timed out while waiting for a response from "
-                    f"container primary (InvocationTimeoutSeconds: {int(left + 0.5)} s left of the limit).",
-                    body=_error_body("invocation_timeout", "the model did not answer within the invocation timeout"),
+                    "Your invocation timed out while waiting for a response from container primary "
+                    f"(limit: {timeout_s} s).",
+                    body=_error_body("invocation_timeout",
+                                     f"the model did not answer within the invocation timeout ({timeout_s} s)"),
                 ) from None
             except (urllib3.exceptions.ProtocolError, urllib3.exceptions.NewConnectionError,
                     urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.MaxRetryError,
@@ -840,12 +842,12 @@ class AsyncRuntime:
             )
         if not broken:
             raise InvocationFailed(
-                "ServerError: Your invocation timed out while waiting for the model container "
-                "primary to become healthy.",
+                "Your invocation timed out while waiting for the model container primary to "
+                f"become healthy (limit: {timeout_s} s).",
                 body=_error_body("invocation_timeout", "the model container was not healthy before the invocation timeout"),
             )
         raise InvocationFailed(
-            f"ServerError: The model container primary closed the connection without a response "
+            f"The model container primary closed the connection without a response "
             f"({broken}); it crashed or was restarted. The request was tried {attempts} time(s).",
             body=_error_body("model_container_crashed", f"the serving process closed the connection: {broken}"),
         )
