@@ -1,0 +1,187 @@
+"""Detector speed and memory: ms per plan on one core, ratio to decoding, peak RSS on a huge scan.
+
+* **Per plan** — every ``data/samples/`` plan plus ``--synth`` fresh synthetic plans resized to
+  2 megapixels, each detected ``--repeat`` times in this process with OpenCV on one thread
+  (``cv2.setNumThreads(1)``). Prints median and p95 milliseconds of ``detect_rooms`` on the
+  decoded array, of ``cv2.imdecode`` on the same file bytes, and their ratio.
+* **Peak memory** — a synthetic 12000×9000 scan (a plan drawn large, saved as PNG) is decoded and
+  detected in a fresh subprocess; its peak RSS (``resource.getrusage``) is printed, with the
+  baseline of the same subprocess after imports for comparison.
+
+Figures are printed, nothing is asserted.
+
+    .venv/bin/python benchmarks/speed.py [--repeat 5] [--synth 10] [--no-rss]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+
+from roomkit.config import DetectorConfig  # noqa: E402
+from roomkit.detector import detect_rooms  # noqa: E402
+
+TWO_MP = 2_000_000
+
+
+def _median_p95(values: list[float]) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=np.float64)
+    return float(np.median(arr)), float(np.percentile(arr, 95))
+
+
+def _time(fn, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000.0)
+    return out
+
+
+def _plans(n_synth: int, seed: int) -> list[tuple[str, bytes]]:
+    """(name, encoded file bytes): the samples, then synthetic plans at 2 MP."""
+    plans = []
+    samples = ROOT / "data" / "samples"
+    for path in sorted(samples.glob("*")):
+        if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"):
+            plans.append((path.name, path.read_bytes()))
+    if n_synth:
+        from roomkit import synth
+
+        styles = [s for s in synth.style_names() if s not in ("random", "blank", "large")]
+        for i in range(n_synth):
+            plan = synth.generate_plan([seed, i], styles[i % len(styles)])
+            img = plan.image
+            f = (TWO_MP / (img.shape[0] * img.shape[1])) ** 0.5
+            img = cv2.resize(img, (round(img.shape[1] * f), round(img.shape[0] * f)), interpolation=cv2.INTER_AREA)
+            ok, buf = cv2.imencode(".png", img)
+            assert ok
+            plans.append((f"synth_{i:02d}_{plan.style}@2MP", buf.tobytes()))
+    return plans
+
+
+_RSS_CHILD = r"""
+import json, resource, sys, time
+import numpy as np
+sys.path.insert(0, sys.argv[2])
+from roomkit.config import DetectorConfig
+from roomkit.detector import detect_rooms
+from roomkit.imageio import load_image
+def hwm_kb():
+    # VmHWM is this process's own peak RSS; ru_maxrss is carried over from the parent across
+    # exec on Linux, so it can only be trusted when it is not smaller than VmHWM.
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm_kb()
+cfg = DetectorConfig(max_pixels=120_000_000)
+t0 = time.perf_counter()
+img = load_image(sys.argv[1], max_pixels=cfg.max_pixels)
+t1 = time.perf_counter()
+det = detect_rooms(img, cfg)
+t2 = time.perf_counter()
+peak = hwm_kb()
+print(json.dumps({"baseline_kb": base, "peak_kb": peak, "ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "shape": list(img.shape), "rooms": len(det.rooms),
+                  "decode_ms": (t1 - t0) * 1000, "detect_ms": (t2 - t1) * 1000}))
+"""
+
+
+_SCAN_CHILD = r"""
+import sys
+import cv2, numpy as np
+sys.path.insert(0, sys.argv[2])
+from roomkit import synth
+plan = synth.generate_plan([7, 0], "clean", size=(2400, 3000))
+img = cv2.cvtColor(plan.image, cv2.COLOR_BGR2GRAY)
+img = cv2.resize(img, (12000, 9000), interpolation=cv2.INTER_LINEAR)
+rng = np.random.default_rng(0)
+noise = rng.integers(-6, 7, size=(9000, 12000), dtype=np.int16)
+img = np.clip(img.astype(np.int16) - 12 + noise, 0, 255).astype(np.uint8)
+del noise
+img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)  # a colour scan, as a scanner would save it
+cv2.imwrite(sys.argv[1], img)
+"""
+
+
+def _huge_scan(path: Path) -> None:
+    """A 12000×9000 colour 'scan': a synthetic plan drawn at 1/4 size, upscaled, gray paper,
+    noise. Drawn in a subprocess so this process's own memory stays small."""
+    subprocess.run([sys.executable, "-c", _SCAN_CHILD, str(path), str(ROOT / "lib")], check=True, timeout=600)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeat", type=int, default=5, help="timed runs per plan (default 5)")
+    ap.add_argument("--synth", type=int, default=10, help="extra synthetic plans at 2 MP (default 10)")
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--no-rss", action="store_true", help="skip the 12000×9000 peak-memory run")
+    args = ap.parse_args(argv)
+
+    cv2.setNumThreads(1)
+    config = DetectorConfig(max_pixels=120_000_000)
+    print(f"OpenCV {cv2.__version__}, threads={cv2.getNumThreads()}, repeat={args.repeat}")
+    print(f"{'plan':<34} {'size':>11} {'MP':>5} {'decode':>8} {'detect':>8} {'p95':>8} {'ratio':>6} rooms")
+    all_detect, all_ratio, two_mp = [], [], []
+    for name, data in _plans(args.synth, args.seed):
+        buf = np.frombuffer(data, np.uint8)
+        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        detect_rooms(img, config)  # warm-up (first-call allocations)
+        dec = _time(lambda: cv2.imdecode(buf, cv2.IMREAD_COLOR), args.repeat)
+        det_t = _time(lambda: detect_rooms(img, config), args.repeat)
+        rooms = len(detect_rooms(img, config).rooms)
+        dmed, _ = _median_p95(dec)
+        med, p95 = _median_p95(det_t)
+        mp = img.shape[0] * img.shape[1] / 1e6
+        ratio = med / dmed if dmed > 0 else float("inf")
+        all_detect.extend(det_t)
+        all_ratio.append(ratio)
+        if name.endswith("@2MP"):
+            two_mp.extend(det_t)
+        print(f"{name:<34} {img.shape[1]:>5}x{img.shape[0]:<5} {mp:5.2f} {dmed:8.1f} {med:8.1f} {p95:8.1f} {ratio:6.2f} {rooms:5d}")
+    med, p95 = _median_p95(all_detect)
+    print(f"\nall plans: detect median {med:.1f} ms, p95 {p95:.1f} ms; "
+          f"ratio to imdecode median {float(np.median(all_ratio)):.2f}x (max {max(all_ratio):.2f}x)")
+    if two_mp:
+        m2, p2 = _median_p95(two_mp)
+        print(f"2-megapixel plans: detect median {m2:.1f} ms, p95 {p2:.1f} ms (one core)")
+
+    if not args.no_rss:
+        _peak_rss()
+    return 0
+
+
+def _peak_rss() -> None:
+    """Decode + detect a 12000×9000 scan in a fresh process and print its peak RSS."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "scan_12000x9000.png"
+        _huge_scan(path)
+        size_mb = path.stat().st_size / 1e6
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        res = subprocess.run([sys.executable, "-c", _RSS_CHILD, str(path), str(ROOT / "lib")],
+                             capture_output=True, text=True, env=env, timeout=600)
+        if res.returncode != 0:
+            print(f"\npeak-RSS run failed:\n{res.stderr[-2000:]}")
+            return
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        print(f"\n12000x9000 scan ({size_mb:.1f} MB PNG): peak RSS {r['peak_kb'] / 1024:.0f} MB "
+              f"(after imports {r['baseline_kb'] / 1024:.0f} MB); decode {r['decode_ms']:.0f} ms, "
+              f"detect {r['detect_ms']:.0f} ms, {r['rooms']} rooms")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
