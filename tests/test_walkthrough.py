@@ -351,3 +351,25 @@ def test_connect_in_aws_mode_without_credentials_says_what_to_do(tmp_path, monke
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(ConfigError, match="needs usable AWS credentials"):
         wt.connect("aws", region="eu-west-1")
+
+
+def test_build_environment_runs_the_tools_it_finds(monkeypatch, tmp_path):
+    """Fake docker (buildx works, no engine) and aws (credentials work) on PATH."""
+    docker = tmp_path / "docker"
+    docker.write_text('#!/bin/sh\ncase "$1" in\n  buildx) echo "github.com/docker/buildx v0.19.3"; exit 0 ;;\n'
+                      '  info) echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock." >&2; exit 1 ;;\n'
+                      'esac\nexit 2\n')
+    aws = tmp_path / "aws"
+    aws.write_text('#!/bin/sh\necho 210987654321\n')
+    for tool in (docker, aws):
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    env = image.build_environment()
+    status = {c.name: (c.ok, c.detail) for c in env.checks}
+    assert status["docker buildx"] == (True, "github.com/docker/buildx v0.19.3")
+    assert status["Docker engine"][0] is False and "Cannot connect to the Docker daemon" in status["Docker engine"][1]
+    assert status["AWS credentials"] == (True, "account 210987654321")
+    assert [c.name for c in env.missing()] == ["Docker engine"]
+    engine_up = tmp_path / "docker"
+    engine_up.write_text('#!/bin/sh\ncase "$1" in buildx) echo v0.19;; info) echo 27.3.1;; esac\nexit 0\n')
+    assert image.build_environment().can_build

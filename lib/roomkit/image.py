@@ -158,8 +158,9 @@ def _run(cmd: Sequence[str], timeout: float = 20.0) -> tuple[bool, str]:
         proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, str(exc)
-    out = (proc.stdout or proc.stderr).strip().splitlines()
-    return proc.returncode == 0, (out[0] if out else f"exit {proc.returncode}")[:200]
+    text = proc.stdout if proc.returncode == 0 else (proc.stderr.strip() or proc.stdout)
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return proc.returncode == 0, (lines[0] if lines else f"exit {proc.returncode}")[:200]
 
 
 def build_environment(*, session: Any = None, timeout: float = 20.0) -> BuildEnvironment:
