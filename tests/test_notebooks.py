@@ -85,6 +85,17 @@ def test_checked_cells_have_recorded_outputs():
     assert checked["06_teardown.ipynb"] == "endpoint still deployed: False\n"
 
 
+def test_main_test_run_does_not_collect_the_notebooks():
+    """`make test` runs pytest on tests/ only; the notebooks are executed once, by the nbval test
+    below (a second, in-process collection would run every notebook again)."""
+    import tomllib
+
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert options["testpaths"] == ["tests"]
+    assert "nbval" not in options.get("addopts", "")
+    assert not list((ROOT / "tests").glob("*.ipynb"))
+
+
 # -- hygiene checker and stripper --------------------------------------------------------------------
 def _notebook(cells, **meta):
     return {"nbformat": 4, "nbformat_minor": 5, "metadata": meta, "cells": cells}
