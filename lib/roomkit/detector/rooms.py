@@ -27,6 +27,10 @@ class RoomCandidate:
     bridged_fraction: float
 
 
+#: Rooms under SIZE_DOUBTFUL of the building's area get no confidence from their size, rooms
+#: over SIZE_SURE get full confidence from it (log scale in between).
+SIZE_DOUBTFUL = 0.002
+SIZE_SURE = 0.06
 #: Candidates whose boundary is more than this share "outside" are exterior notches.
 MAX_OPEN_FRACTION = 0.3
 
@@ -53,12 +57,19 @@ def _pixel_faces(centres: np.ndarray) -> np.ndarray:
     return coords if len(coords) >= 3 else ring
 
 
-def _confidence(area: float, bridged: float, solidity: float, min_area: float, thickness: float) -> float:
-    closure = max(0.0, 1.0 - 2.2 * bridged)
-    # Regions barely above the minimum area are more often artefacts (wall pockets, jambs).
-    size = min(1.0, 0.6 + 0.4 * np.log10(max(area / max(min_area, 1.0), 1.0)))
-    shape = min(1.0, 0.5 + solidity * 0.6)
-    conf = 0.97 * closure * size * shape
+def _confidence(area: float, bridged: float, solidity: float, building_area: float) -> float:
+    """How sure the detector is that this region is one whole room, in [0, 1].
+
+    Two things make a region doubtful: its boundary was guessed rather than drawn (bridged
+    openings, neck cuts, the footprint's closure: ``bridged`` is that share of the boundary),
+    and it is tiny next to the building (pockets beside door jambs, gaps in wall junctions,
+    slivers of a room cut off by a stray line). Sliver shapes (low solidity) are discounted.
+    """
+    closure = float(np.clip(1.0 - 1.4 * bridged, 0.0, 1.0))
+    rel = area / max(building_area, 1.0)
+    size = float(np.clip(np.log10(max(rel, 1e-9) / SIZE_DOUBTFUL) / np.log10(SIZE_SURE / SIZE_DOUBTFUL), 0.0, 1.0))
+    shape = float(np.clip(0.4 + solidity, 0.0, 1.0))
+    conf = (0.1 + 0.45 * closure + 0.45 * size) * shape
     return float(np.clip(conf, 0.01, 0.99))
 
 
@@ -118,6 +129,8 @@ def find_rooms(
 ) -> list[RoomCandidate]:
     barrier = wall | bridges
     guessed = bridges
+    h0, w0 = wall.shape
+    building_area = float(h0 * w0 - (int(outside.sum()) if outside is not None else 0))
     if outside is not None:
         barrier = barrier | outside
         guessed = bridges | outside
@@ -154,7 +167,7 @@ def find_rooms(
         if len(poly) < 3 or outer_area < 1.0:
             continue  # a one-pixel-wide sliver has no interior
         pts = _pixel_faces(poly.reshape(-1, 2).astype(np.float64) + np.array([x0, y0], dtype=np.float64))
-        conf = _confidence(float(area), bridged, solidity, min_area, thickness)
+        conf = _confidence(float(area), bridged, solidity, building_area)
         cands.append((i, pts, float(area), conf, bridged))
 
     # A candidate whose outline encloses other candidates with more area than its own is the
