@@ -52,8 +52,29 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _proc_processes() -> Iterator[tuple[int, int, int, str]]:
+    """Linux: read /proc directly (no dependency on procps being installed)."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                stat = fh.read().decode("utf-8", "replace")
+            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
+                args = fh.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp ...; comm may contain spaces and parentheses
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) >= 3 and fields[0] != "Z":  # zombies are gone already
+            yield int(entry.name), int(fields[1]), int(fields[2]), args
+
+
 def _processes() -> Iterator[tuple[int, int, int, str]]:
-    """(pid, ppid, pgid, command line) of every process, from ``ps`` (Linux and macOS)."""
+    """(pid, ppid, pgid, command line) of every live process: /proc on Linux, else ``ps``."""
+    if os.path.isdir("/proc/self"):
+        yield from _proc_processes()
+        return
     try:
         out = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,pgid=,args="], capture_output=True,
                              text=True, timeout=10).stdout
