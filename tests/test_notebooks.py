@@ -269,3 +269,38 @@ def test_nbval_reexecutes_each_notebook_standalone_and_checks_marked_cells(tmp_p
     assert proc.returncode == 0, f"{REFRESH_HINT}\n" + proc.stdout[-8000:] + proc.stderr[-2000:]
     assert re.search(r"\b\d+ passed\b", proc.stdout)
     assert "failed" not in proc.stdout.splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_runner_reports_a_failing_notebook_and_skips_the_rest(tmp_path):
+    """Exit status 1, the failing cell's error in the summary, later notebooks skipped, the
+    parameters injected (aws mode here, so no local AWS is started)."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+
+    def book(name, *sources):
+        nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                   "language": "python"}})
+        nb.cells = [new_code_cell("mode = 'local'\nout_dir = None\ncolor = 'red'", metadata={"tags": ["parameters"]})]
+        nb.cells += [new_code_cell(s) for s in sources]
+        nbformat.write(nb, folder / name)
+
+    book("01_first.ipynb", "import pathlib\npathlib.Path(out_dir, 'seen.txt').write_text(f'{mode} {color}')")
+    book("02_second.ipynb", "raise ValueError('boom ' + color)")
+    book("03_third.ipynb", "print('never')")
+    proc = subprocess.run(
+        [sys.executable, "-m", "roomkit", "notebooks", "run", "--mode", "aws", "--notebooks", str(folder),
+         "--out", str(tmp_path / "out"), "-p", "color=\"blue\""],
+        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert (tmp_path / "out" / "seen.txt").read_text() == "aws blue"
+    assert re.search(r"^01_first\.ipynb\s+ok\s", proc.stdout, re.M)
+    assert re.search(r"^02_second\.ipynb\s+failed\s+\d+\.\d\s+cell \d+: ValueError: boom blue$", proc.stdout, re.M)
+    assert re.search(r"^03_third\.ipynb\s+skipped\s", proc.stdout, re.M)
+    assert re.search(r"^total\s+failed\s", proc.stdout, re.M)
+    assert (tmp_path / "out" / "executed" / "02_second.ipynb").is_file()
+    assert not (tmp_path / "out" / "executed" / "03_third.ipynb").exists()
