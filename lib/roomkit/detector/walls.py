@@ -28,6 +28,9 @@ KERNEL_PER_THICKNESS = 0.45
 #: Paper strips narrower than this share of the wall thickness, between ink lines, are the
 #: inside of outlined walls or window glazing.
 FILL_PER_THICKNESS = 0.6
+#: Hollow-wall mode needs the dominant narrow paper width to carry this many times the ridge
+#: length of the dominant ink width.
+HOLLOW_DOMINANCE = 1.5
 #: Gray level (on the normalized image) below which a pixel is faint ink, e.g. a glazing line.
 FAINT_LEVEL = 235
 
@@ -113,6 +116,50 @@ def fill_outlined(ink: np.ndarray, max_width: int, min_length: int) -> np.ndarra
     return ink | long_[labels].astype(np.uint8)
 
 
+def _pooled_peak(hist: np.ndarray, lo: int) -> tuple[int, float]:
+    """(width, pooled count) of the strongest bin ≥ ``lo``, counting both neighbours."""
+    h = hist.astype(np.float64).copy()
+    h[:lo] = 0.0
+    pooled = h.copy()
+    pooled[1:] += h[:-1]
+    pooled[:-1] += h[1:]
+    w = int(np.argmax(pooled))
+    return w, float(pooled[w])
+
+
+def fill_hollow_walls(ink: np.ndarray) -> np.ndarray:
+    """Fill the insides of hollow walls (outlined, or outlined and hatched) when the plan has them.
+
+    A plan drawn with hollow walls has little thick ink but a great deal of enclosed paper of
+    one narrow width: the strip between a wall's two outlines, or the cells between its hatch
+    lines. The medial ridges of enclosed paper are histogrammed by width, like the ink's; when
+    a narrow paper width carries clearly more ridge length than any ink width, the plan is
+    taken to have hollow walls and every enclosed paper region no wider than about 1.5× that
+    width is filled. Plans with solid walls are returned unchanged.
+    """
+    h, w = ink.shape
+    paper = (1 - ink).astype(np.uint8)
+    n, labels, _stats, _ = cv2.connectedComponentsWithStats(paper, connectivity=4)
+    if n <= 2:
+        return ink
+    border = np.zeros(n, dtype=bool)
+    border[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
+    enclosed = ~border[labels] & (paper > 0)
+    dt = cv2.distanceTransform(paper, cv2.DIST_L2, 3)
+    ridge = enclosed & (dt > 0) & (dt >= cv2.dilate(dt, np.ones((3, 3), np.uint8)))
+    cap = max(12, int(0.04 * max(h, w)))
+    paper_hist = np.bincount(np.rint(2.0 * dt[ridge] - 1.0).clip(0).astype(np.int64), minlength=cap + 2)[: cap + 1]
+    ink_hist = stroke_widths(ink)
+    width, strength = _pooled_peak(paper_hist, THIN_STROKE + 1)
+    _w, solid = _pooled_peak(ink_hist, THIN_STROKE + 1)
+    if strength < HOLLOW_DOMINANCE * solid or strength < 2.0 * max(h, w):
+        return ink
+    limit = 0.75 * (width + 1)
+    has_wide = np.bincount(labels[dt > limit], minlength=n) > 0
+    fill = enclosed & ~has_wide[labels]
+    return ink | fill.astype(np.uint8)
+
+
 def drop_small(mask: np.ndarray, min_extent: float) -> np.ndarray:
     """Remove components whose bounding box is shorter than ``min_extent`` on both sides.
 
@@ -130,6 +177,7 @@ def drop_small(mask: np.ndarray, min_extent: float) -> np.ndarray:
 def wall_mask(gray: np.ndarray, thickness: float | None = None) -> WallInfo:
     ink = ink_mask(gray)
     faint = (gray < FAINT_LEVEL).astype(np.uint8)
+    ink = fill_hollow_walls(ink)
     t0 = estimate_thickness(ink) if thickness is None else float(thickness)
     if t0 > 0:
         ink = fill_outlined(ink, max(2, int(round(FILL_PER_THICKNESS * t0))), int(round(3 * t0)))
