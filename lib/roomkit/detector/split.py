@@ -63,7 +63,14 @@ def split_at_necks(free: np.ndarray, neck: float, min_core_area: float) -> np.nd
     room = index_to_core[nearest]
     region = splittable[labels]
     room[~region] = 0
-    room[region & (dist > radius + 1.5)] = -1  # narrow leftovers: their own pieces
+    far = region & (dist > radius + 1.5)
+    # Pixels no core reaches within the radius: room corners (a disk does not fill a corner)
+    # and narrow spaces behind necks. Small leftovers are corners and go to the nearest
+    # room; larger ones (corridors, closets narrower than a door) are pieces of their own.
+    k, pieces, pstats, _ = cv2.connectedComponentsWithStats(far.astype(np.uint8), connectivity=4)
+    own = pstats[:, cv2.CC_STAT_AREA] >= 0.5 * radius * radius
+    own[0] = False
+    room[own[pieces]] = -1
     # Cuts: region pixels whose right or lower neighbour belongs to a different piece.
     cut = np.zeros(free.shape, dtype=bool)
     diff_x = (room[:, 1:] != room[:, :-1]) & region[:, 1:] & region[:, :-1]

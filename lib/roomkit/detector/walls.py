@@ -127,7 +127,7 @@ def _pooled_peak(hist: np.ndarray, lo: int) -> tuple[int, float]:
     return w, float(pooled[w])
 
 
-def fill_hollow_walls(ink: np.ndarray) -> np.ndarray:
+def fill_hollow_walls(ink: np.ndarray) -> tuple[np.ndarray, float]:
     """Fill the insides of hollow walls (outlined, or outlined and hatched) when the plan has them.
 
     A plan drawn with hollow walls has little thick ink but a great deal of enclosed paper of
@@ -135,13 +135,14 @@ def fill_hollow_walls(ink: np.ndarray) -> np.ndarray:
     lines. The medial ridges of enclosed paper are histogrammed by width, like the ink's; when
     a narrow paper width carries clearly more ridge length than any ink width, the plan is
     taken to have hollow walls and every enclosed paper region no wider than about 1.5× that
-    width is filled. Plans with solid walls are returned unchanged.
+    width is filled. Returns (ink, hollow wall thickness or 0); plans with solid walls are
+    returned unchanged.
     """
     h, w = ink.shape
     paper = (1 - ink).astype(np.uint8)
     n, labels, _stats, _ = cv2.connectedComponentsWithStats(paper, connectivity=4)
     if n <= 2:
-        return ink
+        return ink, 0.0
     border = np.zeros(n, dtype=bool)
     border[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
     enclosed = ~border[labels] & (paper > 0)
@@ -153,11 +154,11 @@ def fill_hollow_walls(ink: np.ndarray) -> np.ndarray:
     width, strength = _pooled_peak(paper_hist, THIN_STROKE + 1)
     _w, solid = _pooled_peak(ink_hist, THIN_STROKE + 1)
     if strength < HOLLOW_DOMINANCE * solid or strength < 2.0 * max(h, w):
-        return ink
+        return ink, 0.0
     limit = 0.75 * (width + 1)
     has_wide = np.bincount(labels[dt > limit], minlength=n) > 0
     fill = enclosed & ~has_wide[labels]
-    return ink | fill.astype(np.uint8)
+    return ink | fill.astype(np.uint8), float(width + 2)
 
 
 def drop_small(mask: np.ndarray, min_extent: float) -> np.ndarray:
@@ -177,11 +178,12 @@ def drop_small(mask: np.ndarray, min_extent: float) -> np.ndarray:
 def wall_mask(gray: np.ndarray, thickness: float | None = None) -> WallInfo:
     ink = ink_mask(gray)
     faint = (gray < FAINT_LEVEL).astype(np.uint8)
-    ink = fill_hollow_walls(ink)
+    ink, hollow = fill_hollow_walls(ink)
     t0 = estimate_thickness(ink) if thickness is None else float(thickness)
     if t0 > 0:
         ink = fill_outlined(ink, max(2, int(round(FILL_PER_THICKNESS * t0))), int(round(3 * t0)))
     t = float(thickness) if thickness is not None else estimate_thickness(ink)
+    del hollow
     if t <= 0:
         return WallInfo(mask=np.zeros_like(ink), ink=ink, faint=faint, thickness=0.0, kernel=0)
     kernel = _odd(max(THIN_STROKE + 1, KERNEL_PER_THICKNESS * t))
