@@ -24,8 +24,8 @@ class DetectorConfig:
         Bounds on a room's area as a fraction of the image area; regions outside are dropped.
     door_gap:
         Longest wall opening (px of the original image) closed as a doorway along a wall line;
-        ``None`` = auto (8 % of the building's extent, at least three wall thicknesses).
-        Openings up to 1.4× this wide are also cut where the free space necks down.
+        ``None`` = auto (7.5 % of the building's extent, at least three wall thicknesses).
+        Openings up to 1.6× this wide are also cut where the free space necks down.
     wall_thickness:
         Typical wall stroke width in px of the original image; ``None`` = measured from the
         image (the stroke width holding the most ink). Strokes under ~0.45× this are not walls.

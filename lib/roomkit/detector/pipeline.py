@@ -28,7 +28,7 @@ ImageInput = Union[np.ndarray, bytes, bytearray, memoryview, str, Path]
 TARGET_THICKNESS = 8.0
 #: Auto door gap as a share of the building's extent (longest side of the walls' bounding
 #: box): a door is ~0.8–1 m in a plan of ~8–20 m. Never below a few wall thicknesses.
-DOOR_GAP_FRACTION = 0.08
+DOOR_GAP_FRACTION = 0.075
 DOOR_GAP_MIN_THICKNESS = 3.0
 #: Wall components with at least this share of the largest one's area make up the building.
 BUILDING_PART = 0.1
@@ -36,7 +36,7 @@ BUILDING_PART = 0.1
 WINDOW_GAP_PER_THICKNESS = 30.0
 WINDOW_GAP_MAX_FRACTION = 0.4
 #: Free space is cut at necks narrower than this many door gaps (doorways missed by bridging)…
-NECK_PER_DOOR_GAP = 1.4
+NECK_PER_DOOR_GAP = 1.6
 #: …between cores (room interiors) of at least this many squared wall thicknesses.
 CORE_AREA_PER_THICKNESS2 = 4.0
 #: Wall pieces shorter than this many door gaps (on both sides) are text or symbols.
