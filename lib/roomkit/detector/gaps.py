@@ -73,12 +73,6 @@ def bridge_gaps(
     directions = ("h", "v", "d", "a") if diagonal else ("h", "v")
     grow = np.ones((3, 3), np.uint8)
     for direction in directions:
-        # Only openings that continue a wall segment running in this direction: the end of
-        # the segment faces the opening. This keeps a diagonal closing from filling the
-        # corners of axis-aligned rooms and text remnants from bridging to anything.
-        segs = _elongated(wall, run if direction in "hv" else int(run * 0.71), direction)
-        if not segs.any():
-            continue
         closed = cv2.morphologyEx(wall, cv2.MORPH_CLOSE, _line_kernel(length, direction))
         fill = _thin_fill(closed, wall, across, direction)
         if not fill.any():
@@ -86,6 +80,9 @@ def bridge_gaps(
         if direction in "hv":
             bridges |= fill
             continue
+        # Diagonally, only openings that continue a wall segment running in that direction
+        # count: otherwise a 45° closing fills the corners of axis-aligned rooms.
+        segs = _elongated(wall, int(run * 0.71), direction)
         n, labels = cv2.connectedComponents(fill, connectivity=8)
         touching = np.zeros(n, dtype=bool)
         touching[np.unique(labels[cv2.dilate(segs, grow) > 0])] = True

@@ -114,7 +114,6 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
         min_area=min_area,
         max_area=config.max_room_area * page,
         simplify=config.simplify_tolerance * frame.scale,
-        thickness=t,
     )
     items = []
     for c in cands:

@@ -125,8 +125,12 @@ def find_rooms(
     min_area: float,
     max_area: float,
     simplify: float,
-    thickness: float,
 ) -> list[RoomCandidate]:
+    """Rooms from the free space left by walls, bridges/cuts (``bridges``) and the outside.
+
+    ``min_area``/``max_area`` bound a region's pixel count; ``simplify`` is the Douglas-Peucker
+    tolerance. Polygons are in working-image pixel-face coordinates; ``area`` is the polygon's.
+    """
     barrier = wall | bridges
     guessed = bridges
     h0, w0 = wall.shape
@@ -168,7 +172,8 @@ def find_rooms(
             continue  # a one-pixel-wide sliver has no interior
         pts = _pixel_faces(poly.reshape(-1, 2).astype(np.float64) + np.array([x0, y0], dtype=np.float64))
         conf = _confidence(float(area), bridged, solidity, building_area)
-        cands.append((i, pts, float(area), conf, bridged))
+        poly_area = float(abs(cv2.contourArea(pts.astype(np.float32).reshape(-1, 1, 2))))
+        cands.append((i, pts, poly_area, conf, bridged))
 
     # A candidate whose outline encloses other candidates with more area than its own is the
     # outside of a plan drawn inside a frame (a ring around the building), not a room.
