@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import threading
 import time
@@ -34,6 +35,28 @@ def _load() -> str:
         return " ".join(f"{x:.1f}" for x in os.getloadavg())
     except OSError:
         return "n/a"
+
+
+def group_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) of the live processes of process group ``pgid``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def load_plans(folder: Path, count: int) -> list[tuple[str, bytes, str]]:
@@ -103,10 +126,14 @@ def main() -> int:
 
         # warm both paths (each worker imports the detector lazily)
         direct(aws.server_url, list(distinct.values()) * 2, args.workers)
+        pgid = aws.server.pid
+        cpu0 = (group_cpu(pgid), self_cpu())
         t_direct = direct(aws.server_url, plans, args.workers)
+        cpu1 = (group_cpu(pgid), self_cpu())
 
         for i, (name, body, ctype) in enumerate(plans):
             s3.put_object(Bucket=bucket, Key=f"in/{i:04d}-{name}", Body=body, ContentType=ctype)
+        cpu2 = (group_cpu(pgid), self_cpu())
 
         depths: list[tuple[float, int]] = []
         received: dict[str, dict] = {}
@@ -147,6 +174,7 @@ def main() -> int:
         for t in threads:
             t.join()
         depths.append((time.perf_counter() - start, aws.queue_depth("bench")))
+        cpu3 = (group_cpu(pgid), self_cpu())
 
     failed = [n for n in received.values() if n["invocationStatus"] != "Completed"]
     assert set(received) == set(ids)
@@ -157,6 +185,10 @@ def main() -> int:
           f"all {len(plans)} submitted after {t_submitted:.2f} s; {len(failed)} failed")
     print(f"overhead per job    : {1000 * overhead / len(plans):7.1f} ms  "
           f"({100 * overhead / t_direct:+.1f} %, target <= 15 %: {'met' if overhead <= 0.15 * t_direct else 'MISSED'})")
+    n = len(plans)
+    print(f"CPU per plan        : serving processes {1000 * (cpu1[0] - cpu0[0]) / n:6.1f} ms direct, "
+          f"{1000 * (cpu3[0] - cpu2[0]) / n:6.1f} ms async; this process (moto, runtime, client) "
+          f"{1000 * (cpu1[1] - cpu0[1]) / n:5.1f} ms direct, {1000 * (cpu3[1] - cpu2[1]) / n:5.1f} ms async")
     step = max(1, len(depths) // 12)
     print("queue depth (s: jobs): " + ", ".join(f"{t:.1f}: {d}" for t, d in depths[::step]))
     print(f"queue depth peak {peak} (of {len(plans)} submitted), final {depths[-1][1]}; "

@@ -51,11 +51,12 @@ def _paused(aws):
         os.killpg(pgid, signal.SIGCONT)
 
 
-def _wait_in_flight(aws, endpoint: str, count: int) -> None:
+def _wait_invoking(aws, endpoint: str, count: int) -> None:
+    """Wait until ``count`` requests are inside the container."""
     deadline = time.monotonic() + 20
-    while aws.runtime.stats().get(endpoint, {}).get("in_flight") != count and time.monotonic() < deadline:
+    while aws.runtime.stats().get(endpoint, {}).get("invoking") != count and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert aws.runtime.stats()[endpoint]["in_flight"] == count
+    assert aws.runtime.stats()[endpoint]["invoking"] == count
 
 
 def _by_id(notes):
@@ -127,13 +128,18 @@ def test_without_a_failure_path_failures_land_under_the_output_path(session):
 @pytest.mark.slow
 def test_input_deleted_after_acceptance_fails_the_job(aws, session):
     ep = make_endpoint(session, concurrency=1)
-    with _paused(aws):  # the first job holds the endpoint's only slot
+    with _paused(aws):  # the first job holds the endpoint's only slot, the second is prefetched
         first = _submit(session, ep, "in/first.png", plan_png())
-        _wait_in_flight(aws, ep.name, 1)
-        doomed = _submit(session, ep, "in/gone.png", plan_png())
+        second = _submit(session, ep, "in/second.png", plan_png())
+        _wait_invoking(aws, ep.name, 1)
+        deadline = time.monotonic() + 20
+        while aws.runtime.stats()[ep.name]["in_flight"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        doomed = _submit(session, ep, "in/gone.png", plan_png())  # waits in the queue
         session.client("s3").delete_object(Bucket=ep.bucket, Key="in/gone.png")
-    notes = _by_id(read_notifications(session, ep.queue_url, 2, timeout=60))
+    notes = _by_id(read_notifications(session, ep.queue_url, 3, timeout=60))
     assert notes[first["InferenceId"]]["invocationStatus"] == "Completed"
+    assert notes[second["InferenceId"]]["invocationStatus"] == "Completed"
     gone = notes[doomed["InferenceId"]]
     assert gone["invocationStatus"] == "Failed"
     assert "Failed to download the input" in gone["failureReason"] and "NoSuchKey" in gone["failureReason"]
@@ -144,7 +150,7 @@ def test_request_older_than_its_ttl_fails_instead_of_running(aws, session):
     ep = make_endpoint(session, concurrency=1)
     with _paused(aws):  # the first job holds the endpoint's only slot
         busy = _submit(session, ep, "in/busy.png", plan_png())
-        _wait_in_flight(aws, ep.name, 1)
+        _wait_invoking(aws, ep.name, 1)
         late = _submit(session, ep, "in/late.png", plan_png(), RequestTTLSeconds=60)
         aws.runtime.clock = lambda: time.monotonic() + 120  # the queued request is now 2 minutes old
     try:
@@ -241,10 +247,11 @@ def test_concurrency_is_bounded_and_the_backlog_is_reported(aws, session):
     ep = make_endpoint(session, concurrency=1, instances=2)  # at most 1 × 2 at a time
     with _paused(aws):
         ids = [_submit(session, ep, f"in/{i}.png", plan_png())["InferenceId"] for i in range(10)]
-        _wait_in_flight(aws, ep.name, 2)
+        _wait_invoking(aws, ep.name, 2)
         time.sleep(0.3)
         stats = aws.runtime.stats()[ep.name]
-        assert (stats["in_flight"], stats["queued"]) == (2, 8)
+        assert stats["invoking"] == 2  # the container's limit
+        assert stats["in_flight"] <= 4 and stats["queued"] + stats["in_flight"] == 10  # inputs prefetched
         assert aws.queue_depth(ep.name) == 10  # queued + in flight, like ApproximateBacklogSize
         queues = json.loads(urllib3.request(
             "GET", aws.endpoint_url("sagemaker-runtime") + "/_roomkit/queues").data)["endpoints"]
@@ -259,12 +266,12 @@ def test_concurrency_is_bounded_and_the_backlog_is_reported(aws, session):
             for m in ("ApproximateBacklogSize", "ApproximateBacklogSizePerInstance", "HasBacklogWithoutCapacity")}
         assert stats == {"ApproximateBacklogSize": 10.0, "ApproximateBacklogSizePerInstance": 5.0,
                          "HasBacklogWithoutCapacity": 0.0}
-    in_flight = []
+    invoking = []
     deadline = time.monotonic() + 60
     while aws.queue_depth(ep.name) and time.monotonic() < deadline:
-        in_flight.append(aws.runtime.stats()[ep.name]["in_flight"])
+        invoking.append(aws.runtime.stats()[ep.name]["invoking"])
         time.sleep(0.005)
-    assert max(in_flight) <= 2 and aws.queue_depth(ep.name) == 0
+    assert max(invoking) <= 2 and aws.queue_depth(ep.name) == 0
     notes = read_notifications(session, ep.queue_url, 10, timeout=30)
     assert sorted(n["inferenceId"] for n in notes) == sorted(ids)
     assert {n["invocationStatus"] for n in notes} == {"Completed"}

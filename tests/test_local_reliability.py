@@ -101,7 +101,7 @@ def test_serving_process_killed_mid_run(retry):
         os.killpg(first_pid, signal.SIGSTOP)  # hold two requests in flight ...
         jobs = _submit_many(session, ep, bodies[:2], threads=1, InvocationTimeoutSeconds=60)
         deadline = time.monotonic() + 60
-        while aws.runtime.stats()[ep.name]["in_flight"] < 2 and time.monotonic() < deadline:
+        while aws.runtime.stats()[ep.name]["invoking"] < 2 and time.monotonic() < deadline:
             time.sleep(0.005)
         os.killpg(first_pid, signal.SIGKILL)  # ... and the whole container dies under them
         jobs += _submit_many(session, ep, bodies[2:], threads=4, InvocationTimeoutSeconds=60)
@@ -137,7 +137,7 @@ def test_shutdown_with_work_queued(mode):
         try:
             jobs = _submit_many(session, ep, [plan_png(640, 480, 3)] * 12, threads=4)
             deadline = time.monotonic() + 30
-            while aws.runtime.stats()[ep.name]["in_flight"] < 1 and time.monotonic() < deadline:
+            while aws.runtime.stats()[ep.name]["invoking"] < 1 and time.monotonic() < deadline:
                 time.sleep(0.01)
             if mode == "drain":
                 os.killpg(pgid, signal.SIGCONT)

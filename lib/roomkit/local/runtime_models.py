@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import enum
 import hashlib
 import json
@@ -34,7 +35,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import unquote, urlparse
 
 import urllib3
@@ -50,6 +51,7 @@ DEFAULT_INVOCATION_TIMEOUT_S = 900
 REALTIME_TIMEOUT_S = 60
 REALTIME_MAX_BODY = 6 * 1024 * 1024
 INLINE_BODY_LIMIT = 128_000
+ENDPOINT_CACHE_S = 1.0  # how long a found endpoint is remembered (see ControlPlane.resolve)
 NOTIFICATION_EMBED_LIMIT = 128 * 1024
 MAX_LOCAL_WORKERS = 64  # threads per endpoint queue, whatever MaxConcurrentInvocations says
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
@@ -105,9 +107,24 @@ class ControlPlane:
         # only through Create/UpdateEndpoint, which changes its timestamps. So the spec is cached
         # per (endpoint ARN, timestamps, config name) and DescribeEndpoint alone runs per call.
         self._cache: dict[tuple, EndpointSpec] = {}
+        self._recent: dict[str, tuple[float, EndpointSpec]] = {}
         self._cache_lock = threading.Lock()
 
     def resolve(self, endpoint_name: str) -> EndpointSpec:
+        """The endpoint's spec; found endpoints are remembered ``ENDPOINT_CACHE_S`` (1 s), which
+        is within AWS's own consistency (DeleteEndpoint takes minutes to take effect there) and
+        spares a DescribeEndpoint per request in a burst. Unknown endpoints are never cached."""
+        now = time.monotonic()
+        with self._cache_lock:
+            recent = self._recent.get(endpoint_name)
+        if recent is not None and now - recent[0] < ENDPOINT_CACHE_S:
+            return recent[1]
+        spec = self._resolve(endpoint_name)
+        with self._cache_lock:
+            self._recent[endpoint_name] = (now, spec)
+        return spec
+
+    def _resolve(self, endpoint_name: str) -> EndpointSpec:
         try:
             endpoint = self.sagemaker.describe_endpoint(EndpointName=endpoint_name)
         except ClientError as exc:
@@ -372,7 +389,15 @@ class ModelServers:
 
 # -- the runtime -----------------------------------------------------------------------------
 class EndpointQueue:
-    """FIFO of one endpoint's jobs, drained by at most ``limit`` worker threads."""
+    """FIFO of one endpoint's jobs.
+
+    ``limit`` bounds the requests inside the container at once (MaxConcurrentInvocationsPerInstance
+    × instances): a worker takes a *slot* for the container call only. Up to twice as many worker
+    threads take jobs off the FIFO, so the next inputs are fetched from S3 while the container is
+    busy and results are written and announced after the slot is free; the container never idles
+    on S3 or SNS round trips. A job a worker holds before its slot is still waiting (its TTL is
+    checked when it gets the slot; shutdown fails it as queued).
+    """
 
     def __init__(self, name: str, limit: int, run: Callable[[AsyncInvocation], None]) -> None:
         self.name = name
@@ -381,7 +406,7 @@ class EndpointQueue:
         self._cond = threading.Condition()
         self._limit = limit
         self._workers = 0
-        self._in_flight: set[str] = set()
+        self._invoking = 0
         self._running: dict[str, AsyncInvocation] = {}
         self._closed = False
         self.instances = 1
@@ -390,19 +415,29 @@ class EndpointQueue:
 
     @property
     def depth(self) -> int:
-        """Queued plus in-flight: what ApproximateBacklogSize counts."""
+        """Queued plus taken by a worker, until finished: what ApproximateBacklogSize counts."""
         with self._cond:
             return len(self._jobs) + len(self._running)
 
     @property
     def in_flight(self) -> int:
+        """Jobs taken off the FIFO and not finished (fetching, in the container, or writing)."""
         with self._cond:
             return len(self._running)
+
+    @property
+    def invoking(self) -> int:
+        """Requests inside the container right now (never more than the limit)."""
+        with self._cond:
+            return self._invoking
 
     @property
     def queued(self) -> int:
         with self._cond:
             return len(self._jobs)
+
+    def _max_workers(self) -> int:
+        return 2 * self._limit
 
     def set_limit(self, limit: int, instances: int | None = None) -> None:
         with self._cond:
@@ -422,10 +457,24 @@ class EndpointQueue:
             if self._closed:
                 raise ApiError("ServiceUnavailable", "The local runtime is shutting down.", 503)
             self._jobs.append(job)
-            if self._workers < self._limit and self._workers < len(self._jobs) + len(self._running):
+            if self._workers < self._max_workers() and self._workers < len(self._jobs) + len(self._running):
                 self._workers += 1
                 threading.Thread(target=self._work, name=f"roomkit-async-{self.name}", daemon=True).start()
-            self._cond.notify()
+            self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one of the ``limit`` container slots."""
+        with self._cond:
+            while self._invoking >= self._limit:
+                self._cond.wait()
+            self._invoking += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._invoking -= 1
+                self._cond.notify_all()
 
     def take_queued(self) -> list[AsyncInvocation]:
         with self._cond:
@@ -445,10 +494,10 @@ class EndpointQueue:
     def _work(self) -> None:
         while True:
             with self._cond:
-                while not self._jobs and not self._closed and self._workers <= self._limit:
+                while not self._jobs and not self._closed and self._workers <= self._max_workers():
                     if not self._cond.wait(timeout=30.0) and not self._jobs:
                         break  # idle: let the thread go, put() starts another when needed
-                if not self._jobs or self._workers > self._limit:
+                if not self._jobs or self._workers > self._max_workers():
                     self._workers -= 1
                     return
                 job = self._jobs.popleft()
@@ -661,8 +710,8 @@ class AsyncRuntime:
         with self._lock:
             queues = dict(self._queues)
         return {
-            name: {"queued": q.queued, "in_flight": q.in_flight, "backlog": q.depth,
-                   "completed": q.completed, "failed": q.failed}
+            name: {"queued": q.queued, "in_flight": q.in_flight, "invoking": q.invoking,
+                   "backlog": q.depth, "completed": q.completed, "failed": q.failed}
             for name, q in queues.items()
         }
 
@@ -709,7 +758,9 @@ class AsyncRuntime:
         report: dict[str, list[str]] = {"queued": [], "in_flight": []}
         for queue in queues:
             queue.close()
-            for job in queue.take_queued():
+            # waiting in the FIFO, or taken by a worker that has no container slot yet
+            waiting = queue.take_queued() + [j for j in queue.running() if j.state is JobState.QUEUED]
+            for job in waiting:
                 if self._fail(job, "ServiceUnavailable: the local runtime was shut down before this "
                                    "request was processed.", from_states=(JobState.QUEUED,)):
                     report["queued"].append(job.inference_id)
@@ -735,16 +786,12 @@ class AsyncRuntime:
         return queue
 
     def _run(self, job: AsyncInvocation) -> None:
-        with job._lock:
-            if job.state is not JobState.QUEUED:
-                return
-            job.state = JobState.RUNNING
-        start = time.monotonic()
-        waited = self.clock() - job.enqueued
-        if waited > job.request_ttl_s:
-            self._fail(job, f"ClientError: Request expired: it waited {waited:.0f} s in the queue, "
-                            f"longer than its RequestTTLSeconds ({job.request_ttl_s} s).")
+        """Fetch the input (before holding a container slot), call the container (in a slot),
+        then write the outcome and notify (after the slot is free)."""
+        queue = self._queues[job.endpoint.name]
+        if job.state is not JobState.QUEUED:
             return
+        fetch_error = None
         try:
             if job.input_location is None:
                 body, job.body = job.body or b"", None
@@ -752,20 +799,40 @@ class AsyncRuntime:
                 bucket, key = parse_s3_uri(job.input_location)
                 body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as exc:
+            body = b""
             code = exc.response.get("Error", {}).get("Code", "error")
-            self._fail(job, f"ClientError: Failed to download the input from {job.input_location}: {code}.")
+            fetch_error = f"ClientError: Failed to download the input from {job.input_location}: {code}."
+
+        failure: tuple[str, bytes | None, str] | None = None
+        reply: ModelReply | None = None
+        with queue.slot():
+            with job._lock:
+                if job.state is not JobState.QUEUED:
+                    return  # failed while waiting (shutdown)
+                waited = self.clock() - job.enqueued
+                expired = waited > job.request_ttl_s
+                if not expired and fetch_error is None:
+                    job.state = JobState.RUNNING
+            if expired:
+                failure = (f"ClientError: Request expired: it waited {waited:.0f} s in the queue, "
+                           f"longer than its RequestTTLSeconds ({job.request_ttl_s} s).", None, "")
+            elif fetch_error is not None:
+                failure = (fetch_error, None, "")
+            else:
+                deadline = time.monotonic() + job.invocation_timeout_s
+                try:
+                    server = self.servers.for_endpoint(job.endpoint)
+                    reply = self._call_server(server, body, job.content_type or DEFAULT_CONTENT_TYPE,
+                                              job.accept, job.custom_attributes, deadline=deadline, job=job)
+                except ServerStartError as exc:
+                    failure = (f"ServerError: the model container could not start: {exc.message}", None, "")
+                except InvocationFailed as exc:
+                    failure = (exc.reason, exc.body, exc.content_type)
+        if failure is not None:
+            reason, err_body, ctype = failure
+            self._fail(job, reason, body=err_body, content_type=ctype or "application/json")
             return
-        deadline = start + job.invocation_timeout_s
-        try:
-            server = self.servers.for_endpoint(job.endpoint)
-            reply = self._call_server(server, body, job.content_type or DEFAULT_CONTENT_TYPE,
-                                      job.accept, job.custom_attributes, deadline=deadline, job=job)
-        except ServerStartError as exc:
-            self._fail(job, f"ServerError: the model container could not start: {exc.message}")
-            return
-        except InvocationFailed as exc:
-            self._fail(job, exc.reason, body=exc.body, content_type=exc.content_type)
-            return
+        assert reply is not None
         if reply.status >= 400:
             kind = "client" if reply.status < 500 else "server"
             snippet = reply.body[:512].decode("utf-8", "replace")
