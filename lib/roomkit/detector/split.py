@@ -15,15 +15,52 @@ import cv2
 import numpy as np
 
 
+#: Necks are door-sized, so the split is computed on a grid where the neck radius is about
+#: this many pixels, and the piece labels are brought back to full resolution.
+GRID_RADIUS = 10.0
+
+
 def split_at_necks(free: np.ndarray, neck: float, min_core_area: float) -> np.ndarray:
     """Cut lines (uint8 0/1, inside ``free``) that split free space at necks narrower than ``neck``.
 
     ``free`` is uint8 0/1 (4-connected components are the regions).
     """
-    none = np.zeros_like(free)
     radius = neck / 2.0
     if radius < 1 or not free.any():
-        return none
+        return np.zeros_like(free)
+    h, w = free.shape
+    f = min(1.0, GRID_RADIUS / radius)
+    if f > 0.75:
+        room = _pieces(free, radius, min_core_area)
+    else:
+        sw, sh = max(1, round(w * f)), max(1, round(h * f))
+        small = (cv2.resize(free * 255, (sw, sh), interpolation=cv2.INTER_AREA) > 127).astype(np.uint8)
+        room_small = _pieces(small, radius * f, min_core_area * f * f)
+        if room_small is None:
+            return np.zeros_like(free)
+        # Back to full resolution; free pixels that fell on a reduced wall pixel take the label
+        # of a labelled neighbour (geodesic growth through free space, a few steps).
+        room = cv2.resize(room_small.astype(np.uint16), (w, h), interpolation=cv2.INTER_NEAREST)
+        room[free == 0] = 0
+        cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+        for _ in range(int(np.ceil(1.0 / f)) + 1):
+            todo = (room == 0) & (free > 0)
+            if not todo.any():
+                break
+            grown = cv2.dilate(room, cross)
+            room[todo] = grown[todo]
+    if room is None:
+        return np.zeros_like(free)
+    region = room > 0
+    cut = np.zeros(free.shape, dtype=bool)
+    cut[:, 1:] |= (room[:, 1:] != room[:, :-1]) & region[:, 1:] & region[:, :-1]
+    cut[1:, :] |= (room[1:, :] != room[:-1, :]) & region[1:, :] & region[:-1, :]
+    return cut.astype(np.uint8)
+
+
+def _pieces(free: np.ndarray, radius: float, min_core_area: float) -> np.ndarray | None:
+    """Piece labels (0 = not split, 1… = pieces) of the free regions holding ≥ 2 cores."""
+    none = None
     n, labels = cv2.connectedComponents(free, connectivity=4)
     dt = cv2.distanceTransform(free, cv2.DIST_L2, 5)
     cores = (dt > radius).astype(np.uint8)
@@ -70,11 +107,9 @@ def split_at_necks(free: np.ndarray, neck: float, min_core_area: float) -> np.nd
     k, pieces, pstats, _ = cv2.connectedComponentsWithStats(far.astype(np.uint8), connectivity=4)
     own = pstats[:, cv2.CC_STAT_AREA] >= 0.5 * radius * radius
     own[0] = False
-    room[own[pieces]] = -1
-    # Cuts: region pixels whose right or lower neighbour belongs to a different piece.
-    cut = np.zeros(free.shape, dtype=bool)
-    diff_x = (room[:, 1:] != room[:, :-1]) & region[:, 1:] & region[:, :-1]
-    diff_y = (room[1:, :] != room[:-1, :]) & region[1:, :] & region[:-1, :]
-    cut[:, 1:] |= diff_x
-    cut[1:, :] |= diff_y
-    return cut.astype(np.uint8)
+    room[own[pieces]] = 0
+    top = int(room.max())
+    # Narrow leftovers get labels of their own after the cores'.
+    room = np.where(own[pieces], top + pieces, room)
+    room[~region] = 0
+    return room
