@@ -2,7 +2,8 @@
 
 The public API is small and imported lazily, so that AWS-side modules (``roomkit.trigger``,
 ``roomkit.deploy``) can be imported without pulling OpenCV in, and OpenCV-side modules never
-pull boto3 in.
+pull boto3 in. The AWS workflow lives in its modules (``roomkit.deploy.deploy``,
+``roomkit.submit.submit``): a function named like its module would shadow the module here.
 """
 from __future__ import annotations
 
@@ -23,11 +24,6 @@ _LAZY = {
     "serve": "roomkit.serving",
     "DeploymentSpec": "roomkit.deploy_spec",
     "Deployment": "roomkit.deployment",
-    "deploy": "roomkit.deploy",
-    "teardown": "roomkit.deploy",
-    "submit": "roomkit.submit",
-    "wait": "roomkit.submit",
-    "results": "roomkit.submit",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
@@ -38,11 +34,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from roomkit.errors import ConfigError, InputError, RoomkitError
     from roomkit.imageio import load_image
     from roomkit.response import Detection, Room
-    from roomkit.deploy import deploy, teardown
     from roomkit.deploy_spec import DeploymentSpec
     from roomkit.deployment import Deployment
     from roomkit.serving import serve
-    from roomkit.submit import results, submit, wait
 
 
 def __getattr__(name: str) -> Any:
