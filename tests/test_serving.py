@@ -27,7 +27,13 @@ pytestmark = pytest.mark.slow
 PLAN = plan_image()
 PNG = encode(PLAN, "png")
 BUCKET = "roomkit-test-plans"
-SLOW_HEADERS = {"Content-Type": "image/png"}
+# Slow requests are processed at full resolution (a per-request override), so their cost grows
+# with the plan's pixel count whatever the detector's default working resolution is.
+SLOW_RESOLUTION = 7000
+SLOW_HEADERS = {
+    "Content-Type": "image/png",
+    "X-Amzn-SageMaker-Custom-Attributes": f"config.working_resolution={SLOW_RESOLUTION}",
+}
 MAX_REQUEST = 300_000_000
 SLOW_SECONDS = 2.0
 
@@ -78,8 +84,8 @@ def slow_plan() -> bytes:
     """A plan that keeps a worker busy for about SLOW_SECONDS on this machine.
 
     Measured rather than assumed (the detector keeps getting faster): decode + detection of a
-    4000 px scan is timed here with one OpenCV thread, as in a 2-worker server, and the scan is
-    enlarged in proportion when that is too quick.
+    3000 px scan at full resolution (SLOW_HEADERS) is timed here with one OpenCV thread, as in a
+    2-worker server, and the scan is enlarged in proportion when that is too quick.
     """
     import cv2
 
@@ -87,22 +93,23 @@ def slow_plan() -> bytes:
     from roomkit.config import DetectorConfig
 
     def scan(side: int) -> bytes:
-        img = plan_image(side, side * 3 // 4, wall=max(12, side // 110))
+        img = plan_image(side, side * 3 // 4, wall=8)  # thin walls: no further downscaling
         return cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 1])[1].tobytes()
 
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        data = scan(4000)
+        data = scan(3000)
         started = time.perf_counter()
-        roomkit.detect_rooms(load_image(data, content_type="image/png"), DetectorConfig(min_room_area=0.001))
+        config = DetectorConfig(min_room_area=0.001, working_resolution=SLOW_RESOLUTION)
+        roomkit.detect_rooms(load_image(data, content_type="image/png"), config)
         seconds = time.perf_counter() - started
     finally:
         cv2.setNumThreads(threads)
     if seconds >= SLOW_SECONDS:
         return data
-    # Work grows with the pixel count; stay under the default 100 MP limit.
-    return scan(min(11_000, int(4000 * (SLOW_SECONDS / seconds) ** 0.5 * 1.1)))
+    # Work grows with the pixel count up to the working resolution.
+    return scan(min(SLOW_RESOLUTION, int(3000 * (SLOW_SECONDS / seconds) ** 0.5 * 1.1)))
 
 
 @pytest.fixture(scope="module")
