@@ -103,7 +103,7 @@ def load_image(
     source: ImageSource,
     *,
     content_type: str | None = None,
-    max_pixels: int = 100_000_000,
+    max_pixels: int = 120_000_000,
     pdf_dpi: int = 150,
     gray: bool = False,
 ) -> np.ndarray:
