@@ -28,7 +28,7 @@ class DetectorConfig:
         Openings up to 1.6× this wide are also cut where the free space necks down.
     wall_thickness:
         Typical wall stroke width in px of the original image; ``None`` = measured from the
-        image (the stroke width holding the most ink). Strokes under ~0.45× this are not walls.
+        image (the stroke width holding the most ink). Strokes under ~0.3× this (and pen lines) are not walls.
     simplify_tolerance:
         Polygon simplification tolerance in px of the original image (Douglas-Peucker).
     working_resolution:

@@ -34,7 +34,7 @@ DOOR_GAP_MIN_THICKNESS = 3.0
 #: Wall components with at least this share of the largest one's area make up the building.
 BUILDING_PART = 0.1
 #: Windows (collinear wall runs joined by thin glazing lines) may be much longer than doors.
-WINDOW_GAP_PER_THICKNESS = 30.0
+WINDOW_GAP_PER_THICKNESS = 20.0
 WINDOW_GAP_MAX_FRACTION = 0.4
 #: Free space is cut at necks narrower than this many door gaps (doorways missed by bridging)…
 NECK_PER_DOOR_GAP = 1.6

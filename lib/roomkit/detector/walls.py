@@ -23,8 +23,9 @@ THIN_STROKE = 2
 #: medial length). Between the two: long walls win over short thick blobs and thin text.
 WIDTH_WEIGHT = 0.5
 #: Opening size as a share of the typical wall thickness: interior walls are often half as
-#: thick as the outer walls that dominate the ink, and must survive.
-KERNEL_PER_THICKNESS = 0.45
+#: thick as the outer walls that dominate the ink (a third, on thin-partition plans), and
+#: must survive.
+KERNEL_PER_THICKNESS = 0.3
 #: Paper strips narrower than this share of the wall thickness, between ink lines, are the
 #: inside of outlined walls or window glazing.
 FILL_PER_THICKNESS = 0.6
