@@ -65,11 +65,13 @@ def _confidence(area: float, bridged: float, solidity: float, building_area: flo
     and it is tiny next to the building (pockets beside door jambs, gaps in wall junctions,
     slivers of a room cut off by a stray line). Sliver shapes (low solidity) are discounted.
     """
-    closure = float(np.clip(1.0 - 1.4 * bridged, 0.0, 1.0))
+    closure = float(np.clip(1.0 - 2.0 * bridged, 0.0, 1.0))
     rel = area / max(building_area, 1.0)
     size = float(np.clip(np.log10(max(rel, 1e-9) / SIZE_DOUBTFUL) / np.log10(SIZE_SURE / SIZE_DOUBTFUL), 0.0, 1.0))
     shape = float(np.clip(0.4 + solidity, 0.0, 1.0))
-    conf = (0.1 + 0.45 * closure + 0.45 * size) * shape
+    # Size weighs more than closure: on real plans a small region is far more often a jamb
+    # pocket or sliver than a closet, while a bridged room is usually still a room.
+    conf = (0.1 + 0.3 * closure + 0.6 * size) * shape
     return float(np.clip(conf, 0.01, 0.99))
 
 
