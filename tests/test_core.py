@@ -30,7 +30,7 @@ def test_config_round_trips_through_json(tmp_path):
     cfg = DetectorConfig().replace(door_gap=12.0)
     path = cfg.to_json(tmp_path / "config.json")
     assert DetectorConfig.from_json(path) == cfg
-    assert cfg.with_overrides({"min_confidence": 0.5}).min_confidence == 0.5
+    assert cfg.with_overrides({"min_confidence": 0.3}).min_confidence == 0.3
     with pytest.raises(ConfigError, match="not valid JSON"):
         (tmp_path / "bad.json").write_text("{")
         DetectorConfig.from_json(tmp_path / "bad.json")
