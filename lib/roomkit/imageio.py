@@ -32,6 +32,7 @@ os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(1 << 30))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from roomkit.mediatypes import PNG_SIGNATURE, sniff_type  # noqa: E402
 from roomkit.errors import (  # noqa: E402
     DecodeError,
     EmptyInputError,
@@ -92,7 +93,7 @@ _NAMES = {
     "application/pdf": "PDF",
 }
 
-_PNG_SIG = b"\x89PNG\r\n\x1a\n"
+_PNG_SIG = PNG_SIGNATURE
 _PDF_LOCK = threading.Lock()  # pdfium is not thread-safe
 
 
@@ -163,29 +164,6 @@ def normalize_content_type(content_type: str | None) -> str | None:
     if not media:
         return None
     return _ALIASES.get(media, media)
-
-
-def sniff_type(data: bytes | bytearray | memoryview) -> str | None:
-    """The canonical media type the magic bytes announce, or ``None`` if none is recognized."""
-    head = bytes(data[:1024])
-    if head.startswith(_PNG_SIG):
-        return "image/png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "image/tiff"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if head[:2] == b"BM" and len(head) >= 18:
-        dib = struct.unpack_from("<I", head, 14)[0]
-        if dib in (12, 40, 52, 56, 64, 108, 124):
-            return "image/bmp"
-    # PDF readers accept the header anywhere in the first KiB (some writers prepend junk).
-    if b"%PDF-" in head:
-        return "application/pdf"
-    return None
 
 
 def read_header_size(

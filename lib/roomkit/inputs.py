@@ -5,8 +5,9 @@ Local paths (files, or directories searched recursively for plan files) and ``s3
 with a content type and a content hash. Everything is checked before anything is uploaded, so
 a typo in the 300th path fails the call up front instead of half-way through a batch.
 
-No AWS call is made for local files; S3 inputs cost one HEAD (plus a 16-byte ranged GET when
-neither the object's ContentType nor its extension says what it is).
+No AWS call is made for local files; S3 inputs cost one HEAD, plus a ranged GET of the first
+KiB when neither the object's ContentType nor its extension says what it is. Magic bytes are
+read by :mod:`roomkit.mediatypes`, the same code the decoder uses.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from roomkit.errors import InputError
+from roomkit.mediatypes import SNIFF_BYTES, sniff_type
 
 # Content types the serving container accepts, by extension.
 EXTENSION_TYPES = {
@@ -27,6 +29,7 @@ EXTENSION_TYPES = {
     ".tiff": "image/tiff",
     ".webp": "image/webp",
     ".bmp": "image/bmp",
+    ".gif": "image/gif",
     ".pdf": "application/pdf",
 }
 SUPPORTED_TYPES = frozenset(EXTENSION_TYPES.values())
@@ -57,26 +60,9 @@ class PlanInput:
         return (self.s3_uri or self.source).rstrip("/").rsplit("/", 1)[-1]
 
 
-def sniff_content_type(head: bytes) -> str | None:
-    """The plan's media type from its first bytes (magic numbers), or ``None``."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "image/tiff"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    if head.startswith(b"BM"):
-        return "image/bmp"
-    if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:5] == b"%PDF-":
-        return "application/pdf"
-    return None
-
-
 def content_type_for(name: str, head: bytes = b"") -> str | None:
     """Magic bytes first (a PNG named ``.jpg`` is still a PNG), then the extension."""
-    return sniff_content_type(head) or EXTENSION_TYPES.get(Path(name).suffix.lower())
+    return sniff_type(head) or EXTENSION_TYPES.get(Path(name).suffix.lower())
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -161,7 +147,7 @@ def _hidden(path: Path, root: Path) -> bool:
 
 def _local_plan(path: Path, *, explicit: bool) -> PlanInput | None:
     with path.open("rb") as fh:
-        head = fh.read(16)
+        head = fh.read(SNIFF_BYTES)
     ctype = content_type_for(path.name, head)
     if ctype is None:
         if explicit:
@@ -216,11 +202,11 @@ def _s3_plan(s3: Any, bucket: str, key: str, meta: dict, *, explicit: bool) -> P
     uri = s3_uri(bucket, key)
     declared = str(meta.get("ContentType", "")).split(";")[0].strip().lower()
     ctype = declared if declared in SUPPORTED_TYPES else EXTENSION_TYPES.get(Path(key).suffix.lower())
-    # Sniff (16-byte ranged GET) only where nothing else can tell: an object named explicitly,
+    # Sniff (ranged GET of the first KiB) only where nothing else can tell: an object named explicitly,
     # or one without an extension whose declared type is generic.
     if ctype is None and (explicit or (not Path(key).suffix and declared in _GENERIC_TYPES)):
-        body = s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-15")["Body"].read()
-        ctype = sniff_content_type(body)
+        body = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{SNIFF_BYTES - 1}")["Body"].read()
+        ctype = sniff_type(body)
     if ctype is None:
         if explicit:
             raise InputError(f"{uri}: not a supported plan type ({declared or 'no content type'})")
