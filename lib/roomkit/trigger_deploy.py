@@ -289,6 +289,16 @@ def _wait_function(lam: Any, function: str, timeout: float = 120.0) -> None:
         time.sleep(1.0)
 
 
+def _queue_url(sqs: Any, name: str) -> str | None:
+    """The URL of queue ``name``, or ``None`` when it does not exist."""
+    try:
+        return sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except ClientError as exc:
+        if not _missing(exc):
+            raise
+        return None
+
+
 def remove_trigger(deployment: Deployment, session: AwsSession, *, progress: bool = True,
                    manifest: str | Path | None = None) -> list[str]:
     """Undo :func:`deploy_trigger`: notifications (others kept), permission, function, roles,
@@ -325,22 +335,10 @@ def remove_trigger(deployment: Deployment, session: AwsSession, *, progress: boo
         if ours and delete_role(iam_client, role):
             report(f"removed role {role}")
     if trigger is None or trigger.target == "sqs":
-        url = trigger.queue_url if trigger else None
-        if url is None:
-            try:
-                url = sqs.get_queue_url(QueueName=names["trigger_queue"])["QueueUrl"]
-            except ClientError as exc:
-                if not _missing(exc):
-                    raise
+        url = (trigger.queue_url if trigger else None) or _queue_url(sqs, names["trigger_queue"])
         if url and _ignore_missing(sqs.delete_queue, QueueUrl=url):
             report(f"removed queue {url}")
-    dlq = trigger.dead_letter_queue_url if trigger else None
-    if dlq is None:
-        try:
-            dlq = sqs.get_queue_url(QueueName=names["trigger_dlq"])["QueueUrl"]
-        except ClientError as exc:
-            if not _missing(exc):
-                raise
+    dlq = (trigger.dead_letter_queue_url if trigger else None) or _queue_url(sqs, names["trigger_dlq"])
     if dlq:
         try:
             waiting = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
