@@ -12,10 +12,12 @@ Target (issue 5): overhead ≤ 15 % on 2 cores; the queue never grows without bo
 
 Reading the figures: it also prints the CPU per plan of the serving processes and of this
 process (moto's S3/SNS/SQS, the botocore clients, the runtime, the submitting client). With the
-serving workers saturating both cores, that second figure is the overhead: every job costs about
-seven HTTP round trips through botocore and moto (~5 ms of CPU each) that on AWS run on other
-machines. The relative overhead therefore shrinks as plans get heavier. Other processes on the
-machine skew both timings, so the load average is printed before and after.
+serving workers saturating both cores, that second figure is the overhead: the client's
+InvokeEndpointAsync and its SQS reads go through botocore and HTTP as they would on AWS; the
+runtime reads the input, writes the output and publishes the notification on moto's backends
+directly (as SageMaker does inside AWS), and moto delivers SNS to SQS. On AWS all of that but the
+client runs on other machines. The relative overhead shrinks as plans get heavier. Other
+processes on the machine skew both timings, so the load average is printed before and after.
 """
 from __future__ import annotations
 

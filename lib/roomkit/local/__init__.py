@@ -7,6 +7,8 @@
   manifest is Docker v2 schema 2 (what the deploy preflight checks);
 - the real serving process, ``roomkit serve``, with the default model config;
 - the async runtime (``sagemaker-runtime``: InvokeEndpointAsync, InvokeEndpoint) in front of it;
+  like SageMaker inside AWS, it reads inputs, writes outputs and publishes notifications on
+  moto's S3 and SNS directly, not through the user's endpoints (:mod:`.service_access`);
 - the upload-trigger runner (S3 notification → SQS → ``roomkit.trigger``).
 
 ``aws.session()`` gives the :class:`roomkit.aws.AwsSession` every other module takes, so the
@@ -82,6 +84,7 @@ from roomkit.errors import RoomkitError
 from roomkit.local.moto_server import MotoServer
 from roomkit.local.runtime_models import AsyncRuntime, ControlPlane, ModelServers
 from roomkit.local.runtime_responses import RuntimeServer
+from roomkit.local.service_access import BackendS3, BackendSNS
 from roomkit.local.server_process import DEFAULT_SERVER_TIMEOUT_S, CommandBuilder, ServingProcess
 from roomkit.local.trigger_runner import TRIGGER_TAG, TriggerRunner
 
@@ -212,7 +215,6 @@ class LocalAWS:
         moto_only = aws_factory.session("local", region=self.region, endpoints={"default": self.moto.url})
         pool = Config(max_pool_connections=64)
         s3 = moto_only.client("s3", config=pool)
-        sns = moto_only.client("sns", config=pool)
         sagemaker = moto_only.client("sagemaker", config=pool)
         self.account_id = moto_only.client("sts").get_caller_identity()["Account"]
         self.image_uri = self._register_image(moto_only.client("ecr"))
@@ -221,8 +223,11 @@ class LocalAWS:
         default_dir.mkdir(parents=True, exist_ok=True)
         self.server = self._serving_process(default_dir, {}, "default").start()
         self.servers = ModelServers(s3, self.work_dir, default=self.server, factory=self._serving_process)
+        # The runtime plays SageMaker's service side: it reads and writes S3 and publishes to SNS
+        # on moto's backends directly, as SageMaker does inside AWS (see service_access).
         self.runtime = AsyncRuntime(
-            ControlPlane(sagemaker, self.account_id), s3, sns, self.servers,
+            ControlPlane(sagemaker, self.account_id), BackendS3(self.account_id, self.region),
+            BackendSNS(self.account_id), self.servers,
             region=self.region, default_concurrency_per_instance=self.concurrency_per_instance,
             retry_on_crash=self.retry_on_crash,
         )
