@@ -23,6 +23,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from roomkit.detector.walls import components8
+
 
 def _line_kernel(length: int, direction: str) -> np.ndarray:
     length = max(1, int(length))
@@ -98,7 +100,7 @@ def bridge_gaps(
             fill = _thin_fill(closed, wall | bridges, across, direction)
             if not fill.any():
                 continue
-            n, labels, stats, _ = cv2.connectedComponentsWithStats(fill, connectivity=8)
+            n, labels, stats, _ = components8(fill)
             # Glazing evidence: the share of the opening's length along which thin ink runs.
             axis = 0 if direction == "h" else 1
             inked = (fill & ink).astype(bool)

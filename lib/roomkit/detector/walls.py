@@ -69,16 +69,17 @@ def stroke_widths(ink: np.ndarray) -> np.ndarray:
     return np.bincount(widths, minlength=64)
 
 
-def estimate_thickness(ink: np.ndarray) -> float:
+def estimate_thickness(ink: np.ndarray, hist: np.ndarray | None = None) -> float:
     """Typical wall thickness in px: the stroke width that holds the most ink.
 
     Each medial-ridge pixel of width w stands for about w pixels of ink, so ``hist[w]·w`` is
     the ink area drawn at that width. Walls hold most of a plan's ink; pen lines (width ≤ 2:
     text, furniture, hatching, glazing) are excluded. Neighbouring widths are pooled (the
     distance transform quantizes widths) and the peak refined by its centre of mass. Returns 0
-    when the plan has no strokes thicker than a pen line.
+    when the plan has no strokes thicker than a pen line. ``hist``: ``stroke_widths(ink)`` if
+    already known.
     """
-    hist = stroke_widths(ink).astype(np.float64)
+    hist = (stroke_widths(ink) if hist is None else hist).astype(np.float64)
     widths = np.arange(hist.size, dtype=np.float64)
     area = hist * widths**WIDTH_WEIGHT
     area[: THIN_STROKE + 1] = 0.0
@@ -114,7 +115,9 @@ def fill_outlined(ink: np.ndarray, max_width: int, min_length: int) -> np.ndarra
         return ink
     long_ = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) >= min_length
     long_[0] = False
-    return ink | long_[labels].astype(np.uint8)
+    if not long_.any():
+        return ink
+    return ink | long_.astype(np.uint8)[labels]
 
 
 def _pooled_peak(hist: np.ndarray, lo: int) -> tuple[int, float]:
@@ -128,7 +131,7 @@ def _pooled_peak(hist: np.ndarray, lo: int) -> tuple[int, float]:
     return w, float(pooled[w])
 
 
-def fill_hollow_walls(ink: np.ndarray) -> tuple[np.ndarray, float]:
+def fill_hollow_walls(ink: np.ndarray, ink_hist: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Fill the insides of hollow walls (outlined, or outlined and hatched) when the plan has them.
 
     A plan drawn with hollow walls has little thick ink but a great deal of enclosed paper of
@@ -137,53 +140,76 @@ def fill_hollow_walls(ink: np.ndarray) -> tuple[np.ndarray, float]:
     a narrow paper width carries clearly more ridge length than any ink width, the plan is
     taken to have hollow walls and every enclosed paper region no wider than about 1.5× that
     width is filled. Returns (ink, hollow wall thickness or 0); plans with solid walls are
-    returned unchanged.
+    returned unchanged (the same array). ``ink_hist``: ``stroke_widths(ink)`` if already known.
     """
     h, w = ink.shape
     paper = (1 - ink).astype(np.uint8)
-    n, labels, _stats, _ = cv2.connectedComponentsWithStats(paper, connectivity=4)
+    n, labels = cv2.connectedComponents(paper, connectivity=4)
     if n <= 2:
         return ink, 0.0
     border = np.zeros(n, dtype=bool)
     border[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
-    enclosed = ~border[labels] & (paper > 0)
+    border[0] = True  # label 0 is the ink: never enclosed paper
     dt = cv2.distanceTransform(paper, cv2.DIST_L2, 3)
-    ridge = enclosed & (dt > 0) & (dt >= cv2.dilate(dt, np.ones((3, 3), np.uint8)))
+    # Ridge pixels first (few), then keep those of enclosed paper: no full-image label lookups.
+    ys, xs = np.nonzero((dt > 0) & (dt >= cv2.dilate(dt, np.ones((3, 3), np.uint8))))
+    inside = ~border[labels[ys, xs]]
     cap = max(12, int(0.04 * max(h, w)))
-    paper_hist = np.bincount(np.rint(2.0 * dt[ridge] - 1.0).clip(0).astype(np.int64), minlength=cap + 2)[: cap + 1]
-    ink_hist = stroke_widths(ink)
+    ridge_dt = dt[ys[inside], xs[inside]]
+    paper_hist = np.bincount(np.rint(2.0 * ridge_dt - 1.0).clip(0).astype(np.int64), minlength=cap + 2)[: cap + 1]
+    ink_hist = stroke_widths(ink) if ink_hist is None else ink_hist
     width, strength = _pooled_peak(paper_hist, THIN_STROKE + 1)
     _w, solid = _pooled_peak(ink_hist, THIN_STROKE + 1)
     if strength < HOLLOW_DOMINANCE * solid or strength < 2.0 * max(h, w):
         return ink, 0.0
     limit = 0.75 * (width + 1)
     has_wide = np.bincount(labels[dt > limit], minlength=n) > 0
-    fill = enclosed & ~has_wide[labels]
-    return ink | fill.astype(np.uint8), float(width + 2)
+    fill = (~border & ~has_wide).astype(np.uint8)
+    return ink | fill[labels], float(width + 2)
 
 
-def drop_small(mask: np.ndarray, min_extent: float) -> np.ndarray:
+def components8(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """``cv2.connectedComponentsWithStats(mask, connectivity=8)``, with 16-bit labels when the
+    count fits (OpenCV computes the stats about twice as fast then; same labels and stats)."""
+    try:
+        return cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_16U)
+    except cv2.error:  # more than 65535 components
+        return cv2.connectedComponentsWithStats(mask, connectivity=8)
+
+
+def drop_small(
+    mask: np.ndarray, min_extent: float, components: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
     """Remove components whose bounding box is shorter than ``min_extent`` on both sides.
 
     Bold text, symbols and furniture blobs that survive the opening are compact; walls are
-    long or connected to long walls.
+    long or connected to long walls. ``components``: ``components8(mask)`` if already known.
     """
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    n, labels, stats, _ = components8(mask) if components is None else components
     if n <= 1:
         return mask
     keep = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) >= min_extent
     keep[0] = False
-    return keep[labels].astype(np.uint8)
+    return keep.astype(np.uint8)[labels]
 
 
 def wall_mask(gray: np.ndarray, thickness: float | None = None) -> WallInfo:
     ink = ink_mask(gray)
     faint = (gray < FAINT_LEVEL).astype(np.uint8)
-    ink, hollow = fill_hollow_walls(ink)
-    t0 = estimate_thickness(ink) if thickness is None else float(thickness)
+    # The stroke-width histogram is reused while a step leaves the ink unchanged.
+    hist0 = stroke_widths(ink)
+    filled, hollow = fill_hollow_walls(ink, hist0)
+    hist = hist0 if filled is ink else None
+    ink = filled
+    if thickness is None:
+        hist = stroke_widths(ink) if hist is None else hist
+    t0 = estimate_thickness(ink, hist) if thickness is None else float(thickness)
     if t0 > 0:
-        ink = fill_outlined(ink, max(2, int(round(FILL_PER_THICKNESS * t0))), int(round(3 * t0)))
-    t = float(thickness) if thickness is not None else estimate_thickness(ink)
+        outlined = fill_outlined(ink, max(2, int(round(FILL_PER_THICKNESS * t0))), int(round(3 * t0)))
+        if outlined is not ink:
+            hist = None
+        ink = outlined
+    t = float(thickness) if thickness is not None else estimate_thickness(ink, hist)
     del hollow
     if t <= 0:
         return WallInfo(mask=np.zeros_like(ink), ink=ink, faint=faint, thickness=0.0, kernel=0)
