@@ -110,7 +110,7 @@ def fill_outlined(ink: np.ndarray, max_width: int, min_length: int) -> np.ndarra
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (max_width, max_width))
     wide = cv2.morphologyEx(paper, cv2.MORPH_OPEN, k)
     narrow = paper & (1 - wide)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(narrow, connectivity=4)
+    n, labels, stats, _ = components4(narrow)
     if n <= 1:
         return ink
     long_ = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) >= min_length
@@ -175,6 +175,22 @@ def components8(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarr
         return cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_16U)
     except cv2.error:  # more than 65535 components
         return cv2.connectedComponentsWithStats(mask, connectivity=8)
+
+
+def components4(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """``cv2.connectedComponentsWithStats(mask, connectivity=4)`` of a 0/1 mask, faster.
+
+    Where no two mask pixels touch only at a corner (a 2×2 window holding exactly a diagonal
+    pair), 4- and 8-connected components are the same, and the faster 8-connected labelling
+    (:func:`components8`) gives the same components and stats (label numbers may be ordered
+    differently).
+    """
+    a, b, c, d = mask[:-1, :-1], mask[:-1, 1:], mask[1:, :-1], mask[1:, 1:]
+    if mask.shape[0] > 1 and mask.shape[1] > 1:
+        if cv2.countNonZero(cv2.subtract(cv2.bitwise_and(a, d), cv2.bitwise_or(b, c))) == 0 and \
+                cv2.countNonZero(cv2.subtract(cv2.bitwise_and(b, c), cv2.bitwise_or(a, d))) == 0:
+            return components8(mask)
+    return cv2.connectedComponentsWithStats(mask, connectivity=4)
 
 
 def drop_small(
