@@ -143,23 +143,33 @@ def fill_hollow_walls(ink: np.ndarray, ink_hist: np.ndarray | None = None) -> tu
     returned unchanged (the same array). ``ink_hist``: ``stroke_widths(ink)`` if already known.
     """
     h, w = ink.shape
+    if not cv2.countNonZero(ink):
+        return ink, 0.0  # a blank page: one paper region, nothing enclosed
     paper = (1 - ink).astype(np.uint8)
+    dt = cv2.distanceTransform(paper, cv2.DIST_L2, 3)
+    # Ridge pixels first (few), then keep those of enclosed paper: no full-image label lookups.
+    ys, xs = np.nonzero((dt > 0) & (dt >= cv2.dilate(dt, np.ones((3, 3), np.uint8))))
+    cap = max(12, int(0.04 * max(h, w)))
+
+    def peak(ridge_dt: np.ndarray) -> tuple[int, float]:
+        hist = np.bincount(np.rint(2.0 * ridge_dt - 1.0).clip(0).astype(np.int64), minlength=cap + 2)[: cap + 1]
+        return _pooled_peak(hist, THIN_STROKE + 1)
+
+    ink_hist = stroke_widths(ink) if ink_hist is None else ink_hist
+    _w, solid = _pooled_peak(ink_hist, THIN_STROKE + 1)
+    # All paper ridges bound the enclosed ones bin by bin: when even they are too weak, the
+    # plan has solid walls and the paper need not be labelled.
+    _width, bound = peak(dt[ys, xs])
+    if bound < HOLLOW_DOMINANCE * solid or bound < 2.0 * max(h, w):
+        return ink, 0.0
     n, labels = cv2.connectedComponents(paper, connectivity=4)
     if n <= 2:
         return ink, 0.0
     border = np.zeros(n, dtype=bool)
     border[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
     border[0] = True  # label 0 is the ink: never enclosed paper
-    dt = cv2.distanceTransform(paper, cv2.DIST_L2, 3)
-    # Ridge pixels first (few), then keep those of enclosed paper: no full-image label lookups.
-    ys, xs = np.nonzero((dt > 0) & (dt >= cv2.dilate(dt, np.ones((3, 3), np.uint8))))
     inside = ~border[labels[ys, xs]]
-    cap = max(12, int(0.04 * max(h, w)))
-    ridge_dt = dt[ys[inside], xs[inside]]
-    paper_hist = np.bincount(np.rint(2.0 * ridge_dt - 1.0).clip(0).astype(np.int64), minlength=cap + 2)[: cap + 1]
-    ink_hist = stroke_widths(ink) if ink_hist is None else ink_hist
-    width, strength = _pooled_peak(paper_hist, THIN_STROKE + 1)
-    _w, solid = _pooled_peak(ink_hist, THIN_STROKE + 1)
+    width, strength = peak(dt[ys[inside], xs[inside]])
     if strength < HOLLOW_DOMINANCE * solid or strength < 2.0 * max(h, w):
         return ink, 0.0
     limit = 0.75 * (width + 1)
@@ -180,17 +190,51 @@ def components8(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarr
 def components4(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     """``cv2.connectedComponentsWithStats(mask, connectivity=4)`` of a 0/1 mask, faster.
 
-    Where no two mask pixels touch only at a corner (a 2×2 window holding exactly a diagonal
-    pair), 4- and 8-connected components are the same, and the faster 8-connected labelling
-    (:func:`components8`) gives the same components and stats (label numbers may be ordered
-    differently).
+    4- and 8-connected components differ only where two mask pixels touch at a corner alone
+    (a 2×2 window holding exactly a diagonal pair). The faster 8-connected labelling
+    (:func:`components8`) is used, and the few 8-connected components holding such a contact
+    are relabelled 4-connected inside their bounding box. Same components and stats; label
+    numbers may be ordered differently.
     """
+    h, w = mask.shape
+    if h < 2 or w < 2:
+        return cv2.connectedComponentsWithStats(mask, connectivity=4)
     a, b, c, d = mask[:-1, :-1], mask[:-1, 1:], mask[1:, :-1], mask[1:, 1:]
-    if mask.shape[0] > 1 and mask.shape[1] > 1:
-        if cv2.countNonZero(cv2.subtract(cv2.bitwise_and(a, d), cv2.bitwise_or(b, c))) == 0 and \
-                cv2.countNonZero(cv2.subtract(cv2.bitwise_and(b, c), cv2.bitwise_or(a, d))) == 0:
-            return components8(mask)
-    return cv2.connectedComponentsWithStats(mask, connectivity=4)
+    diag = cv2.subtract(cv2.bitwise_and(a, d), cv2.bitwise_or(b, c))  # a and d set
+    anti = cv2.subtract(cv2.bitwise_and(b, c), cv2.bitwise_or(a, d))  # b and c set
+    corners = cv2.countNonZero(diag) + cv2.countNonZero(anti)
+    if corners and cv2.countNonZero(mask) > 0.25 * h * w:
+        # Dense masks (free space) have large components: relabelling them would cost more.
+        return cv2.connectedComponentsWithStats(mask, connectivity=4)
+    n, labels, stats, centroids = components8(mask)
+    if not corners:
+        return n, labels, stats, centroids
+    pts = [cv2.findNonZero(m).reshape(-1, 2) + off for m, off in ((diag, (0, 0)), (anti, (1, 0))) if cv2.countNonZero(m)]
+    xy = np.concatenate(pts)
+    touched = np.unique(labels[xy[:, 1], xy[:, 0]])
+    if stats[touched, cv2.CC_STAT_WIDTH].astype(np.int64) @ stats[touched, cv2.CC_STAT_HEIGHT] > 0.2 * h * w:
+        # Relabelling that much costs more than OpenCV's own 4-connected labelling.
+        return cv2.connectedComponentsWithStats(mask, connectivity=4)
+    labels = labels.astype(np.int32)
+    stats_out, centroids_out = [stats], [centroids]
+    top = n
+    for j in touched:
+        x, y, bw, bh = (int(v) for v in stats[j, :4])
+        view = labels[y : y + bh, x : x + bw]
+        sub = (view == j).astype(np.uint8)
+        k, sub_labels, sub_stats, sub_centroids = cv2.connectedComponentsWithStats(sub, connectivity=4)
+        if k <= 2:
+            continue
+        sub_stats[:, 0] += x
+        sub_stats[:, 1] += y
+        sub_centroids += (x, y)
+        lut = np.concatenate([[0, j], np.arange(top, top + k - 2)]).astype(np.int32)
+        np.copyto(view, lut[sub_labels], where=sub > 0)
+        stats[j], centroids[j] = sub_stats[1], sub_centroids[1]
+        stats_out.append(sub_stats[2:])
+        centroids_out.append(sub_centroids[2:])
+        top += k - 2
+    return top, labels, np.concatenate(stats_out), np.concatenate(centroids_out)
 
 
 def drop_small(
