@@ -61,11 +61,16 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
     return (gray < thr).astype(np.uint8)
 
 
+def _ridge(dt: np.ndarray) -> np.ndarray:
+    """Boolean mask of the medial ridge: ``(dt > 0) & (dt >= 3×3 maximum of dt)``."""
+    ge = cv2.compare(dt, cv2.dilate(dt, np.ones((3, 3), np.uint8)), cv2.CMP_GE)
+    return cv2.bitwise_and(ge, cv2.compare(dt, 0.0, cv2.CMP_GT)).view(bool)
+
+
 def stroke_widths(ink: np.ndarray) -> np.ndarray:
     """Histogram of stroke widths along medial ridges: ``hist[w]`` = ridge pixels of width w."""
     dt = cv2.distanceTransform(ink, cv2.DIST_L2, 3)
-    ridge = (dt > 0) & (dt >= cv2.dilate(dt, np.ones((3, 3), np.uint8)))
-    widths = np.rint(2.0 * dt[ridge] - 1.0).clip(0).astype(np.int64)
+    widths = np.rint(2.0 * dt[_ridge(dt)] - 1.0).clip(0).astype(np.int64)
     return np.bincount(widths, minlength=64)
 
 
@@ -148,7 +153,8 @@ def fill_hollow_walls(ink: np.ndarray, ink_hist: np.ndarray | None = None) -> tu
     paper = (1 - ink).astype(np.uint8)
     dt = cv2.distanceTransform(paper, cv2.DIST_L2, 3)
     # Ridge pixels first (few), then keep those of enclosed paper: no full-image label lookups.
-    ys, xs = np.nonzero((dt > 0) & (dt >= cv2.dilate(dt, np.ones((3, 3), np.uint8))))
+    ys, xs = np.nonzero(_ridge(dt))
+    ridge_dt = dt[ys, xs]
     cap = max(12, int(0.04 * max(h, w)))
 
     def peak(ridge_dt: np.ndarray) -> tuple[int, float]:
@@ -159,7 +165,7 @@ def fill_hollow_walls(ink: np.ndarray, ink_hist: np.ndarray | None = None) -> tu
     _w, solid = _pooled_peak(ink_hist, THIN_STROKE + 1)
     # All paper ridges bound the enclosed ones bin by bin: when even they are too weak, the
     # plan has solid walls and the paper need not be labelled.
-    _width, bound = peak(dt[ys, xs])
+    _width, bound = peak(ridge_dt)
     if bound < HOLLOW_DOMINANCE * solid or bound < 2.0 * max(h, w):
         return ink, 0.0
     n, labels = cv2.connectedComponents(paper, connectivity=4)
@@ -168,12 +174,15 @@ def fill_hollow_walls(ink: np.ndarray, ink_hist: np.ndarray | None = None) -> tu
     border = np.zeros(n, dtype=bool)
     border[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
     border[0] = True  # label 0 is the ink: never enclosed paper
-    inside = ~border[labels[ys, xs]]
-    width, strength = peak(dt[ys[inside], xs[inside]])
+    ridge_labels = labels[ys, xs]
+    inside = ~border[ridge_labels]
+    width, strength = peak(ridge_dt[inside])
     if strength < HOLLOW_DOMINANCE * solid or strength < 2.0 * max(h, w):
         return ink, 0.0
     limit = 0.75 * (width + 1)
-    has_wide = np.bincount(labels[dt > limit], minlength=n) > 0
+    # A region's widest point is a ridge pixel (limit >= 3: its 3×3 neighbours are all paper
+    # of the same region), so the ridge pixels tell which regions are wider than the limit.
+    has_wide = np.bincount(ridge_labels[ridge_dt > limit], minlength=n) > 0
     fill = (~border & ~has_wide).astype(np.uint8)
     return ink | fill[labels], float(width + 2)
 
