@@ -43,10 +43,14 @@ def split_at_necks(free: np.ndarray, neck: float, min_core_area: float) -> np.nd
         room = cv2.resize(room_small.astype(np.uint16), (w, h), interpolation=cv2.INTER_NEAREST)
         room[free == 0] = 0
         # Each step gives every unlabelled free pixel the largest label among its 4 neighbours
-        # (a 3×3 cross dilation, all pixels updated at once), computed only at those pixels.
-        pts = cv2.findNonZero(cv2.bitwise_and(cv2.compare(room, 0, cv2.CMP_EQ), free))
+        # (a 3×3 cross dilation, all pixels updated at once), computed only at the unlabelled
+        # free pixels close enough to a label to receive one within the steps.
+        steps = int(np.ceil(1.0 / f)) + 1
+        unlabelled = cv2.compare(room, 0, cv2.CMP_EQ)
+        near = cv2.dilate(cv2.bitwise_not(unlabelled), np.ones((2 * steps + 1, 2 * steps + 1), np.uint8))
+        pts = cv2.findNonZero(cv2.bitwise_and(cv2.bitwise_and(unlabelled, near), free))
         ys, xs = (pts[..., 1].ravel(), pts[..., 0].ravel()) if pts is not None else (np.zeros(0, int),) * 2
-        for _ in range(int(np.ceil(1.0 / f)) + 1):
+        for _ in range(steps):
             if ys.size == 0:
                 break
             up, down = np.maximum(ys - 1, 0), np.minimum(ys + 1, h - 1)
