@@ -23,7 +23,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from roomkit.detector.walls import components8
+from roomkit.detector.walls import components8, lookup
 
 
 def _line_kernel(length: int, direction: str) -> np.ndarray:
@@ -154,5 +154,5 @@ def bridge_gaps(
                 covered = int(sub.any(axis=0).sum()) if axis == 0 else int(sub.any(axis=1).sum())
                 keep[i] = covered >= min_glazing * span
             if keep[1:].any():
-                bridges |= keep[labels].astype(np.uint8)
+                bridges |= lookup(keep.astype(np.uint8), labels)
     return bridges

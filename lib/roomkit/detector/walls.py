@@ -48,6 +48,16 @@ class WallInfo:
         return dataclasses.replace(self, **changes)
 
 
+def lookup(table: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``table[labels]`` for a uint8 per-label table; OpenCV's LUT when the labels fit in 8 bits
+    (several times faster than NumPy's gather on a full image)."""
+    if table.size <= 256:
+        lut = np.zeros(256, np.uint8)
+        lut[: table.size] = table
+        return cv2.LUT(labels.astype(np.uint8), lut)
+    return table[labels]
+
+
 def _odd(value: float) -> int:
     """Largest odd integer ≤ value (at least 1): odd kernels keep shapes centred."""
     n = int(value)
@@ -122,7 +132,7 @@ def fill_outlined(ink: np.ndarray, max_width: int, min_length: int) -> np.ndarra
     long_[0] = False
     if not long_.any():
         return ink
-    return ink | long_.astype(np.uint8)[labels]
+    return ink | lookup(long_.astype(np.uint8), labels)
 
 
 def _pooled_peak(hist: np.ndarray, lo: int) -> tuple[int, float]:
@@ -184,7 +194,7 @@ def fill_hollow_walls(ink: np.ndarray, ink_hist: np.ndarray | None = None) -> tu
     # of the same region), so the ridge pixels tell which regions are wider than the limit.
     has_wide = np.bincount(ridge_labels[ridge_dt > limit], minlength=n) > 0
     fill = (~border & ~has_wide).astype(np.uint8)
-    return ink | fill[labels], float(width + 2)
+    return ink | lookup(fill, labels), float(width + 2)
 
 
 def components8(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
@@ -259,7 +269,7 @@ def drop_small(
         return mask
     keep = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) >= min_extent
     keep[0] = False
-    return keep.astype(np.uint8)[labels]
+    return lookup(keep.astype(np.uint8), labels)
 
 
 def wall_mask(gray: np.ndarray, thickness: float | None = None) -> WallInfo:
