@@ -345,3 +345,8 @@ def test_fast_connected_components_match_opencv():
     mask[5:15, 5:15] = 1
     mask[15:25, 15:25] = 1
     assert components4(mask)[0] == 3 and components8(mask)[0] == 2
+    # More components than 16-bit labels hold: the 32-bit fallback.
+    dots = np.zeros((600, 600), np.uint8)
+    dots[::2, ::2] = 1
+    n, labels, _stats, _ = components8(dots)
+    assert n == 90_001 and labels.dtype == np.int32 and labels.max() == 90_000
