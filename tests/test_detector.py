@@ -287,3 +287,66 @@ def test_detector_does_not_import_aws_code():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- fast paths must give exactly what the OpenCV calls they replace give --------------------
+
+
+def test_long_line_morphology_matches_opencv():
+    """Line closings/openings at or above LONG_LINE (computed by doubling) equal OpenCV's."""
+    from roomkit.detector.gaps import LONG_LINE, _line_kernel, _line_morph
+
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        h, w = (int(v) for v in rng.integers(20, 700, 2))
+        mask = np.zeros((h, w), np.uint8)
+        for _ in range(int(rng.integers(0, 40))):  # wall runs of all lengths, some collinear
+            x, y, run = (int(v) for v in rng.integers(0, 700, 3))
+            if rng.random() < 0.5:
+                mask[y % h, x % w : x % w + run] = 1
+            else:
+                mask[y % h : y % h + run, x % w] = 1
+        length = int(rng.integers(LONG_LINE, 2 * LONG_LINE + 3))
+        direction = "hv"[trial % 2]
+        op = (cv2.MORPH_CLOSE, cv2.MORPH_OPEN)[(trial // 2) % 2]
+        expected = cv2.morphologyEx(mask, op, _line_kernel(length, direction))
+        assert np.array_equal(_line_morph(mask, op, length, direction), expected), (h, w, length, direction, op)
+
+
+def _same_components(got, expected) -> None:
+    n, labels, stats, centroids = got
+    n2, labels2, stats2, centroids2 = expected
+    assert n == n2
+    # Same partition of the pixels (label numbers may differ), same per-component stats.
+    pairs = np.unique(np.stack([labels.ravel(), labels2.ravel()]), axis=1)
+    assert pairs.shape[1] == len(np.unique(labels2))
+    mapping = dict(zip(pairs[0].tolist(), pairs[1].tolist()))
+    for i in range(1, n):
+        if i in mapping:
+            assert np.array_equal(stats[i], stats2[mapping[i]])
+            assert np.allclose(centroids[i], centroids2[mapping[i]])
+
+
+def test_fast_connected_components_match_opencv():
+    """components8/components4 label like cv2.connectedComponentsWithStats, including masks
+    whose pixels touch only at corners (4- and 8-connectivity differ there)."""
+    from roomkit.detector.walls import components4, components8
+
+    rng = np.random.default_rng(1)
+    for trial in range(60):
+        h, w = (int(v) for v in rng.integers(2, 120, 2))
+        mask = (rng.random((h, w)) < rng.uniform(0.05, 0.7)).astype(np.uint8)
+        if trial % 3 == 0:  # sparse blobs, a few of them touching diagonally
+            mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+        _same_components(components8(mask), cv2.connectedComponentsWithStats(mask, connectivity=8))
+        _same_components(components4(mask), cv2.connectedComponentsWithStats(mask, connectivity=4))
+    # Two squares meeting at one corner: one 8-component, two 4-components.
+    mask = np.zeros((40, 40), np.uint8)
+    mask[5:15, 5:15] = 1
+    mask[15:25, 15:25] = 1
+    assert components4(mask)[0] == 3 and components8(mask)[0] == 2
+    # More components than 16-bit labels hold: the 32-bit fallback.
+    dots = np.zeros((600, 600), np.uint8)
+    dots[::2, ::2] = 1
+    n, labels, _stats, _ = components8(dots)
+    assert n == 90_001 and labels.dtype == np.int32 and labels.max() == 90_000

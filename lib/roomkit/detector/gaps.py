@@ -23,6 +23,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from roomkit.detector.walls import components8, lookup
+
 
 def _line_kernel(length: int, direction: str) -> np.ndarray:
     length = max(1, int(length))
@@ -37,6 +39,46 @@ def _line_kernel(length: int, direction: str) -> np.ndarray:
 
 _ACROSS = {"h": "v", "v": "h", "d": "a", "a": "d"}
 
+#: Axis-aligned line kernels at least this long are applied by doubling (cost grows with the
+#: log of the length) instead of OpenCV's direct filter (cost grows with the length); the
+#: results are identical.
+LONG_LINE = 128
+
+
+def _line_extreme(img: np.ndarray, length: int, axis: int, dilate: bool) -> np.ndarray:
+    """``cv2.dilate``/``cv2.erode`` with a centred 1×length (axis 1) or length×1 (axis 0) line.
+
+    The window maximum (minimum) is built by doubling: windows of 1, 2, 4… pixels, then two
+    overlapping power-of-two windows cover the full length. The border is padded with the
+    values OpenCV assumes (0 for dilation, 255 for erosion).
+    """
+    a = length // 2
+    fill = 0 if dilate else 255
+    op = cv2.max if dilate else cv2.min
+    if axis == 1:
+        cur = cv2.copyMakeBorder(img, 0, 0, a, length - 1 - a, cv2.BORDER_CONSTANT, value=fill)
+    else:
+        cur = cv2.copyMakeBorder(img, a, length - 1 - a, 0, 0, cv2.BORDER_CONSTANT, value=fill)
+    span = 1
+    while 2 * span <= length:
+        cur = op(cur[:, :-span], cur[:, span:]) if axis == 1 else op(cur[:-span], cur[span:])
+        span *= 2
+    h, w = img.shape
+    s = length - span
+    if axis == 1:
+        return op(cur[:, :w], cur[:, s : s + w])
+    return op(cur[:h], cur[s : s + h])
+
+
+def _line_morph(img: np.ndarray, op: int, length: int, direction: str) -> np.ndarray:
+    """``cv2.morphologyEx(img, op, _line_kernel(length, direction))`` for MORPH_OPEN/CLOSE."""
+    length = max(1, int(length))
+    if direction in "hv" and length >= LONG_LINE and img.dtype == np.uint8 and img.ndim == 2:
+        axis = 1 if direction == "h" else 0
+        first = op == cv2.MORPH_CLOSE  # closing dilates first, opening erodes first
+        return _line_extreme(_line_extreme(img, length, axis, first), length, axis, not first)
+    return cv2.morphologyEx(img, op, _line_kernel(length, direction))
+
 
 def _thin_fill(closed: np.ndarray, barrier: np.ndarray, across: int, direction: str) -> np.ndarray:
     fill = closed & (1 - barrier)
@@ -49,7 +91,7 @@ def _thin_fill(closed: np.ndarray, barrier: np.ndarray, across: int, direction: 
 
 def _elongated(wall: np.ndarray, run: int, direction: str) -> np.ndarray:
     """Wall pixels on runs at least ``run`` px long in ``direction`` (wall segments along it)."""
-    return cv2.morphologyEx(wall, cv2.MORPH_OPEN, _line_kernel(run, direction))
+    return _line_morph(wall, cv2.MORPH_OPEN, run, direction)
 
 
 def bridge_gaps(
@@ -73,7 +115,7 @@ def bridge_gaps(
     directions = ("h", "v", "d", "a") if diagonal else ("h", "v")
     grow = np.ones((3, 3), np.uint8)
     for direction in directions:
-        closed = cv2.morphologyEx(wall, cv2.MORPH_CLOSE, _line_kernel(length, direction))
+        closed = _line_morph(wall, cv2.MORPH_CLOSE, length, direction)
         fill = _thin_fill(closed, wall, across, direction)
         if not fill.any():
             continue
@@ -94,11 +136,11 @@ def bridge_gaps(
         run = max(3, int(round(2.5 * thickness)))
         for direction in ("h", "v"):
             segs = _elongated(wall, run, direction)
-            closed = cv2.morphologyEx(segs, cv2.MORPH_CLOSE, _line_kernel(long_len, direction))
+            closed = _line_morph(segs, cv2.MORPH_CLOSE, long_len, direction)
             fill = _thin_fill(closed, wall | bridges, across, direction)
             if not fill.any():
                 continue
-            n, labels, stats, _ = cv2.connectedComponentsWithStats(fill, connectivity=8)
+            n, labels, stats, _ = components8(fill)
             # Glazing evidence: the share of the opening's length along which thin ink runs.
             axis = 0 if direction == "h" else 1
             inked = (fill & ink).astype(bool)
@@ -112,5 +154,5 @@ def bridge_gaps(
                 covered = int(sub.any(axis=0).sum()) if axis == 0 else int(sub.any(axis=1).sum())
                 keep[i] = covered >= min_glazing * span
             if keep[1:].any():
-                bridges |= keep[labels].astype(np.uint8)
+                bridges |= lookup(keep.astype(np.uint8), labels)
     return bridges

@@ -18,7 +18,7 @@ from roomkit.detector.gaps import bridge_gaps
 from roomkit.detector.preprocess import Frame, prepare
 from roomkit.detector.rooms import RoomCandidate, exterior, find_rooms
 from roomkit.detector.split import split_at_necks
-from roomkit.detector.walls import WallInfo, drop_small, wall_mask
+from roomkit.detector.walls import WallInfo, components8, drop_small, wall_mask
 from roomkit.errors import InputError
 from roomkit.response import Detection, order_and_number
 
@@ -71,11 +71,13 @@ def _load(image: ImageInput, config: DetectorConfig, content_type: str | None) -
     raise InputError(f"image must be a numpy array, bytes or a path, got {type(image).__name__}")
 
 
-def auto_door_gap(thickness: float, wall: np.ndarray) -> float:
-    """Door gap from the building's size: a share of the walls' bounding-box extent."""
+def auto_door_gap(thickness: float, wall: np.ndarray, components: tuple | None = None) -> float:
+    """Door gap from the building's size: a share of the walls' bounding-box extent.
+
+    ``components``: ``components8(wall)`` if already known."""
     if thickness <= 0:
         return 0.0
-    n, _labels, stats, _ = cv2.connectedComponentsWithStats(wall, connectivity=8)
+    n, _labels, stats, _ = components8(wall) if components is None else components
     if n <= 1:
         return 0.0
     # The building is the largest wall structure; text and symbols around it do not count.
@@ -97,10 +99,12 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     thickness = None if config.wall_thickness is None else config.wall_thickness * frame.scale
     walls = wall_mask(gray, thickness)
     t = walls.thickness
-    door_gap = auto_door_gap(t, walls.mask) if config.door_gap is None else config.door_gap * frame.scale
+    comps = components8(walls.mask)  # labelled once for the door gap and the small-piece filter
+    door_gap = auto_door_gap(t, walls.mask, comps) if config.door_gap is None else config.door_gap * frame.scale
     # Bold text, symbols and furniture blobs that survived the opening are compact: shorter
     # than about half a door. Walls are longer, or joined to longer walls.
-    walls = walls.replace(mask=drop_small(walls.mask, max(4.0 * t, SMALL_PER_DOOR_GAP * door_gap)))
+    walls = walls.replace(mask=drop_small(walls.mask, max(4.0 * t, SMALL_PER_DOOR_GAP * door_gap), comps))
+    del comps
     window_gap = min(WINDOW_GAP_PER_THICKNESS * t, WINDOW_GAP_MAX_FRACTION * max(gray.shape))
     bridges = bridge_gaps(walls.mask, door_gap, t, ink=walls.faint, window_gap=window_gap, diagonal=DIAGONAL)
     outside = exterior(walls.mask | bridges, window_gap)

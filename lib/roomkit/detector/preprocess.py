@@ -104,13 +104,14 @@ def _is_negative(gray: np.ndarray) -> bool:
     h, w = gray.shape
     step = max(1, max(h, w) // 800)
     small = np.ascontiguousarray(gray[::step, ::step])
-    hist = np.bincount(small.ravel(), minlength=256).astype(np.float64)
+    # Histograms with OpenCV (exact counts: float32 holds integers up to 2**24 > pixels here).
+    hist = cv2.calcHist([small], [0], None, [256], [0, 256]).ravel().astype(np.float64)
     mode = int(np.argmax(np.convolve(hist, np.ones(9), "same")))
-    ground = (np.abs(small.astype(np.int16) - mode) <= 24).astype(np.uint8)
-    rim = (cv2.dilate(ground, np.ones((5, 5), np.uint8)) > 0) & (ground == 0)
-    values = small[rim].astype(np.int16)
-    darker = int((values < mode - 40).sum())
-    lighter = int((values > mode + 40).sum())
+    ground = cv2.inRange(small, mode - 24, mode + 24)  # |v - mode| <= 24, as 255/0
+    rim = cv2.bitwise_and(cv2.dilate(ground, np.ones((5, 5), np.uint8)), cv2.bitwise_not(ground))
+    values = cv2.calcHist([small], [0], rim, [256], [0, 256]).ravel()
+    darker = int(values[: max(0, mode - 40)].sum())  # v < mode - 40
+    lighter = int(values[mode + 41 :].sum())  # v > mode + 40
     return lighter > 1.5 * darker and lighter > 0.001 * small.size
 
 

@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 from shapely.geometry import Polygon
 
+from roomkit.detector.walls import components4
+
 
 @dataclass(frozen=True)
 class RoomCandidate:
@@ -141,7 +143,7 @@ def find_rooms(
         barrier = barrier | outside
         guessed = bridges | outside
     free = (1 - barrier).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=4)
+    n, labels, stats, _ = components4(free)
     h, w = free.shape
     cands: list[tuple[int, np.ndarray, float, float, float]] = []
     for i in range(1, n):

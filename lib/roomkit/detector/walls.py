@@ -48,6 +48,16 @@ class WallInfo:
         return dataclasses.replace(self, **changes)
 
 
+def lookup(table: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``table[labels]`` for a uint8 per-label table; OpenCV's LUT when the labels fit in 8 bits
+    (several times faster than NumPy's gather on a full image)."""
+    if table.size <= 256:
+        lut = np.zeros(256, np.uint8)
+        lut[: table.size] = table
+        return cv2.LUT(labels.astype(np.uint8), lut)
+    return table[labels]
+
+
 def _odd(value: float) -> int:
     """Largest odd integer ≤ value (at least 1): odd kernels keep shapes centred."""
     n = int(value)
@@ -61,24 +71,30 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
     return (gray < thr).astype(np.uint8)
 
 
+def _ridge(dt: np.ndarray) -> np.ndarray:
+    """Boolean mask of the medial ridge: ``(dt > 0) & (dt >= 3×3 maximum of dt)``."""
+    ge = cv2.compare(dt, cv2.dilate(dt, np.ones((3, 3), np.uint8)), cv2.CMP_GE)
+    return cv2.bitwise_and(ge, cv2.compare(dt, 0.0, cv2.CMP_GT)).view(bool)
+
+
 def stroke_widths(ink: np.ndarray) -> np.ndarray:
     """Histogram of stroke widths along medial ridges: ``hist[w]`` = ridge pixels of width w."""
     dt = cv2.distanceTransform(ink, cv2.DIST_L2, 3)
-    ridge = (dt > 0) & (dt >= cv2.dilate(dt, np.ones((3, 3), np.uint8)))
-    widths = np.rint(2.0 * dt[ridge] - 1.0).clip(0).astype(np.int64)
+    widths = np.rint(2.0 * dt[_ridge(dt)] - 1.0).clip(0).astype(np.int64)
     return np.bincount(widths, minlength=64)
 
 
-def estimate_thickness(ink: np.ndarray) -> float:
+def estimate_thickness(ink: np.ndarray, hist: np.ndarray | None = None) -> float:
     """Typical wall thickness in px: the stroke width that holds the most ink.
 
     Each medial-ridge pixel of width w stands for about w pixels of ink, so ``hist[w]·w`` is
     the ink area drawn at that width. Walls hold most of a plan's ink; pen lines (width ≤ 2:
     text, furniture, hatching, glazing) are excluded. Neighbouring widths are pooled (the
     distance transform quantizes widths) and the peak refined by its centre of mass. Returns 0
-    when the plan has no strokes thicker than a pen line.
+    when the plan has no strokes thicker than a pen line. ``hist``: ``stroke_widths(ink)`` if
+    already known.
     """
-    hist = stroke_widths(ink).astype(np.float64)
+    hist = (stroke_widths(ink) if hist is None else hist).astype(np.float64)
     widths = np.arange(hist.size, dtype=np.float64)
     area = hist * widths**WIDTH_WEIGHT
     area[: THIN_STROKE + 1] = 0.0
@@ -109,12 +125,14 @@ def fill_outlined(ink: np.ndarray, max_width: int, min_length: int) -> np.ndarra
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (max_width, max_width))
     wide = cv2.morphologyEx(paper, cv2.MORPH_OPEN, k)
     narrow = paper & (1 - wide)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(narrow, connectivity=4)
+    n, labels, stats, _ = components4(narrow)
     if n <= 1:
         return ink
     long_ = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) >= min_length
     long_[0] = False
-    return ink | long_[labels].astype(np.uint8)
+    if not long_.any():
+        return ink
+    return ink | lookup(long_.astype(np.uint8), labels)
 
 
 def _pooled_peak(hist: np.ndarray, lo: int) -> tuple[int, float]:
@@ -128,7 +146,7 @@ def _pooled_peak(hist: np.ndarray, lo: int) -> tuple[int, float]:
     return w, float(pooled[w])
 
 
-def fill_hollow_walls(ink: np.ndarray) -> tuple[np.ndarray, float]:
+def fill_hollow_walls(ink: np.ndarray, ink_hist: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Fill the insides of hollow walls (outlined, or outlined and hatched) when the plan has them.
 
     A plan drawn with hollow walls has little thick ink but a great deal of enclosed paper of
@@ -137,53 +155,143 @@ def fill_hollow_walls(ink: np.ndarray) -> tuple[np.ndarray, float]:
     a narrow paper width carries clearly more ridge length than any ink width, the plan is
     taken to have hollow walls and every enclosed paper region no wider than about 1.5× that
     width is filled. Returns (ink, hollow wall thickness or 0); plans with solid walls are
-    returned unchanged.
+    returned unchanged (the same array). ``ink_hist``: ``stroke_widths(ink)`` if already known.
     """
     h, w = ink.shape
+    if not cv2.countNonZero(ink):
+        return ink, 0.0  # a blank page: one paper region, nothing enclosed
     paper = (1 - ink).astype(np.uint8)
-    n, labels, _stats, _ = cv2.connectedComponentsWithStats(paper, connectivity=4)
+    dt = cv2.distanceTransform(paper, cv2.DIST_L2, 3)
+    # Ridge pixels first (few), then keep those of enclosed paper: no full-image label lookups.
+    ys, xs = np.nonzero(_ridge(dt))
+    ridge_dt = dt[ys, xs]
+    cap = max(12, int(0.04 * max(h, w)))
+
+    def peak(ridge_dt: np.ndarray) -> tuple[int, float]:
+        hist = np.bincount(np.rint(2.0 * ridge_dt - 1.0).clip(0).astype(np.int64), minlength=cap + 2)[: cap + 1]
+        return _pooled_peak(hist, THIN_STROKE + 1)
+
+    ink_hist = stroke_widths(ink) if ink_hist is None else ink_hist
+    _w, solid = _pooled_peak(ink_hist, THIN_STROKE + 1)
+    # All paper ridges bound the enclosed ones bin by bin: when even they are too weak, the
+    # plan has solid walls and the paper need not be labelled.
+    _width, bound = peak(ridge_dt)
+    if bound < HOLLOW_DOMINANCE * solid or bound < 2.0 * max(h, w):
+        return ink, 0.0
+    try:  # 16-bit labels when they fit: faster to label and to look up
+        n, labels = cv2.connectedComponents(paper, connectivity=4, ltype=cv2.CV_16U)
+    except cv2.error:
+        n, labels = cv2.connectedComponents(paper, connectivity=4)
     if n <= 2:
         return ink, 0.0
     border = np.zeros(n, dtype=bool)
     border[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
-    enclosed = ~border[labels] & (paper > 0)
-    dt = cv2.distanceTransform(paper, cv2.DIST_L2, 3)
-    ridge = enclosed & (dt > 0) & (dt >= cv2.dilate(dt, np.ones((3, 3), np.uint8)))
-    cap = max(12, int(0.04 * max(h, w)))
-    paper_hist = np.bincount(np.rint(2.0 * dt[ridge] - 1.0).clip(0).astype(np.int64), minlength=cap + 2)[: cap + 1]
-    ink_hist = stroke_widths(ink)
-    width, strength = _pooled_peak(paper_hist, THIN_STROKE + 1)
-    _w, solid = _pooled_peak(ink_hist, THIN_STROKE + 1)
+    border[0] = True  # label 0 is the ink: never enclosed paper
+    ridge_labels = labels[ys, xs]
+    inside = ~border[ridge_labels]
+    width, strength = peak(ridge_dt[inside])
     if strength < HOLLOW_DOMINANCE * solid or strength < 2.0 * max(h, w):
         return ink, 0.0
     limit = 0.75 * (width + 1)
-    has_wide = np.bincount(labels[dt > limit], minlength=n) > 0
-    fill = enclosed & ~has_wide[labels]
-    return ink | fill.astype(np.uint8), float(width + 2)
+    # A region's widest point is a ridge pixel (limit >= 3: its 3×3 neighbours are all paper
+    # of the same region), so the ridge pixels tell which regions are wider than the limit.
+    has_wide = np.bincount(ridge_labels[ridge_dt > limit], minlength=n) > 0
+    fill = (~border & ~has_wide).astype(np.uint8)
+    return ink | lookup(fill, labels), float(width + 2)
 
 
-def drop_small(mask: np.ndarray, min_extent: float) -> np.ndarray:
+def components8(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """``cv2.connectedComponentsWithStats(mask, connectivity=8)``, with 16-bit labels when the
+    count fits (OpenCV computes the stats about twice as fast then; same labels and stats)."""
+    try:
+        return cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_16U)
+    except cv2.error:  # more than 65535 components
+        return cv2.connectedComponentsWithStats(mask, connectivity=8)
+
+
+def components4(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """``cv2.connectedComponentsWithStats(mask, connectivity=4)`` of a 0/1 mask, faster.
+
+    4- and 8-connected components differ only where two mask pixels touch at a corner alone
+    (a 2×2 window holding exactly a diagonal pair). The faster 8-connected labelling
+    (:func:`components8`) is used, and the few 8-connected components holding such a contact
+    are relabelled 4-connected inside their bounding box. Same components and stats; label
+    numbers may be ordered differently.
+    """
+    h, w = mask.shape
+    if h < 2 or w < 2:
+        return cv2.connectedComponentsWithStats(mask, connectivity=4)
+    a, b, c, d = mask[:-1, :-1], mask[:-1, 1:], mask[1:, :-1], mask[1:, 1:]
+    diag = cv2.subtract(cv2.bitwise_and(a, d), cv2.bitwise_or(b, c))  # a and d set
+    anti = cv2.subtract(cv2.bitwise_and(b, c), cv2.bitwise_or(a, d))  # b and c set
+    corners = cv2.countNonZero(diag) + cv2.countNonZero(anti)
+    if corners and cv2.countNonZero(mask) > 0.25 * h * w:
+        # Dense masks (free space) have large components: relabelling them would cost more.
+        return cv2.connectedComponentsWithStats(mask, connectivity=4)
+    n, labels, stats, centroids = components8(mask)
+    if not corners:
+        return n, labels, stats, centroids
+    pts = [cv2.findNonZero(m).reshape(-1, 2) + off for m, off in ((diag, (0, 0)), (anti, (1, 0))) if cv2.countNonZero(m)]
+    xy = np.concatenate(pts)
+    touched = np.unique(labels[xy[:, 1], xy[:, 0]])
+    if stats[touched, cv2.CC_STAT_WIDTH].astype(np.int64) @ stats[touched, cv2.CC_STAT_HEIGHT] > 0.2 * h * w:
+        # Relabelling that much costs more than OpenCV's own 4-connected labelling.
+        return cv2.connectedComponentsWithStats(mask, connectivity=4)
+    labels = labels.astype(np.int32)
+    stats_out, centroids_out = [stats], [centroids]
+    top = n
+    for j in touched:
+        x, y, bw, bh = (int(v) for v in stats[j, :4])
+        view = labels[y : y + bh, x : x + bw]
+        sub = (view == j).astype(np.uint8)
+        k, sub_labels, sub_stats, sub_centroids = cv2.connectedComponentsWithStats(sub, connectivity=4)
+        if k <= 2:
+            continue
+        sub_stats[:, 0] += x
+        sub_stats[:, 1] += y
+        sub_centroids += (x, y)
+        lut = np.concatenate([[0, j], np.arange(top, top + k - 2)]).astype(np.int32)
+        np.copyto(view, lut[sub_labels], where=sub > 0)
+        stats[j], centroids[j] = sub_stats[1], sub_centroids[1]
+        stats_out.append(sub_stats[2:])
+        centroids_out.append(sub_centroids[2:])
+        top += k - 2
+    return top, labels, np.concatenate(stats_out), np.concatenate(centroids_out)
+
+
+def drop_small(
+    mask: np.ndarray, min_extent: float, components: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
     """Remove components whose bounding box is shorter than ``min_extent`` on both sides.
 
     Bold text, symbols and furniture blobs that survive the opening are compact; walls are
-    long or connected to long walls.
+    long or connected to long walls. ``components``: ``components8(mask)`` if already known.
     """
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    n, labels, stats, _ = components8(mask) if components is None else components
     if n <= 1:
         return mask
     keep = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) >= min_extent
     keep[0] = False
-    return keep[labels].astype(np.uint8)
+    return lookup(keep.astype(np.uint8), labels)
 
 
 def wall_mask(gray: np.ndarray, thickness: float | None = None) -> WallInfo:
     ink = ink_mask(gray)
     faint = (gray < FAINT_LEVEL).astype(np.uint8)
-    ink, hollow = fill_hollow_walls(ink)
-    t0 = estimate_thickness(ink) if thickness is None else float(thickness)
+    # The stroke-width histogram is reused while a step leaves the ink unchanged.
+    hist0 = stroke_widths(ink)
+    filled, hollow = fill_hollow_walls(ink, hist0)
+    hist = hist0 if filled is ink else None
+    ink = filled
+    if thickness is None:
+        hist = stroke_widths(ink) if hist is None else hist
+    t0 = estimate_thickness(ink, hist) if thickness is None else float(thickness)
     if t0 > 0:
-        ink = fill_outlined(ink, max(2, int(round(FILL_PER_THICKNESS * t0))), int(round(3 * t0)))
-    t = float(thickness) if thickness is not None else estimate_thickness(ink)
+        outlined = fill_outlined(ink, max(2, int(round(FILL_PER_THICKNESS * t0))), int(round(3 * t0)))
+        if outlined is not ink:
+            hist = None
+        ink = outlined
+    t = float(thickness) if thickness is not None else estimate_thickness(ink, hist)
     del hollow
     if t <= 0:
         return WallInfo(mask=np.zeros_like(ink), ink=ink, faint=faint, thickness=0.0, kernel=0)
