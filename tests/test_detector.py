@@ -287,3 +287,19 @@ def test_detector_does_not_import_aws_code():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_thin_partitions_survive_beside_thick_outer_walls():
+    # Outer walls 36 px, partitions 7 px: the plan is worked on shrunk to the outer walls'
+    # thickness, where the partitions come out as faint lines thinner than the wall opening.
+    img = np.full((1800, 2400), 255, np.uint8)
+    img[200:236, 200:2200] = 0
+    img[1564:1600, 200:2200] = 0
+    img[200:1600, 200:236] = 0
+    img[200:1600, 2164:2200] = 0
+    img[236:1564, 1196:1203] = 0  # vertical partition
+    img[896:903, 236:1196] = 0  # horizontal partition in the left half
+    faces = [box(236, 236, 1196, 896), box(236, 903, 1196, 1564), box(1203, 236, 2164, 1564)]
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 3
+    assert min(_ious(det, faces)) > 0.95

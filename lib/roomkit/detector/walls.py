@@ -190,4 +190,32 @@ def wall_mask(gray: np.ndarray, thickness: float | None = None) -> WallInfo:
     kernel = _odd(max(THIN_STROKE + 1, KERNEL_PER_THICKNESS * t))
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (kernel, kernel))
     mask = cv2.morphologyEx(ink, cv2.MORPH_OPEN, k)
+    mask = mask | thin_walls(gray, t)
     return WallInfo(mask=mask, ink=ink, faint=faint, thickness=t, kernel=kernel)
+
+
+#: Thin partitions (closets, light stud walls) can be a third of the outer walls' thickness and
+#: fall below the opening, or come out of anti-aliased downscaling as faint gray lines that the
+#: ink threshold breaks up. A straight axis-aligned line is a wall when its ink, summed across
+#: the line, is at least THIN_WALL_WIDTH px of full darkness (and THIN_WALL_PER_THICKNESS of the
+#: wall thickness), and it runs at least THIN_WALL_LENGTH wall thicknesses. Pen lines (furniture,
+#: door leaves, dimensions, grid paper) carry less ink across; text strokes are shorter.
+THIN_WALL_WIDTH = 1.5
+THIN_WALL_PER_THICKNESS = 0.2
+THIN_WALL_LENGTH = 10.0
+
+
+def thin_walls(gray: np.ndarray, thickness: float) -> np.ndarray:
+    """Long straight lines that carry a wall's worth of ink across, however faint or thin."""
+    width = max(THIN_WALL_WIDTH, THIN_WALL_PER_THICKNESS * thickness)
+    across = 2 * int(np.ceil(width)) + 1
+    dark = cv2.bitwise_not(gray)
+    level = 255.0 * width / across  # mean darkness over the box
+    length = max(5, int(round(THIN_WALL_LENGTH * thickness)))
+    _thr, drawn = cv2.threshold(gray, FAINT_LEVEL - 1, 1, cv2.THRESH_BINARY_INV)
+    out = np.zeros(gray.shape, np.uint8)
+    # Vertical lines: ink summed along rows (box of size across×1), then runs kept along columns.
+    for box, line in (((across, 1), np.ones((length, 1), np.uint8)), ((1, across), np.ones((1, length), np.uint8))):
+        _thr, ink = cv2.threshold(cv2.blur(dark, box), int(np.ceil(level)) - 1, 1, cv2.THRESH_BINARY)
+        out |= cv2.morphologyEx(ink, cv2.MORPH_OPEN, line)
+    return out & drawn
