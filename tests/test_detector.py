@@ -303,3 +303,21 @@ def test_thin_partitions_survive_beside_thick_outer_walls():
     det = roomkit.detect_rooms(img)
     assert len(det.rooms) == 3
     assert min(_ious(det, faces)) > 0.95
+
+
+def test_outside_is_found_when_walls_run_to_the_page_edge():
+    # A studio with a wide unglazed opening, and garden walls that run from the building to
+    # the page edge on every side: the outside must still be reached from all around.
+    img = np.full((520, 640), 255, np.uint8)
+    img[60:72, 60:580] = 0
+    img[448:460, 60:580] = 0
+    img[60:460, 60:72] = 0
+    img[60:460, 568:580] = 0
+    img[448:460, 240:390] = 255  # a wide opening in the bottom wall
+    img[0:60, 300:312] = 0  # garden walls to the page edge
+    img[460:520, 140:152] = 0
+    img[250:262, 0:60] = 0
+    img[250:262, 580:640] = 0
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 1
+    assert min(_ious(det, [box(72, 72, 568, 448)])) > 0.9

@@ -76,7 +76,9 @@ def _confidence(area: float, bridged: float, solidity: float, building_area: flo
 
 
 def _outside_exact(barrier: np.ndarray, r: float) -> np.ndarray:
-    pad = int(np.ceil(r)) + 2
+    # Twice the radius: disk centres ring the page whatever touches its edge (bridges, frames,
+    # a plan cropped tight), so the disk can roll in from every side.
+    pad = int(np.ceil(2.0 * r)) + 2
     padded = cv2.copyMakeBorder(barrier, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
     clearance = cv2.distanceTransform((padded == 0).astype(np.uint8), cv2.DIST_L2, 3)
     centres = (clearance > r).astype(np.uint8)
