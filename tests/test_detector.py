@@ -321,3 +321,24 @@ def test_outside_is_found_when_walls_run_to_the_page_edge():
     det = roomkit.detect_rooms(img)
     assert len(det.rooms) == 1
     assert min(_ious(det, [box(72, 72, 568, 448)])) > 0.9
+
+
+def test_outlined_walls_of_several_thicknesses_are_filled():
+    # Hollow walls drawn as two thin outlines, outer walls 51 px and partitions 19 px thick, on a
+    # wide sheet: neither strip width alone is long enough to show the plan has hollow walls.
+    solid = np.zeros((1000, 1900), np.uint8)
+    solid[100:151, 100:1100] = 1
+    solid[750:801, 100:1100] = 1
+    solid[100:801, 100:151] = 1
+    solid[100:801, 1049:1100] = 1
+    solid[151:750, 590:609] = 1
+    solid[415:434, 151:590] = 1
+    solid[415:434, 609:1049] = 1
+    inner = cv2.erode(solid, np.ones((3, 3), np.uint8))
+    img = np.where((solid > 0) & (inner == 0), 0, 255).astype(np.uint8)
+    for x, y in ((190, 300), (680, 300), (190, 620), (680, 620)):
+        cv2.putText(img, "BEDROOM", (x, y), cv2.FONT_HERSHEY_DUPLEX, 1.7, 0, 7)
+    faces = [box(151, 151, 590, 415), box(609, 151, 1049, 415), box(151, 434, 590, 750), box(609, 434, 1049, 750)]
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 4
+    assert min(_ious(det, faces)) > 0.95

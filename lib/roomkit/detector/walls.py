@@ -29,9 +29,11 @@ KERNEL_PER_THICKNESS = 0.3
 #: Paper strips narrower than this share of the wall thickness, between ink lines, are the
 #: inside of outlined walls or window glazing.
 FILL_PER_THICKNESS = 0.6
-#: Hollow-wall mode needs the dominant narrow paper width to carry this many times the ridge
-#: length of the dominant ink width.
+#: Hollow-wall mode needs narrow enclosed paper to carry this many times the ridge length of the
+#: ink thicker than a pen line.
 HOLLOW_DOMINANCE = 1.5
+#: Strip widths carrying at least this share of the strongest one's ridge length are wall classes.
+HOLLOW_CLASS = 0.3
 #: Gray level (on the normalized image) below which a pixel is faint ink, e.g. a glazing line.
 FAINT_LEVEL = 235
 
@@ -117,15 +119,14 @@ def fill_outlined(ink: np.ndarray, max_width: int, min_length: int) -> np.ndarra
     return ink | long_[labels].astype(np.uint8)
 
 
-def _pooled_peak(hist: np.ndarray, lo: int) -> tuple[int, float]:
-    """(width, pooled count) of the strongest bin ≥ ``lo``, counting both neighbours."""
+def _pooled(hist: np.ndarray, lo: int) -> np.ndarray:
+    """Counts of the bins ≥ ``lo`` with both neighbours added (widths are quantized)."""
     h = hist.astype(np.float64).copy()
     h[:lo] = 0.0
     pooled = h.copy()
     pooled[1:] += h[:-1]
     pooled[:-1] += h[1:]
-    w = int(np.argmax(pooled))
-    return w, float(pooled[w])
+    return pooled
 
 
 def fill_hollow_walls(ink: np.ndarray) -> tuple[np.ndarray, float]:
@@ -134,10 +135,10 @@ def fill_hollow_walls(ink: np.ndarray) -> tuple[np.ndarray, float]:
     A plan drawn with hollow walls has little thick ink but a great deal of enclosed paper of
     one narrow width: the strip between a wall's two outlines, or the cells between its hatch
     lines. The medial ridges of enclosed paper are histogrammed by width, like the ink's; when
-    a narrow paper width carries clearly more ridge length than any ink width, the plan is
-    taken to have hollow walls and every enclosed paper region no wider than about 1.5× that
-    width is filled. Returns (ink, hollow wall thickness or 0); plans with solid walls are
-    returned unchanged.
+    narrow enclosed paper carries clearly more ridge length than ink thicker than a pen line,
+    the plan is taken to have hollow walls and every enclosed paper region no wider than about
+    1.5× the widest strong strip width (outer walls) is filled. Returns (ink, hollow wall
+    thickness or 0); plans with solid walls are returned unchanged.
     """
     h, w = ink.shape
     paper = (1 - ink).astype(np.uint8)
@@ -152,8 +153,12 @@ def fill_hollow_walls(ink: np.ndarray) -> tuple[np.ndarray, float]:
     cap = max(12, int(0.04 * max(h, w)))
     paper_hist = np.bincount(np.rint(2.0 * dt[ridge] - 1.0).clip(0).astype(np.int64), minlength=cap + 2)[: cap + 1]
     ink_hist = stroke_widths(ink)
-    width, strength = _pooled_peak(paper_hist, THIN_STROKE + 1)
-    _w, solid = _pooled_peak(ink_hist, THIN_STROKE + 1)
+    # Outer and inner walls (and thinner or thicker partitions) give the strips several widths:
+    # compare all narrow paper with all thick ink, and fill up to the widest strong strip width.
+    strength = float(paper_hist[THIN_STROKE + 1 :].sum())
+    solid = float(ink_hist[THIN_STROKE + 1 :].sum())
+    pooled = _pooled(paper_hist, THIN_STROKE + 1)
+    width = int(np.nonzero(pooled >= HOLLOW_CLASS * pooled.max())[0].max()) if pooled.max() > 0 else 0
     if strength < HOLLOW_DOMINANCE * solid or strength < 2.0 * max(h, w):
         return ink, 0.0
     limit = 0.75 * (width + 1)
