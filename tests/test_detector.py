@@ -342,3 +342,13 @@ def test_outlined_walls_of_several_thicknesses_are_filled():
     det = roomkit.detect_rooms(img)
     assert len(det.rooms) == 4
     assert min(_ious(det, faces)) > 0.95
+
+
+def test_courtyard_notch_narrower_than_the_outside_disk_is_not_a_room():
+    # A U-shaped building: the notch between its arms is open at the bottom, bounded by walls on
+    # three sides, and too narrow for the rolling disk that finds the outside.
+    cells = [(100, 100, 1000, 450), (100, 450, 450, 800), (650, 450, 1000, 800)]
+    img, faces = _plan(cells)
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 3
+    assert min(_ious(det, faces)) > 0.95

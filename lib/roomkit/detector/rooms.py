@@ -33,6 +33,10 @@ SIZE_DOUBTFUL = 0.002
 SIZE_SURE = 0.06
 #: Candidates whose boundary is more than this share "outside" are exterior notches.
 MAX_OPEN_FRACTION = 0.3
+#: Candidates from which this share of straight lines in one direction (left, right, up or down)
+#: reach the page border without meeting a wall are open to the outside on that side: a courtyard,
+#: a notch of the footprint, the strip between a building and its title or dimension lines.
+MAX_ESCAPE_FRACTION = 0.85
 
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
@@ -121,6 +125,36 @@ def exterior(barrier: np.ndarray, max_opening: float) -> np.ndarray:
     return outside
 
 
+def _first_barrier(barrier: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per column the first and last barrier row, per row the first and last barrier column
+    (h or -1, w or -1 where there is none)."""
+    h, w = barrier.shape
+    b = barrier > 0
+    any_col = b.any(axis=0)
+    any_row = b.any(axis=1)
+    top = np.where(any_col, np.argmax(b, axis=0), h)
+    bottom = np.where(any_col, h - 1 - np.argmax(b[::-1], axis=0), -1)
+    left = np.where(any_row, np.argmax(b, axis=1), w)
+    right = np.where(any_row, w - 1 - np.argmax(b[:, ::-1], axis=1), -1)
+    return top, bottom, left, right
+
+
+def _escape(comp: np.ndarray, x0: int, y0: int, ends: tuple[np.ndarray, ...]) -> int:
+    """The most pixels of ``comp`` (a crop at x0, y0) that see the page border in one axis
+    direction: no barrier pixel below them in their column, or above, left or right."""
+    top, bottom, left, right = ends
+    ch, cw = comp.shape
+    rows = np.arange(y0, y0 + ch)[:, None]
+    cols = np.arange(x0, x0 + cw)[None, :]
+    on = comp > 0
+    return max(
+        int((on & (rows < top[None, x0 : x0 + cw])).sum()),
+        int((on & (rows > bottom[None, x0 : x0 + cw])).sum()),
+        int((on & (cols < left[y0 : y0 + ch, None])).sum()),
+        int((on & (cols > right[y0 : y0 + ch, None])).sum()),
+    )
+
+
 def find_rooms(
     wall: np.ndarray,
     bridges: np.ndarray,
@@ -145,6 +179,7 @@ def find_rooms(
     free = (1 - barrier).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=4)
     h, w = free.shape
+    ends = _first_barrier(wall | bridges)
     cands: list[tuple[int, np.ndarray, float, float, float]] = []
     for i in range(1, n):
         x, y, bw, bh, area = (int(v) for v in stats[i])
@@ -155,6 +190,8 @@ def find_rooms(
         x0, y0 = max(0, x - 1), max(0, y - 1)
         x1, y1 = min(w, x + bw + 1), min(h, y + bh + 1)
         comp = (labels[y0:y1, x0:x1] == i).astype(np.uint8)
+        if _escape(comp, x0, y0, ends) > MAX_ESCAPE_FRACTION * area:
+            continue  # open to the outside along one whole side
         contours, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         if not contours:
             continue
