@@ -352,3 +352,30 @@ def test_courtyard_notch_narrower_than_the_outside_disk_is_not_a_room():
     det = roomkit.detect_rooms(img)
     assert len(det.rooms) == 3
     assert min(_ious(det, faces)) > 0.95
+
+
+def test_wide_opening_does_not_let_the_outside_in_when_partitions_set_the_thickness():
+    # Many 4 px partitions make the measured wall thickness small; a 120 px unglazed opening in
+    # the 8 px outer wall must not let the outside flood the room behind it.
+    img = np.full((900, 1100), 255, np.uint8)
+    xs, ys = [100, 280, 460, 640, 820, 1000], [100, 275, 450, 625, 800]
+    img[96:104, 96:1004] = 0
+    img[796:804, 96:1004] = 0
+    img[96:804, 96:104] = 0
+    img[96:804, 996:1004] = 0
+    for x in xs[1:-1]:
+        img[104:796, x - 2 : x + 2] = 0
+    for y in ys[1:-1]:
+        img[y - 2 : y + 2, 104:996] = 0
+    img[96:104, 130:250] = 255  # the opening, in the top-left room's outer wall
+    faces = []
+    for i in range(5):
+        for j in range(4):
+            x0 = xs[i] + (4 if i == 0 else 2)
+            x1 = xs[i + 1] - (4 if i == 4 else 2)
+            y0 = ys[j] + (4 if j == 0 else 2)
+            y1 = ys[j + 1] - (4 if j == 3 else 2)
+            faces.append(box(x0, y0, x1, y1))
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 20
+    assert min(_ious(det, faces)) > 0.9

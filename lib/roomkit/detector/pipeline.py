@@ -36,6 +36,11 @@ BUILDING_PART = 0.1
 #: Windows (collinear wall runs joined by thin glazing lines) may be much longer than doors.
 WINDOW_GAP_PER_THICKNESS = 20.0
 WINDOW_GAP_MAX_FRACTION = 0.4
+#: The disk that finds the outside is at least this many door gaps wide: window_gap follows
+#: the measured wall thickness, which is the partitions' on thin-partition plans, and a disk
+#: that small floods rooms through unbridged windows. Exterior pockets too narrow for the disk
+#: are dropped by the room stage (open along one whole side).
+EXTERIOR_PER_DOOR_GAP = 4.0
 #: Free space is cut at necks narrower than this many door gaps (doorways missed by bridging)…
 NECK_PER_DOOR_GAP = 1.6
 #: …between cores (room interiors) of at least this many squared wall thicknesses.
@@ -103,7 +108,7 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     walls = walls.replace(mask=drop_small(walls.mask, max(4.0 * t, SMALL_PER_DOOR_GAP * door_gap)))
     window_gap = min(WINDOW_GAP_PER_THICKNESS * t, WINDOW_GAP_MAX_FRACTION * max(gray.shape))
     bridges = bridge_gaps(walls.mask, door_gap, t, ink=walls.faint, window_gap=window_gap, diagonal=DIAGONAL)
-    outside = exterior(walls.mask | bridges, window_gap)
+    outside = exterior(walls.mask | bridges, max(window_gap, EXTERIOR_PER_DOOR_GAP * door_gap))
     free = (1 - (walls.mask | bridges | outside)).astype(np.uint8)
     cuts = split_at_necks(free, NECK_PER_DOOR_GAP * door_gap, CORE_AREA_PER_THICKNESS2 * max(t, 1.0) ** 2)
     page = float(gray.shape[0] * gray.shape[1])
