@@ -379,3 +379,15 @@ def test_wide_opening_does_not_let_the_outside_in_when_partitions_set_the_thickn
     det = roomkit.detect_rooms(img)
     assert len(det.rooms) == 20
     assert min(_ious(det, faces)) > 0.9
+
+
+def test_wide_doorway_closed_by_its_door_symbol_separates_the_rooms():
+    # A 150 px doorway (wider than any door gap or neck the plan's size suggests) with its leaf
+    # and swing arc drawn in thin pen lines: the symbol closes the doorway.
+    cells = [(100, 100, 500, 600), (500, 100, 1000, 600)]
+    img, faces = _plan(cells, doors=[(494, 250, 506, 400)])
+    cv2.line(img, (506, 250), (656, 250), 0, 2)  # the leaf, hinged on the upper jamb
+    cv2.ellipse(img, (506, 250), (150, 150), 0, 0, 90, 0, 1)  # its swing back to the lower jamb
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 2
+    assert min(_ious(det, faces)) > 0.85

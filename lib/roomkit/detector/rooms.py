@@ -231,3 +231,74 @@ def find_rooms(
             continue
         rooms.append(RoomCandidate(polygon=pts, area=area, confidence=conf, bridged_fraction=bridged))
     return rooms
+
+
+def split_by_ink(
+    free: np.ndarray, ink: np.ndarray, barrier: np.ndarray, min_piece: float, min_contact: float
+) -> np.ndarray:
+    """Cut lines (uint8 0/1, inside ``free``) where thin ink divides a region into rooms.
+
+    A doorway left open by the wall stages is usually still closed on the drawing by the door's
+    symbol (the leaf and its swing arc), a sliding panel or the jamb lines. Free space is cut by
+    all ink (pen lines included); a region that falls apart into two or more *pieces* that are
+    room-sized (at least ``min_piece`` px) and bounded by walls along at least ``min_contact``
+    px is split between them, every pixel going to the nearest piece. Pieces enclosed by ink
+    alone (furniture, text) or small (door swings, jamb pockets) never count.
+    """
+    out = np.zeros_like(free)
+    # Work on the building's bounding box only (the margins hold no free space).
+    pts = cv2.findNonZero(free)
+    if pts is None:
+        return out
+    bx, by, bw_, bh_ = cv2.boundingRect(pts)
+    x0, y0 = max(0, bx - 2), max(0, by - 2)
+    x1, y1 = min(free.shape[1], bx + bw_ + 2), min(free.shape[0], by + bh_ + 2)
+    out[y0:y1, x0:x1] = _split_by_ink(
+        free[y0:y1, x0:x1], ink[y0:y1, x0:x1], barrier[y0:y1, x0:x1], min_piece, min_contact
+    )
+    return out
+
+
+def _split_by_ink(
+    free: np.ndarray, ink: np.ndarray, barrier: np.ndarray, min_piece: float, min_contact: float
+) -> np.ndarray:
+    out = np.zeros_like(free)
+    n, regions, rstats, _ = cv2.connectedComponentsWithStats(free, connectivity=4)
+    if n <= 1:
+        return out
+    open_ = free & (1 - cv2.dilate(ink, np.ones((3, 3), np.uint8)))
+    m, pieces, pstats, _ = cv2.connectedComponentsWithStats(open_, connectivity=4)
+    if m <= 2:
+        return out
+    near_wall = cv2.dilate(barrier, np.ones((5, 5), np.uint8)) > 0
+    contact = np.bincount(pieces[near_wall & (open_ > 0)], minlength=m)
+    big = (pstats[:, cv2.CC_STAT_AREA] >= min_piece) & (contact >= min_contact)
+    big[0] = False
+    idx = np.nonzero(big)[0]
+    if idx.size < 2:
+        return out
+    # The region of each big piece (any pixel of it); regions holding two or more get split.
+    owner = np.zeros(m, dtype=np.int64)
+    for k in idx:
+        x, y, bw, bh = (int(v) for v in pstats[k, :4])
+        sub = pieces[y : y + bh, x : x + bw] == k
+        owner[k] = int(regions[y : y + bh, x : x + bw][sub][0])
+    counts = np.bincount(owner[idx], minlength=n)
+    for r in np.nonzero(counts >= 2)[0]:
+        x, y, bw, bh = (int(v) for v in rstats[r, :4])
+        reg = regions[y : y + bh, x : x + bw] == r
+        pc = pieces[y : y + bh, x : x + bw]
+        keep = np.isin(pc, idx[owner[idx] == r]) & reg
+        seeds = np.where(keep, pc, 0).astype(np.int32)
+        _dist, nearest = cv2.distanceTransformWithLabels(
+            (seeds == 0).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+        )
+        sy, sx = np.nonzero(seeds)
+        lut = np.zeros(int(nearest.max()) + 1, dtype=np.int32)
+        lut[nearest[sy, sx]] = seeds[sy, sx]
+        lab = np.where(reg, lut[nearest], 0)
+        cut = np.zeros(reg.shape, dtype=bool)
+        cut[:, 1:] |= (lab[:, 1:] != lab[:, :-1]) & reg[:, 1:] & reg[:, :-1]
+        cut[1:, :] |= (lab[1:, :] != lab[:-1, :]) & reg[1:, :] & reg[:-1, :]
+        out[y : y + bh, x : x + bw] |= cut.astype(np.uint8)
+    return out
