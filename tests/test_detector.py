@@ -391,3 +391,15 @@ def test_wide_doorway_closed_by_its_door_symbol_separates_the_rooms():
     det = roomkit.detect_rooms(img)
     assert len(det.rooms) == 2
     assert min(_ious(det, faces)) > 0.85
+
+
+def test_faint_door_symbol_on_a_shrunk_plan_still_separates_the_rooms():
+    # The same doorway on a plan drawn three times larger with 36 px walls: the detector works
+    # on it shrunk about fourfold, where the 2 px swing arc comes out as a light gray trace.
+    cells = [(100, 100, 500, 600), (500, 100, 1000, 600)]
+    img, faces = _plan(cells, doors=[(494, 250, 506, 400)], scale=3.0)
+    cv2.line(img, (1518, 750), (1968, 750), 0, 3)
+    cv2.ellipse(img, (1518, 750), (450, 450), 0, 0, 90, 0, 2)
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 2
+    assert min(_ious(det, faces)) > 0.85

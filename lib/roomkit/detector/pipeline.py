@@ -50,6 +50,9 @@ CORE_AREA_PER_THICKNESS2 = 4.0
 #: between them (doorways too wide for bridging and neck cuts, closed by a leaf and its arc).
 INK_PIECE_PER_DOOR_GAP2 = 4.0
 INK_CONTACT_PER_DOOR_GAP = 2.0
+#: …where pen ink is anything darker than this gray level: the thin, anti-aliased arcs of door
+#: swings come out light on shrunk plans; grid paper and floor tints are lighter still.
+PEN_LEVEL = 215
 #: Wall pieces shorter than this many door gaps (on both sides) are text or symbols.
 SMALL_PER_DOOR_GAP = 0.5
 #: Bridge diagonal (45°) walls too.
@@ -118,7 +121,7 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     cuts = split_at_necks(free, NECK_PER_DOOR_GAP * door_gap, CORE_AREA_PER_THICKNESS2 * max(t, 1.0) ** 2)
     cuts = cuts | split_by_ink(
         free & (1 - cuts),
-        walls.ink,
+        walls.ink | (gray < PEN_LEVEL).astype(np.uint8),
         walls.mask | bridges | cuts,
         INK_PIECE_PER_DOOR_GAP2 * door_gap**2,
         INK_CONTACT_PER_DOOR_GAP * door_gap,
