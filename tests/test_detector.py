@@ -350,3 +350,119 @@ def test_fast_connected_components_match_opencv():
     dots[::2, ::2] = 1
     n, labels, _stats, _ = components8(dots)
     assert n == 90_001 and labels.dtype == np.int32 and labels.max() == 90_000
+
+
+def test_thin_partitions_survive_beside_thick_outer_walls():
+    # Outer walls 36 px, partitions 7 px: the plan is worked on shrunk to the outer walls'
+    # thickness, where the partitions come out as faint lines thinner than the wall opening.
+    img = np.full((1800, 2400), 255, np.uint8)
+    img[200:236, 200:2200] = 0
+    img[1564:1600, 200:2200] = 0
+    img[200:1600, 200:236] = 0
+    img[200:1600, 2164:2200] = 0
+    img[236:1564, 1196:1203] = 0  # vertical partition
+    img[896:903, 236:1196] = 0  # horizontal partition in the left half
+    faces = [box(236, 236, 1196, 896), box(236, 903, 1196, 1564), box(1203, 236, 2164, 1564)]
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 3
+    assert min(_ious(det, faces)) > 0.95
+
+
+def test_outside_is_found_when_walls_run_to_the_page_edge():
+    # A studio with a wide unglazed opening, and garden walls that run from the building to
+    # the page edge on every side: the outside must still be reached from all around.
+    img = np.full((520, 640), 255, np.uint8)
+    img[60:72, 60:580] = 0
+    img[448:460, 60:580] = 0
+    img[60:460, 60:72] = 0
+    img[60:460, 568:580] = 0
+    img[448:460, 240:390] = 255  # a wide opening in the bottom wall
+    img[0:60, 300:312] = 0  # garden walls to the page edge
+    img[460:520, 140:152] = 0
+    img[250:262, 0:60] = 0
+    img[250:262, 580:640] = 0
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 1
+    assert min(_ious(det, [box(72, 72, 568, 448)])) > 0.9
+
+
+def test_outlined_walls_of_several_thicknesses_are_filled():
+    # Hollow walls drawn as two thin outlines, outer walls 51 px and partitions 19 px thick, on a
+    # wide sheet: neither strip width alone is long enough to show the plan has hollow walls.
+    solid = np.zeros((1000, 1900), np.uint8)
+    solid[100:151, 100:1100] = 1
+    solid[750:801, 100:1100] = 1
+    solid[100:801, 100:151] = 1
+    solid[100:801, 1049:1100] = 1
+    solid[151:750, 590:609] = 1
+    solid[415:434, 151:590] = 1
+    solid[415:434, 609:1049] = 1
+    inner = cv2.erode(solid, np.ones((3, 3), np.uint8))
+    img = np.where((solid > 0) & (inner == 0), 0, 255).astype(np.uint8)
+    for x, y in ((190, 300), (680, 300), (190, 620), (680, 620)):
+        cv2.putText(img, "BEDROOM", (x, y), cv2.FONT_HERSHEY_DUPLEX, 1.7, 0, 7)
+    faces = [box(151, 151, 590, 415), box(609, 151, 1049, 415), box(151, 434, 590, 750), box(609, 434, 1049, 750)]
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 4
+    assert min(_ious(det, faces)) > 0.95
+
+
+def test_courtyard_notch_narrower_than_the_outside_disk_is_not_a_room():
+    # A U-shaped building: the notch between its arms is open at the bottom, bounded by walls on
+    # three sides, and too narrow for the rolling disk that finds the outside.
+    cells = [(100, 100, 1000, 450), (100, 450, 450, 800), (650, 450, 1000, 800)]
+    img, faces = _plan(cells)
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 3
+    assert min(_ious(det, faces)) > 0.95
+
+
+def test_wide_opening_does_not_let_the_outside_in_when_partitions_set_the_thickness():
+    # Many 4 px partitions make the measured wall thickness small; a 120 px unglazed opening in
+    # the 8 px outer wall must not let the outside flood the room behind it.
+    img = np.full((900, 1100), 255, np.uint8)
+    xs, ys = [100, 280, 460, 640, 820, 1000], [100, 275, 450, 625, 800]
+    img[96:104, 96:1004] = 0
+    img[796:804, 96:1004] = 0
+    img[96:804, 96:104] = 0
+    img[96:804, 996:1004] = 0
+    for x in xs[1:-1]:
+        img[104:796, x - 2 : x + 2] = 0
+    for y in ys[1:-1]:
+        img[y - 2 : y + 2, 104:996] = 0
+    img[96:104, 130:250] = 255  # the opening, in the top-left room's outer wall
+    faces = []
+    for i in range(5):
+        for j in range(4):
+            x0 = xs[i] + (4 if i == 0 else 2)
+            x1 = xs[i + 1] - (4 if i == 4 else 2)
+            y0 = ys[j] + (4 if j == 0 else 2)
+            y1 = ys[j + 1] - (4 if j == 3 else 2)
+            faces.append(box(x0, y0, x1, y1))
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 20
+    assert min(_ious(det, faces)) > 0.9
+
+
+def test_wide_doorway_closed_by_its_door_symbol_separates_the_rooms():
+    # A 150 px doorway (wider than any door gap or neck the plan's size suggests) with its leaf
+    # and swing arc drawn in thin pen lines: the symbol closes the doorway.
+    cells = [(100, 100, 500, 600), (500, 100, 1000, 600)]
+    img, faces = _plan(cells, doors=[(494, 250, 506, 400)])
+    cv2.line(img, (506, 250), (656, 250), 0, 2)  # the leaf, hinged on the upper jamb
+    cv2.ellipse(img, (506, 250), (150, 150), 0, 0, 90, 0, 1)  # its swing back to the lower jamb
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 2
+    assert min(_ious(det, faces)) > 0.85
+
+
+def test_faint_door_symbol_on_a_shrunk_plan_still_separates_the_rooms():
+    # The same doorway on a plan drawn three times larger with 36 px walls: the detector works
+    # on it shrunk about fourfold, where the 2 px swing arc comes out as a light gray trace.
+    cells = [(100, 100, 500, 600), (500, 100, 1000, 600)]
+    img, faces = _plan(cells, doors=[(494, 250, 506, 400)], scale=3.0)
+    cv2.line(img, (1518, 750), (1968, 750), 0, 3)
+    cv2.ellipse(img, (1518, 750), (450, 450), 0, 0, 90, 0, 2)
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 2
+    assert min(_ious(det, faces)) > 0.85

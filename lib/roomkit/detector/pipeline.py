@@ -16,7 +16,7 @@ import numpy as np
 from roomkit.config import DetectorConfig
 from roomkit.detector.gaps import bridge_gaps
 from roomkit.detector.preprocess import Frame, prepare
-from roomkit.detector.rooms import RoomCandidate, exterior, find_rooms
+from roomkit.detector.rooms import RoomCandidate, exterior, find_rooms, split_by_ink
 from roomkit.detector.split import split_at_necks
 from roomkit.detector.walls import WallInfo, components8, drop_small, wall_mask
 from roomkit.errors import InputError
@@ -36,10 +36,23 @@ BUILDING_PART = 0.1
 #: Windows (collinear wall runs joined by thin glazing lines) may be much longer than doors.
 WINDOW_GAP_PER_THICKNESS = 20.0
 WINDOW_GAP_MAX_FRACTION = 0.4
+#: The disk that finds the outside is at least this many door gaps wide: window_gap follows
+#: the measured wall thickness, which is the partitions' on thin-partition plans, and a disk
+#: that small floods rooms through unbridged windows. Exterior pockets too narrow for the disk
+#: are dropped by the room stage (open along one whole side).
+EXTERIOR_PER_DOOR_GAP = 4.0
 #: Free space is cut at necks narrower than this many door gaps (doorways missed by bridging)…
 NECK_PER_DOOR_GAP = 1.6
 #: …between cores (room interiors) of at least this many squared wall thicknesses.
 CORE_AREA_PER_THICKNESS2 = 4.0
+#: Free space that the door symbols and other pen lines divide into pieces of at least this
+#: many squared door gaps, each bounded by walls along at least this many door gaps, is split
+#: between them (doorways too wide for bridging and neck cuts, closed by a leaf and its arc).
+INK_PIECE_PER_DOOR_GAP2 = 4.0
+INK_CONTACT_PER_DOOR_GAP = 2.0
+#: …where pen ink is anything darker than this gray level: the thin, anti-aliased arcs of door
+#: swings come out light on shrunk plans; grid paper and floor tints are lighter still.
+PEN_LEVEL = 215
 #: Wall pieces shorter than this many door gaps (on both sides) are text or symbols.
 SMALL_PER_DOOR_GAP = 0.5
 #: Bridge diagonal (45°) walls too.
@@ -107,9 +120,16 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     del comps
     window_gap = min(WINDOW_GAP_PER_THICKNESS * t, WINDOW_GAP_MAX_FRACTION * max(gray.shape))
     bridges = bridge_gaps(walls.mask, door_gap, t, ink=walls.faint, window_gap=window_gap, diagonal=DIAGONAL)
-    outside = exterior(walls.mask | bridges, window_gap)
+    outside = exterior(walls.mask | bridges, max(window_gap, EXTERIOR_PER_DOOR_GAP * door_gap))
     free = (1 - (walls.mask | bridges | outside)).astype(np.uint8)
     cuts = split_at_necks(free, NECK_PER_DOOR_GAP * door_gap, CORE_AREA_PER_THICKNESS2 * max(t, 1.0) ** 2)
+    cuts = cuts | split_by_ink(
+        free & (1 - cuts),
+        walls.ink | (gray < PEN_LEVEL).astype(np.uint8),
+        walls.mask | bridges | cuts,
+        INK_PIECE_PER_DOOR_GAP2 * door_gap**2,
+        INK_CONTACT_PER_DOOR_GAP * door_gap,
+    )
     page = float(gray.shape[0] * gray.shape[1])
     min_area = max(config.min_room_area * page, 4.0 * max(t, 1.0) ** 2)
     cands = find_rooms(

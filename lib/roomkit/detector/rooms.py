@@ -35,6 +35,10 @@ SIZE_DOUBTFUL = 0.002
 SIZE_SURE = 0.06
 #: Candidates whose boundary is more than this share "outside" are exterior notches.
 MAX_OPEN_FRACTION = 0.3
+#: Candidates from which this share of straight lines in one direction (left, right, up or down)
+#: reach the page border without meeting a wall are open to the outside on that side: a courtyard,
+#: a notch of the footprint, the strip between a building and its title or dimension lines.
+MAX_ESCAPE_FRACTION = 0.85
 
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
@@ -78,7 +82,9 @@ def _confidence(area: float, bridged: float, solidity: float, building_area: flo
 
 
 def _outside_exact(barrier: np.ndarray, r: float) -> np.ndarray:
-    pad = int(np.ceil(r)) + 2
+    # Twice the radius: disk centres ring the page whatever touches its edge (bridges, frames,
+    # a plan cropped tight), so the disk can roll in from every side.
+    pad = int(np.ceil(2.0 * r)) + 2
     padded = cv2.copyMakeBorder(barrier, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
     clearance = cv2.distanceTransform((padded == 0).astype(np.uint8), cv2.DIST_L2, 3)
     centres = (clearance > r).astype(np.uint8)
@@ -121,6 +127,36 @@ def exterior(barrier: np.ndarray, max_opening: float) -> np.ndarray:
     return outside
 
 
+def _first_barrier(barrier: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per column the first and last barrier row, per row the first and last barrier column
+    (h or -1, w or -1 where there is none)."""
+    h, w = barrier.shape
+    b = barrier > 0
+    any_col = b.any(axis=0)
+    any_row = b.any(axis=1)
+    top = np.where(any_col, np.argmax(b, axis=0), h)
+    bottom = np.where(any_col, h - 1 - np.argmax(b[::-1], axis=0), -1)
+    left = np.where(any_row, np.argmax(b, axis=1), w)
+    right = np.where(any_row, w - 1 - np.argmax(b[:, ::-1], axis=1), -1)
+    return top, bottom, left, right
+
+
+def _escape(comp: np.ndarray, x0: int, y0: int, ends: tuple[np.ndarray, ...]) -> int:
+    """The most pixels of ``comp`` (a crop at x0, y0) that see the page border in one axis
+    direction: no barrier pixel below them in their column, or above, left or right."""
+    top, bottom, left, right = ends
+    ch, cw = comp.shape
+    rows = np.arange(y0, y0 + ch)[:, None]
+    cols = np.arange(x0, x0 + cw)[None, :]
+    on = comp > 0
+    return max(
+        int((on & (rows < top[None, x0 : x0 + cw])).sum()),
+        int((on & (rows > bottom[None, x0 : x0 + cw])).sum()),
+        int((on & (cols < left[y0 : y0 + ch, None])).sum()),
+        int((on & (cols > right[y0 : y0 + ch, None])).sum()),
+    )
+
+
 def find_rooms(
     wall: np.ndarray,
     bridges: np.ndarray,
@@ -145,6 +181,7 @@ def find_rooms(
     free = (1 - barrier).astype(np.uint8)
     n, labels, stats, _ = components4(free)
     h, w = free.shape
+    ends = _first_barrier(wall | bridges)
     cands: list[tuple[int, np.ndarray, float, float, float]] = []
     for i in range(1, n):
         x, y, bw, bh, area = (int(v) for v in stats[i])
@@ -155,6 +192,8 @@ def find_rooms(
         x0, y0 = max(0, x - 1), max(0, y - 1)
         x1, y1 = min(w, x + bw + 1), min(h, y + bh + 1)
         comp = (labels[y0:y1, x0:x1] == i).astype(np.uint8)
+        if _escape(comp, x0, y0, ends) > MAX_ESCAPE_FRACTION * area:
+            continue  # open to the outside along one whole side
         contours, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         if not contours:
             continue
@@ -194,3 +233,74 @@ def find_rooms(
             continue
         rooms.append(RoomCandidate(polygon=pts, area=area, confidence=conf, bridged_fraction=bridged))
     return rooms
+
+
+def split_by_ink(
+    free: np.ndarray, ink: np.ndarray, barrier: np.ndarray, min_piece: float, min_contact: float
+) -> np.ndarray:
+    """Cut lines (uint8 0/1, inside ``free``) where thin ink divides a region into rooms.
+
+    A doorway left open by the wall stages is usually still closed on the drawing by the door's
+    symbol (the leaf and its swing arc), a sliding panel or the jamb lines. Free space is cut by
+    all ink (pen lines included); a region that falls apart into two or more *pieces* that are
+    room-sized (at least ``min_piece`` px) and bounded by walls along at least ``min_contact``
+    px is split between them, every pixel going to the nearest piece. Pieces enclosed by ink
+    alone (furniture, text) or small (door swings, jamb pockets) never count.
+    """
+    out = np.zeros_like(free)
+    # Work on the building's bounding box only (the margins hold no free space).
+    pts = cv2.findNonZero(free)
+    if pts is None:
+        return out
+    bx, by, bw_, bh_ = cv2.boundingRect(pts)
+    x0, y0 = max(0, bx - 2), max(0, by - 2)
+    x1, y1 = min(free.shape[1], bx + bw_ + 2), min(free.shape[0], by + bh_ + 2)
+    out[y0:y1, x0:x1] = _split_by_ink(
+        free[y0:y1, x0:x1], ink[y0:y1, x0:x1], barrier[y0:y1, x0:x1], min_piece, min_contact
+    )
+    return out
+
+
+def _split_by_ink(
+    free: np.ndarray, ink: np.ndarray, barrier: np.ndarray, min_piece: float, min_contact: float
+) -> np.ndarray:
+    out = np.zeros_like(free)
+    n, regions, rstats, _ = cv2.connectedComponentsWithStats(free, connectivity=4)
+    if n <= 1:
+        return out
+    open_ = free & (1 - cv2.dilate(ink, np.ones((3, 3), np.uint8)))
+    m, pieces, pstats, _ = cv2.connectedComponentsWithStats(open_, connectivity=4)
+    if m <= 2:
+        return out
+    near_wall = cv2.dilate(barrier, np.ones((5, 5), np.uint8)) > 0
+    contact = np.bincount(pieces[near_wall & (open_ > 0)], minlength=m)
+    big = (pstats[:, cv2.CC_STAT_AREA] >= min_piece) & (contact >= min_contact)
+    big[0] = False
+    idx = np.nonzero(big)[0]
+    if idx.size < 2:
+        return out
+    # The region of each big piece (any pixel of it); regions holding two or more get split.
+    owner = np.zeros(m, dtype=np.int64)
+    for k in idx:
+        x, y, bw, bh = (int(v) for v in pstats[k, :4])
+        sub = pieces[y : y + bh, x : x + bw] == k
+        owner[k] = int(regions[y : y + bh, x : x + bw][sub][0])
+    counts = np.bincount(owner[idx], minlength=n)
+    for r in np.nonzero(counts >= 2)[0]:
+        x, y, bw, bh = (int(v) for v in rstats[r, :4])
+        reg = regions[y : y + bh, x : x + bw] == r
+        pc = pieces[y : y + bh, x : x + bw]
+        keep = np.isin(pc, idx[owner[idx] == r]) & reg
+        seeds = np.where(keep, pc, 0).astype(np.int32)
+        _dist, nearest = cv2.distanceTransformWithLabels(
+            (seeds == 0).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+        )
+        sy, sx = np.nonzero(seeds)
+        lut = np.zeros(int(nearest.max()) + 1, dtype=np.int32)
+        lut[nearest[sy, sx]] = seeds[sy, sx]
+        lab = np.where(reg, lut[nearest], 0)
+        cut = np.zeros(reg.shape, dtype=bool)
+        cut[:, 1:] |= (lab[:, 1:] != lab[:, :-1]) & reg[:, 1:] & reg[:, :-1]
+        cut[1:, :] |= (lab[1:, :] != lab[:-1, :]) & reg[1:, :] & reg[:-1, :]
+        out[y : y + bh, x : x + bw] |= cut.astype(np.uint8)
+    return out

@@ -29,9 +29,11 @@ KERNEL_PER_THICKNESS = 0.3
 #: Paper strips narrower than this share of the wall thickness, between ink lines, are the
 #: inside of outlined walls or window glazing.
 FILL_PER_THICKNESS = 0.6
-#: Hollow-wall mode needs the dominant narrow paper width to carry this many times the ridge
-#: length of the dominant ink width.
+#: Hollow-wall mode needs narrow enclosed paper to carry this many times the ridge length of the
+#: ink thicker than a pen line.
 HOLLOW_DOMINANCE = 1.5
+#: Strip widths carrying at least this share of the strongest one's ridge length are wall classes.
+HOLLOW_CLASS = 0.3
 #: Gray level (on the normalized image) below which a pixel is faint ink, e.g. a glazing line.
 FAINT_LEVEL = 235
 
@@ -135,15 +137,14 @@ def fill_outlined(ink: np.ndarray, max_width: int, min_length: int) -> np.ndarra
     return ink | lookup(long_.astype(np.uint8), labels)
 
 
-def _pooled_peak(hist: np.ndarray, lo: int) -> tuple[int, float]:
-    """(width, pooled count) of the strongest bin ≥ ``lo``, counting both neighbours."""
+def _pooled(hist: np.ndarray, lo: int) -> np.ndarray:
+    """Counts of the bins ≥ ``lo`` with both neighbours added (widths are quantized)."""
     h = hist.astype(np.float64).copy()
     h[:lo] = 0.0
     pooled = h.copy()
     pooled[1:] += h[:-1]
     pooled[:-1] += h[1:]
-    w = int(np.argmax(pooled))
-    return w, float(pooled[w])
+    return pooled
 
 
 def fill_hollow_walls(ink: np.ndarray, ink_hist: np.ndarray | None = None) -> tuple[np.ndarray, float]:
@@ -152,10 +153,11 @@ def fill_hollow_walls(ink: np.ndarray, ink_hist: np.ndarray | None = None) -> tu
     A plan drawn with hollow walls has little thick ink but a great deal of enclosed paper of
     one narrow width: the strip between a wall's two outlines, or the cells between its hatch
     lines. The medial ridges of enclosed paper are histogrammed by width, like the ink's; when
-    a narrow paper width carries clearly more ridge length than any ink width, the plan is
-    taken to have hollow walls and every enclosed paper region no wider than about 1.5× that
-    width is filled. Returns (ink, hollow wall thickness or 0); plans with solid walls are
-    returned unchanged (the same array). ``ink_hist``: ``stroke_widths(ink)`` if already known.
+    narrow enclosed paper carries clearly more ridge length than ink thicker than a pen line,
+    the plan is taken to have hollow walls and every enclosed paper region no wider than about
+    1.5× the widest strong strip width (outer walls) is filled. Returns (ink, hollow wall
+    thickness or 0); plans with solid walls are returned unchanged (the same array).
+    ``ink_hist``: ``stroke_widths(ink)`` if already known.
     """
     h, w = ink.shape
     if not cv2.countNonZero(ink):
@@ -167,15 +169,14 @@ def fill_hollow_walls(ink: np.ndarray, ink_hist: np.ndarray | None = None) -> tu
     ridge_dt = dt[ys, xs]
     cap = max(12, int(0.04 * max(h, w)))
 
-    def peak(ridge_dt: np.ndarray) -> tuple[int, float]:
-        hist = np.bincount(np.rint(2.0 * ridge_dt - 1.0).clip(0).astype(np.int64), minlength=cap + 2)[: cap + 1]
-        return _pooled_peak(hist, THIN_STROKE + 1)
+    def ridge_hist(ridge_dt: np.ndarray) -> np.ndarray:
+        return np.bincount(np.rint(2.0 * ridge_dt - 1.0).clip(0).astype(np.int64), minlength=cap + 2)[: cap + 1]
 
     ink_hist = stroke_widths(ink) if ink_hist is None else ink_hist
-    _w, solid = _pooled_peak(ink_hist, THIN_STROKE + 1)
+    solid = float(ink_hist[THIN_STROKE + 1 :].sum())
     # All paper ridges bound the enclosed ones bin by bin: when even they are too weak, the
     # plan has solid walls and the paper need not be labelled.
-    _width, bound = peak(ridge_dt)
+    bound = float(ridge_hist(ridge_dt)[THIN_STROKE + 1 :].sum())
     if bound < HOLLOW_DOMINANCE * solid or bound < 2.0 * max(h, w):
         return ink, 0.0
     try:  # 16-bit labels when they fit: faster to label and to look up
@@ -189,7 +190,12 @@ def fill_hollow_walls(ink: np.ndarray, ink_hist: np.ndarray | None = None) -> tu
     border[0] = True  # label 0 is the ink: never enclosed paper
     ridge_labels = labels[ys, xs]
     inside = ~border[ridge_labels]
-    width, strength = peak(ridge_dt[inside])
+    paper_hist = ridge_hist(ridge_dt[inside])
+    # Outer and inner walls (and thinner or thicker partitions) give the strips several widths:
+    # compare all narrow paper with all thick ink, and fill up to the widest strong strip width.
+    strength = float(paper_hist[THIN_STROKE + 1 :].sum())
+    pooled = _pooled(paper_hist, THIN_STROKE + 1)
+    width = int(np.nonzero(pooled >= HOLLOW_CLASS * pooled.max())[0].max()) if pooled.max() > 0 else 0
     if strength < HOLLOW_DOMINANCE * solid or strength < 2.0 * max(h, w):
         return ink, 0.0
     limit = 0.75 * (width + 1)
@@ -298,4 +304,48 @@ def wall_mask(gray: np.ndarray, thickness: float | None = None) -> WallInfo:
     kernel = _odd(max(THIN_STROKE + 1, KERNEL_PER_THICKNESS * t))
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (kernel, kernel))
     mask = cv2.morphologyEx(ink, cv2.MORPH_OPEN, k)
+    mask = mask | thin_walls(gray, t)
     return WallInfo(mask=mask, ink=ink, faint=faint, thickness=t, kernel=kernel)
+
+
+#: Thin partitions (closets, light stud walls) can be a third of the outer walls' thickness and
+#: fall below the opening, or come out of anti-aliased downscaling as faint gray lines that the
+#: ink threshold breaks up. A straight axis-aligned line is a wall when its ink, summed across
+#: the line, is at least THIN_WALL_WIDTH px of full darkness (and THIN_WALL_PER_THICKNESS of the
+#: wall thickness), and it runs at least THIN_WALL_LENGTH wall thicknesses. Pen lines (furniture,
+#: door leaves, dimensions, grid paper) carry less ink across; text strokes are shorter.
+THIN_WALL_WIDTH = 1.5
+THIN_WALL_PER_THICKNESS = 0.2
+THIN_WALL_LENGTH = 10.0
+#: Thin walls are searched on a copy reduced so that the walls are about this thick.
+THIN_WALL_GRID_THICKNESS = 8.0
+
+
+def thin_walls(gray: np.ndarray, thickness: float) -> np.ndarray:
+    """Long straight lines that carry a wall's worth of ink across, however faint or thin."""
+    # Plans worked on with very thick walls (hollow walls, filled) are searched on a reduced
+    # copy: the ink summed across a line survives area averaging, and the cost of the long line
+    # openings falls with the square of the factor.
+    f = int(thickness // THIN_WALL_GRID_THICKNESS)
+    if f >= 2:
+        h, w = gray.shape
+        small = cv2.resize(gray, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+        found = cv2.resize(_thin_walls(small, thickness / f), (w, h), interpolation=cv2.INTER_NEAREST)
+        _thr, drawn = cv2.threshold(gray, FAINT_LEVEL - 1, 1, cv2.THRESH_BINARY_INV)
+        return found & drawn
+    return _thin_walls(gray, thickness)
+
+
+def _thin_walls(gray: np.ndarray, thickness: float) -> np.ndarray:
+    width = max(THIN_WALL_WIDTH, THIN_WALL_PER_THICKNESS * thickness)
+    across = 2 * int(np.ceil(width)) + 1
+    dark = cv2.bitwise_not(gray)
+    level = 255.0 * width / across  # mean darkness over the box
+    length = max(5, int(round(THIN_WALL_LENGTH * thickness)))
+    _thr, drawn = cv2.threshold(gray, FAINT_LEVEL - 1, 1, cv2.THRESH_BINARY_INV)
+    out = np.zeros(gray.shape, np.uint8)
+    # Vertical lines: ink summed along rows (box of size across×1), then runs kept along columns.
+    for box, line in (((across, 1), np.ones((length, 1), np.uint8)), ((1, across), np.ones((1, length), np.uint8))):
+        _thr, ink = cv2.threshold(cv2.blur(dark, box), int(np.ceil(level)) - 1, 1, cv2.THRESH_BINARY)
+        out |= cv2.morphologyEx(ink, cv2.MORPH_OPEN, line)
+    return out & drawn
