@@ -123,6 +123,18 @@ def test_text_furniture_and_dimension_lines_do_not_make_rooms():
     assert min(_ious(det, faces)) > 0.95
 
 
+def test_thin_dark_partition_from_wall_to_wall_separates_rooms():
+    # One walled cell split by a 2 px pen-line partition (a closet wall) drawn as dark as the
+    # walls; a light-gray counter line from wall to wall in the other part is furniture.
+    img, _ = _plan([(100, 100, 1000, 800)])
+    img[106:794, 800:802] = 0
+    img[106:794, 300:301] = 150
+    det = roomkit.detect_rooms(img)
+    faces = [box(106, 106, 800, 794), box(802, 106, 994, 794)]
+    assert len(det.rooms) == 2
+    assert min(_ious(det, faces)) > 0.95
+
+
 def test_small_rotation_is_straightened_and_mapped_back():
     img, faces = _plan(GRID)
     h, w = img.shape

@@ -18,7 +18,7 @@ from roomkit.detector.gaps import bridge_gaps
 from roomkit.detector.preprocess import Frame, prepare
 from roomkit.detector.rooms import RoomCandidate, exterior, find_rooms
 from roomkit.detector.split import split_at_necks
-from roomkit.detector.walls import WallInfo, drop_small, wall_mask
+from roomkit.detector.walls import WallInfo, drop_small, thin_partitions, wall_mask
 from roomkit.errors import InputError
 from roomkit.response import Detection, order_and_number
 
@@ -42,6 +42,14 @@ NECK_PER_DOOR_GAP = 1.6
 CORE_AREA_PER_THICKNESS2 = 4.0
 #: Wall pieces shorter than this many door gaps (on both sides) are text or symbols.
 SMALL_PER_DOOR_GAP = 0.5
+#: Pen-line partitions (closets, light walls) spanning wall to wall: at least this long…
+THIN_PARTITIONS = True
+THIN_MIN_PER_THICKNESS = 3.0
+THIN_MIN_PER_DOOR_GAP = 0.5
+#: …and ending within this many wall thicknesses of a wall at both ends.
+THIN_REACH_PER_THICKNESS = 0.5
+#: Partitions meeting a wall at one end only (a doorway at the other) must be this long.
+THIN_STUB_PER_DOOR_GAP = 1.5
 #: Bridge diagonal (45°) walls too.
 DIAGONAL = False
 
@@ -101,6 +109,16 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     # Bold text, symbols and furniture blobs that survived the opening are compact: shorter
     # than about half a door. Walls are longer, or joined to longer walls.
     walls = walls.replace(mask=drop_small(walls.mask, max(4.0 * t, SMALL_PER_DOOR_GAP * door_gap)))
+    if THIN_PARTITIONS:
+        thin = thin_partitions(
+            walls.ink,
+            walls.mask,
+            max(THIN_MIN_PER_THICKNESS * t, THIN_MIN_PER_DOOR_GAP * door_gap),
+            max(2.0, THIN_REACH_PER_THICKNESS * t),
+            gray,
+            stub_length=THIN_STUB_PER_DOOR_GAP * door_gap,
+        )
+        walls = walls.replace(mask=walls.mask | thin)
     window_gap = min(WINDOW_GAP_PER_THICKNESS * t, WINDOW_GAP_MAX_FRACTION * max(gray.shape))
     bridges = bridge_gaps(walls.mask, door_gap, t, ink=walls.faint, window_gap=window_gap, diagonal=DIAGONAL)
     outside = exterior(walls.mask | bridges, window_gap)

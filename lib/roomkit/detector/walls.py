@@ -191,3 +191,66 @@ def wall_mask(gray: np.ndarray, thickness: float | None = None) -> WallInfo:
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (kernel, kernel))
     mask = cv2.morphologyEx(ink, cv2.MORPH_OPEN, k)
     return WallInfo(mask=mask, ink=ink, faint=faint, thickness=t, kernel=kernel)
+
+
+def thin_partitions(
+    ink: np.ndarray,
+    wall: np.ndarray,
+    min_length: float,
+    reach: float,
+    gray: np.ndarray | None = None,
+    rounds: int = 2,
+    stub_length: float = 0.0,
+) -> np.ndarray:
+    """Thin straight partitions (uint8 0/1, disjoint from ``wall``) that run from wall to wall.
+
+    Many plans draw closets, wardrobes and light partitions with a pen line no thicker than the
+    furniture's, so the wall opening drops them. A pen line that is long and straight
+    (horizontal or vertical, at least ``min_length`` px) and whose *both* ends meet a wall
+    (within ``reach`` px) is a partition: furniture outlines and door leaves stand free at one
+    end at least, text is short. Lines ending on an accepted partition count on the next round
+    (closet fronts between closet sides). A line at least ``stub_length`` long (when > 0) that
+    meets a wall at one end only is a partition with a doorway at its free end (the gap stage
+    closes the doorway). With ``gray``, a partition must also be drawn about as dark as the
+    walls: listing plans draw fixtures and furniture in a lighter gray.
+    """
+    length = int(round(min_length))
+    if length < 3 or not ink.any():
+        return np.zeros_like(wall)
+    r = max(1, int(round(reach)))
+    segs = {
+        d: cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((1, length) if d == "h" else (length, 1), np.uint8)) & (1 - wall)
+        for d in "hv"
+    }
+    found = np.zeros_like(wall)
+    h, w = wall.shape
+    dark = None
+    if gray is not None and wall.any():
+        hist = np.bincount(gray[wall > 0], minlength=256)
+        wall_level = int(np.searchsorted(np.cumsum(hist), hist.sum() / 2.0))
+        thr, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        dark = 0.5 * (wall_level + float(np.clip(thr, 70, 200)))
+    for _ in range(rounds):
+        barrier = wall | found
+        added = False
+        for d, seg in segs.items():
+            n, labels, stats, _ = cv2.connectedComponentsWithStats(seg & (1 - found), connectivity=8)
+            for i in range(1, n):
+                x, y, bw, bh, _a = (int(v) for v in stats[i])
+                if d == "h":
+                    a = barrier[max(0, y - 1) : y + bh + 1, max(0, x - r) : x]
+                    b = barrier[max(0, y - 1) : y + bh + 1, x + bw : min(w, x + bw + r)]
+                else:
+                    a = barrier[max(0, y - r) : y, max(0, x - 1) : x + bw + 1]
+                    b = barrier[y + bh : min(h, y + bh + r), max(0, x - 1) : x + bw + 1]
+                span = bw if d == "h" else bh
+                if (a.any() and b.any()) or (stub_length > 0 and span >= stub_length and (a.any() or b.any())):
+                    sl = (slice(y, y + bh), slice(x, x + bw))
+                    comp = labels[sl] == i
+                    if dark is not None and np.median(gray[sl][comp]) > dark:
+                        continue
+                    found[sl] |= comp.astype(np.uint8)
+                    added = True
+        if not added:
+            break
+    return found
