@@ -119,6 +119,13 @@ def exterior(barrier: np.ndarray, max_opening: float) -> np.ndarray:
     return outside
 
 
+def _edge_contact(labels: np.ndarray, i: int) -> int:
+    """Pixels of component ``i`` on the page's edge rows and columns."""
+    return int(
+        (labels[0] == i).sum() + (labels[-1] == i).sum() + (labels[1:-1, 0] == i).sum() + (labels[1:-1, -1] == i).sum()
+    )
+
+
 def find_rooms(
     wall: np.ndarray,
     bridges: np.ndarray,
@@ -148,20 +155,25 @@ def find_rooms(
         x, y, bw, bh, area = (int(v) for v in stats[i])
         if area < min_area or area > max_area:
             continue
-        if x == 0 or y == 0 or x + bw >= w or y + bh >= h:
-            continue  # touches the page border: outside the building
         x0, y0 = max(0, x - 1), max(0, y - 1)
         x1, y1 = min(w, x + bw + 1), min(h, y + bh + 1)
+        edge = 0
+        if x == 0 or y == 0 or x + bw >= w or y + bh >= h:
+            if outside is None:
+                continue  # touches the page border: outside the building
+            # A plan cropped tight to its outer wall: a room reaches the page edge through a
+            # window or door in that wall. The edge contact counts as open boundary below.
+            edge = _edge_contact(labels, i)
         comp = (labels[y0:y1, x0:x1] == i).astype(np.uint8)
         contours, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         if not contours:
             continue
         contour = max(contours, key=cv2.contourArea)
         ring = cv2.dilate(comp, _CROSS) & (1 - comp)
-        ring_n = int(ring.sum())
-        bridged = float((ring & guessed[y0:y1, x0:x1]).sum()) / ring_n if ring_n else 0.0
+        ring_n = int(ring.sum()) + edge
+        bridged = float((ring & guessed[y0:y1, x0:x1]).sum() + edge) / ring_n if ring_n else 0.0
         if outside is not None and ring_n:
-            open_part = float((ring & outside[y0:y1, x0:x1]).sum()) / ring_n
+            open_part = float((ring & outside[y0:y1, x0:x1]).sum() + edge) / ring_n
             if open_part > MAX_OPEN_FRACTION:
                 continue  # mostly bounded by the footprint's closure: a courtyard or notch
         outer_area = float(cv2.contourArea(contour))
