@@ -135,6 +135,17 @@ def test_thin_dark_partition_from_wall_to_wall_separates_rooms():
     assert min(_ious(det, faces)) > 0.95
 
 
+def test_long_window_drawn_as_faint_glazing_keeps_the_outside_out():
+    # A 300 px window in the outer wall (longer than any bridged opening), drawn as two
+    # light-gray glazing lines.
+    img, faces = _plan(GRID, doors=[(94, 130, 106, 430)])
+    img[130:430, 95] = 190
+    img[130:430, 104] = 190
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 4
+    assert min(_ious(det, faces)) > 0.95
+
+
 def test_small_rotation_is_straightened_and_mapped_back():
     img, faces = _plan(GRID)
     h, w = img.shape

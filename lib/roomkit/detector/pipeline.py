@@ -50,6 +50,8 @@ THIN_MIN_PER_DOOR_GAP = 0.5
 THIN_REACH_PER_THICKNESS = 0.5
 #: Partitions meeting a wall at one end only (a doorway at the other) must be this long.
 THIN_STUB_PER_DOOR_GAP = 1.5
+#: Straight faint lines spanning wall to wall (glazing) stop the outside from coming in.
+EXTERIOR_PEN_LINES = True
 #: Bridge diagonal (45°) walls too.
 DIAGONAL = False
 
@@ -121,7 +123,18 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
         walls = walls.replace(mask=walls.mask | thin)
     window_gap = min(WINDOW_GAP_PER_THICKNESS * t, WINDOW_GAP_MAX_FRACTION * max(gray.shape))
     bridges = bridge_gaps(walls.mask, door_gap, t, ink=walls.faint, window_gap=window_gap, diagonal=DIAGONAL)
-    outside = exterior(walls.mask | bridges, window_gap)
+    fence = walls.mask | bridges
+    if EXTERIOR_PEN_LINES:
+        # The outside stops at any straight pen line spanning wall to wall, whatever its gray:
+        # long windows drawn as glazing lines would otherwise let it into the rooms.
+        lines = thin_partitions(
+            walls.faint,
+            fence,
+            max(THIN_MIN_PER_THICKNESS * t, THIN_MIN_PER_DOOR_GAP * door_gap),
+            max(2.0, THIN_REACH_PER_THICKNESS * t),
+        )
+        fence = fence | lines
+    outside = exterior(fence, window_gap)
     free = (1 - (walls.mask | bridges | outside)).astype(np.uint8)
     cuts = split_at_necks(free, NECK_PER_DOOR_GAP * door_gap, CORE_AREA_PER_THICKNESS2 * max(t, 1.0) ** 2)
     page = float(gray.shape[0] * gray.shape[1])
