@@ -91,6 +91,14 @@ def test_door_gaps_are_closed_along_the_wall_line():
     assert min(_ious(det, faces)) > 0.95
 
 
+def test_wide_double_door_between_collinear_walls_is_closed():
+    # 100 px openings (nearly two auto door gaps) in two interior walls.
+    img, faces = _plan(GRID, doors=[(494, 220, 506, 320), (600, 444, 700, 456)])
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 4
+    assert min(_ious(det, faces)) > 0.95
+
+
 def test_entrance_door_in_the_outer_wall_does_not_lose_the_room():
     img, faces = _plan(GRID, doors=[(94, 250, 106, 320)])
     det = roomkit.detect_rooms(img)

@@ -114,3 +114,24 @@ def bridge_gaps(
             if keep[1:].any():
                 bridges |= keep[labels].astype(np.uint8)
     return bridges
+
+
+def bridge_collinear(wall: np.ndarray, gap: float, thickness: float, *, run_per_thickness: float = 2.5) -> np.ndarray:
+    """Bridges (uint8 0/1, disjoint from ``wall``) across openings up to ``gap`` px between two
+    wall runs that continue each other along one line (h or v).
+
+    Wide and double doors leave a gap longer than the door gap between two jambs; when both
+    jambs end straight wall runs on the same line, the opening is a doorway in that wall. Like
+    :func:`bridge_gaps`, a fill must be about as thin as the wall across the line.
+    """
+    length = int(round(gap))
+    if length < 2 or thickness <= 0:
+        return np.zeros_like(wall)
+    across = int(round(1.6 * thickness)) + 2
+    run = max(3, int(round(run_per_thickness * thickness)))
+    out = np.zeros_like(wall)
+    for direction in ("h", "v"):
+        segs = _elongated(wall, run, direction)
+        closed = cv2.morphologyEx(segs, cv2.MORPH_CLOSE, _line_kernel(length, direction))
+        out |= _thin_fill(closed, wall | out, across, direction)
+    return out

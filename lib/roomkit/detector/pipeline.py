@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from roomkit.config import DetectorConfig
-from roomkit.detector.gaps import bridge_gaps
+from roomkit.detector.gaps import bridge_collinear, bridge_gaps
 from roomkit.detector.preprocess import Frame, prepare
 from roomkit.detector.rooms import RoomCandidate, exterior, find_rooms
 from roomkit.detector.split import split_at_necks
@@ -50,6 +50,8 @@ THIN_MIN_PER_DOOR_GAP = 0.5
 THIN_REACH_PER_THICKNESS = 0.5
 #: Partitions meeting a wall at one end only (a doorway at the other) must be this long.
 THIN_STUB_PER_DOOR_GAP = 1.5
+#: Wide and double doors: openings up to this many door gaps between collinear wall runs.
+WIDE_DOOR_PER_DOOR_GAP = 2.0
 #: Straight faint lines spanning wall to wall (glazing) stop the outside from coming in.
 EXTERIOR_PEN_LINES = True
 #: Bridge diagonal (45°) walls too.
@@ -123,6 +125,8 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
         walls = walls.replace(mask=walls.mask | thin)
     window_gap = min(WINDOW_GAP_PER_THICKNESS * t, WINDOW_GAP_MAX_FRACTION * max(gray.shape))
     bridges = bridge_gaps(walls.mask, door_gap, t, ink=walls.faint, window_gap=window_gap, diagonal=DIAGONAL)
+    if WIDE_DOOR_PER_DOOR_GAP > 1.0:
+        bridges = bridges | bridge_collinear(walls.mask | bridges, WIDE_DOOR_PER_DOOR_GAP * door_gap, t)
     fence = walls.mask | bridges
     if EXTERIOR_PEN_LINES:
         # The outside stops at any straight pen line spanning wall to wall, whatever its gray:
