@@ -154,6 +154,17 @@ def test_long_window_drawn_as_faint_glazing_keeps_the_outside_out():
     assert min(_ious(det, faces)) > 0.95
 
 
+def test_outside_is_found_below_a_plan_that_spans_the_page_width():
+    # The plan nearly touches the left and right page edges, so the outside above and below it
+    # are separate; a 150 px opening in the bottom wall must still face the outside.
+    img, faces = _plan(GRID, doors=[(200, 794, 350, 806)])
+    img = img[:, 60:1040]
+    faces = [Polygon([(x - 60, y) for x, y in f.exterior.coords]) for f in faces]
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 4
+    assert min(_ious(det, faces)) > 0.9
+
+
 def test_small_rotation_is_straightened_and_mapped_back():
     img, faces = _plan(GRID)
     h, w = img.shape

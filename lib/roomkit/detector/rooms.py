@@ -80,10 +80,13 @@ def _outside_exact(barrier: np.ndarray, r: float) -> np.ndarray:
     padded = cv2.copyMakeBorder(barrier, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
     clearance = cv2.distanceTransform((padded == 0).astype(np.uint8), cv2.DIST_L2, 3)
     centres = (clearance > r).astype(np.uint8)
-    h, w = centres.shape
-    mask = np.zeros((h + 2, w + 2), np.uint8)
-    cv2.floodFill(centres, mask, (0, 0), 2, flags=4)
-    reach = cv2.distanceTransform((centres != 2).astype(np.uint8), cv2.DIST_L2, 3)
+    # Disk centres connected to the padded frame's edge, from any side: a plan that nearly
+    # touches two opposite page edges splits the frame, so one corner does not reach them all.
+    n, labels = cv2.connectedComponents(centres, connectivity=4)
+    seen = np.zeros(n, dtype=bool)
+    seen[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
+    seen[0] = False
+    reach = cv2.distanceTransform((~seen[labels]).astype(np.uint8), cv2.DIST_L2, 3)
     return ((reach <= r)[pad:-pad, pad:-pad] & (barrier == 0)).astype(np.uint8)
 
 
