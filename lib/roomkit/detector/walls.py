@@ -230,13 +230,20 @@ def thin_partitions(
         wall_level = int(np.searchsorted(np.cumsum(hist), hist.sum() / 2.0))
         thr, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
         dark = 0.5 * (wall_level + float(np.clip(thr, 70, 200)))
+    # Segments by their outer contours' boxes (much cheaper than labelling the whole page); a
+    # segment's pixels are the segment ink inside its box (lines are thin, boxes hardly overlap).
+    comps = {}
+    for d, seg in segs.items():
+        contours, _ = cv2.findContours(seg, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        comps[d] = ([cv2.boundingRect(c) for c in contours], np.zeros(len(contours), dtype=bool))
     for _ in range(rounds):
         barrier = wall | found
         added = False
-        for d, seg in segs.items():
-            n, labels, stats, _ = cv2.connectedComponentsWithStats(seg & (1 - found), connectivity=8)
-            for i in range(1, n):
-                x, y, bw, bh, _a = (int(v) for v in stats[i])
+        for d, (boxes, done) in comps.items():
+            seg = segs[d]
+            for i, (x, y, bw, bh) in enumerate(boxes):
+                if done[i]:
+                    continue
                 if d == "h":
                     a = barrier[max(0, y - 1) : y + bh + 1, max(0, x - r) : x]
                     b = barrier[max(0, y - 1) : y + bh + 1, x + bw : min(w, x + bw + r)]
@@ -245,8 +252,9 @@ def thin_partitions(
                     b = barrier[y + bh : min(h, y + bh + r), max(0, x - 1) : x + bw + 1]
                 span = bw if d == "h" else bh
                 if (a.any() and b.any()) or (stub_length > 0 and span >= stub_length and (a.any() or b.any())):
+                    done[i] = True
                     sl = (slice(y, y + bh), slice(x, x + bw))
-                    comp = labels[sl] == i
+                    comp = seg[sl] > 0
                     if dark is not None and np.median(gray[sl][comp]) > dark:
                         continue
                     found[sl] |= comp.astype(np.uint8)
