@@ -34,6 +34,8 @@ FILL_PER_THICKNESS = 0.6
 HOLLOW_DOMINANCE = 1.5
 #: Gray level (on the normalized image) below which a pixel is faint ink, e.g. a glazing line.
 FAINT_LEVEL = 235
+#: Pen-line partitions are at most this far from the walls' gray towards the ink threshold.
+PARTITION_DARKNESS = 0.5
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,7 @@ def thin_partitions(
         hist = np.bincount(gray[wall > 0], minlength=256)
         wall_level = int(np.searchsorted(np.cumsum(hist), hist.sum() / 2.0))
         thr, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-        dark = 0.5 * (wall_level + float(np.clip(thr, 70, 200)))
+        dark = wall_level + PARTITION_DARKNESS * (float(np.clip(thr, 70, 200)) - wall_level)
     # Segments by their outer contours' boxes (much cheaper than labelling the whole page); a
     # segment's pixels are the segment ink inside its box (lines are thin, boxes hardly overlap).
     comps = {}
