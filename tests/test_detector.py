@@ -165,6 +165,17 @@ def test_outside_is_found_below_a_plan_that_spans_the_page_width():
     assert min(_ious(det, faces)) > 0.9
 
 
+def test_outlined_partition_of_two_pen_lines_is_one_wall():
+    # A partition drawn as two parallel pen lines 20 px apart: one wall, not a sliver room.
+    img, _ = _plan([(100, 100, 1000, 800)])
+    img[106:794, 590:592] = 0
+    img[106:794, 610:612] = 0
+    det = roomkit.detect_rooms(img)
+    faces = [box(106, 106, 590, 794), box(612, 106, 994, 794)]
+    assert len(det.rooms) == 2
+    assert min(_ious(det, faces)) > 0.95
+
+
 def test_small_rotation_is_straightened_and_mapped_back():
     img, faces = _plan(GRID)
     h, w = img.shape

@@ -50,6 +50,8 @@ THIN_MIN_PER_DOOR_GAP = 0.5
 THIN_REACH_PER_THICKNESS = 0.5
 #: Partitions meeting a wall at one end only (a doorway at the other) must be this long.
 THIN_STUB_PER_DOOR_GAP = 1.5
+#: Parallel partition lines closer than this many wall thicknesses are one outlined wall.
+THIN_MERGE_PER_THICKNESS = 2.5
 #: Wide and double doors: openings up to this many door gaps between collinear wall runs.
 WIDE_DOOR_PER_DOOR_GAP = 2.0
 #: Straight faint lines spanning wall to wall (glazing) stop the outside from coming in.
@@ -121,6 +123,7 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
             max(2.0, THIN_REACH_PER_THICKNESS * t),
             gray,
             stub_length=THIN_STUB_PER_DOOR_GAP * door_gap,
+            merge=THIN_MERGE_PER_THICKNESS * t,
         )
         walls = walls.replace(mask=walls.mask | thin)
     window_gap = min(WINDOW_GAP_PER_THICKNESS * t, WINDOW_GAP_MAX_FRACTION * max(gray.shape))

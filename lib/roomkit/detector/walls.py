@@ -203,6 +203,7 @@ def thin_partitions(
     gray: np.ndarray | None = None,
     rounds: int = 2,
     stub_length: float = 0.0,
+    merge: float = 0.0,
 ) -> np.ndarray:
     """Thin straight partitions (uint8 0/1, disjoint from ``wall``) that run from wall to wall.
 
@@ -225,6 +226,7 @@ def thin_partitions(
         for d in "hv"
     }
     found = np.zeros_like(wall)
+    by_dir = {"h": np.zeros_like(wall), "v": np.zeros_like(wall)}
     h, w = wall.shape
     dark = None
     if gray is not None and wall.any():
@@ -260,7 +262,15 @@ def thin_partitions(
                     if dark is not None and np.median(gray[sl][comp]) > dark:
                         continue
                     found[sl] |= comp.astype(np.uint8)
+                    by_dir[d][sl] |= comp.astype(np.uint8)
                     added = True
         if not added:
             break
+    if merge >= 2:
+        # Two parallel lines closer than a wall is thick are the two faces of one outlined
+        # wall, not a wall and a sliver of room between them: fill the paper between them.
+        k = int(merge)
+        found |= cv2.morphologyEx(by_dir["h"], cv2.MORPH_CLOSE, np.ones((k, 1), np.uint8))
+        found |= cv2.morphologyEx(by_dir["v"], cv2.MORPH_CLOSE, np.ones((1, k), np.uint8))
+        found &= 1 - wall
     return found
