@@ -123,6 +123,17 @@ def test_text_furniture_and_dimension_lines_do_not_make_rooms():
     assert min(_ious(det, faces)) > 0.95
 
 
+def test_outside_is_found_below_a_plan_that_spans_the_page_width():
+    # The plan nearly touches the left and right page edges, so the outside above and below it
+    # are separate; a 150 px opening in the bottom wall must still face the outside.
+    img, faces = _plan(GRID, doors=[(200, 794, 350, 806)])
+    img = img[:, 60:1040]
+    faces = [Polygon([(x - 60, y) for x, y in f.exterior.coords]) for f in faces]
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 4
+    assert min(_ious(det, faces)) > 0.9
+
+
 def test_small_rotation_is_straightened_and_mapped_back():
     img, faces = _plan(GRID)
     h, w = img.shape
@@ -466,3 +477,14 @@ def test_faint_door_symbol_on_a_shrunk_plan_still_separates_the_rooms():
     det = roomkit.detect_rooms(img)
     assert len(det.rooms) == 2
     assert min(_ious(det, faces)) > 0.85
+
+
+def test_room_cropped_tight_reaching_the_page_edge_through_a_window_is_kept():
+    # The page is cropped right at the outer wall's outer face; a window in the left wall lets
+    # the top-left room touch the page edge. It is still a room, not the outside.
+    img, faces = _plan(GRID, doors=[(94, 200, 106, 330)])
+    img = img[94:806, 94:1006]
+    faces = [Polygon([(x - 94, y - 94) for x, y in f.exterior.coords]) for f in faces]
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 4
+    assert min(_ious(det, faces)) > 0.9
