@@ -424,6 +424,42 @@ def test_wait_dedupes_deliveries_keeps_foreign_messages_and_collects_results(env
     assert stats.count == 4 and stats.p50 <= stats.p95 <= stats.max
 
 
+def _count_receives(session) -> list[int]:
+    calls = [0]
+
+    def count(**_kwargs):
+        calls[0] += 1
+
+    session.boto.events.register("before-call.sqs.ReceiveMessage", count)
+    return calls
+
+
+@pytest.mark.parametrize("window", [0.0, 0.5])
+def test_wait_reads_notifications_that_trickle_in_batches(env, runtime, tmp_path, window):
+    """Notifications arriving one by one are read a batch per poll after a partial batch (SQS
+    bills each request); with no window every notification costs a poll."""
+    import threading
+
+    jobs = sub.submit(make_plans(tmp_path, 20), env.target, env.session, progress=False)
+    calls = _count_receives(env.session)
+
+    def finish() -> None:
+        for job in jobs:
+            env.complete(job)
+            time.sleep(0.08)
+
+    worker = threading.Thread(target=finish)
+    worker.start()
+    done = sub.wait(jobs, env.target, env.session, timeout=30, poll_interval=1, batch_window=window,
+                    progress=False)
+    worker.join()
+    assert done.done and len(done.completions) == 20
+    if window:
+        assert calls[0] <= 8, calls[0]  # ~1.6 s of arrivals: a poll per half second or so
+    else:
+        assert calls[0] >= 12, calls[0]
+
+
 def test_wait_falls_back_to_s3_when_notifications_do_not_come(env, runtime, tmp_path):
     jobs = sub.submit(make_plans(tmp_path, 3), env.target, env.session, progress=False)
     env.complete(jobs[0], publish=False)  # result written, notification lost

@@ -40,6 +40,7 @@ def wait(
     poll_interval: float = 5.0,
     fallback_after: float = 60.0,
     foreign_visibility_s: int = 15,
+    batch_window: float = 0.25,
     raise_on_timeout: bool = False,
     progress: bool = True,
 ) -> WaitResult:
@@ -51,6 +52,11 @@ def wait(
     belong to other jobs are left in the queue. On timeout the result names the unfinished jobs
     (``.pending``, ``.summary()``); with ``raise_on_timeout=True`` :class:`WaitTimeout` is raised.
     Passing an earlier :class:`WaitResult` continues from it.
+
+    After a poll that brought fewer than ten messages while jobs are still pending, the next
+    poll waits ``batch_window`` seconds, so that notifications arriving one by one are read ten
+    at a time: SQS bills each request, and in local mode every poll costs CPU on the cores that
+    run the model. A completion is seen at most that much later.
     """
     target = target_of(deployment)
     if isinstance(jobs, WaitResult):
@@ -135,6 +141,9 @@ def wait(
                         duplicates += 1
                         continue
                     record(_completion_from(note))
+                if notes and len(notes) < 10 and pending and batch_window > 0:
+                    left = batch_window if deadline is None else min(batch_window, deadline - time.monotonic())
+                    time.sleep(max(0.0, left))
             else:
                 nap = next_probe - now if remaining is None else min(next_probe - now, remaining)
                 time.sleep(max(0.0, nap))
