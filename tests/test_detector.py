@@ -503,3 +503,17 @@ def test_strip_between_the_building_and_its_title_is_not_a_room():
     below = [r for r in det.rooms if Polygon(r.polygon).centroid.y > bottom]
     assert below == []
     assert evaluate.score_plan(det, truth).tp() >= 9
+
+
+def test_long_pen_line_standing_free_in_a_room_is_not_a_thin_wall():
+    # Thin-partition plan: the thin-wall search also finds long straight furniture lines
+    # (a bed's headboard, a worktop edge); one joined to no wall must not cut off a false room.
+    from roomkit import evaluate, synth
+
+    plan = synth.generate_plan(8, style="thin")
+    truth = plan.truth("thin-8")
+    det = roomkit.detect_rooms(plan.image)
+    score = evaluate.score_plan(det, truth)
+    assert len(truth.rooms) == 8
+    assert score.tp() == 8
+    assert len(det.rooms) == 8
