@@ -488,3 +488,32 @@ def test_room_cropped_tight_reaching_the_page_edge_through_a_window_is_kept():
     det = roomkit.detect_rooms(img)
     assert len(det.rooms) == 4
     assert min(_ious(det, faces)) > 0.9
+
+
+def test_strip_between_the_building_and_its_title_is_not_a_room():
+    # Two floors side by side, each with a bold title just below its outer wall: the strip
+    # between wall and title is too narrow for the outside disk and closed on all sides, but it
+    # lies beyond the building's walls and is narrower than a door.
+    from roomkit import evaluate, synth
+
+    plan = synth.generate_plan(0, style="two-floors")
+    truth = plan.truth("two-floors-0")
+    det = roomkit.detect_rooms(plan.image)
+    bottom = max(y for room in truth.rooms for _x, y in room.polygon)
+    below = [r for r in det.rooms if Polygon(r.polygon).centroid.y > bottom]
+    assert below == []
+    assert evaluate.score_plan(det, truth).tp() >= 9
+
+
+def test_long_pen_line_standing_free_in_a_room_is_not_a_thin_wall():
+    # Thin-partition plan: the thin-wall search also finds long straight furniture lines
+    # (a bed's headboard, a worktop edge); one joined to no wall must not cut off a false room.
+    from roomkit import evaluate, synth
+
+    plan = synth.generate_plan(8, style="thin")
+    truth = plan.truth("thin-8")
+    det = roomkit.detect_rooms(plan.image)
+    score = evaluate.score_plan(det, truth)
+    assert len(truth.rooms) == 8
+    assert score.tp() == 8
+    assert len(det.rooms) == 8

@@ -33,6 +33,9 @@ DOOR_GAP_FRACTION = 0.06
 DOOR_GAP_MIN_THICKNESS = 3.0
 #: Wall components with at least this share of the largest one's area make up the building.
 BUILDING_PART = 0.1
+#: Regions lying mostly beyond the building's walls and narrower than this many door gaps are
+#: the strip between an outer wall and a title or legend drawn beside it, not rooms.
+BEYOND_WIDTH_PER_DOOR_GAP = 1.0
 #: Windows (collinear wall runs joined by thin glazing lines) may be much longer than doors.
 WINDOW_GAP_PER_THICKNESS = 20.0
 WINDOW_GAP_MAX_FRACTION = 0.4
@@ -102,6 +105,26 @@ def auto_door_gap(thickness: float, wall: np.ndarray, components: tuple | None =
     return float(max(DOOR_GAP_FRACTION * extent, DOOR_GAP_MIN_THICKNESS * thickness))
 
 
+def building_box(components: tuple, min_span: float) -> tuple[int, int, int, int] | None:
+    """Bounding box (x0, y0, x1, y1, ends exclusive) of the building's wall structure.
+
+    ``components``: ``components8(wall)``. The building is the wall components with at least
+    BUILDING_PART of the largest one's area that span at least ``min_span`` px both ways (wall
+    structures enclosing rooms; a bold title or a legend line is long but flat), or, if none
+    does, all components with that share of the area."""
+    n, _labels, stats, _ = components
+    if n <= 1:
+        return None
+    st = stats[1:]
+    areas = st[:, cv2.CC_STAT_AREA]
+    big = areas >= BUILDING_PART * areas.max()
+    wide = big & (np.minimum(st[:, cv2.CC_STAT_WIDTH], st[:, cv2.CC_STAT_HEIGHT]) >= min_span)
+    sel = st[wide] if wide.any() else st[big]
+    x0, y0 = int(sel[:, 0].min()), int(sel[:, 1].min())
+    x1, y1 = int((sel[:, 0] + sel[:, 2]).max()), int((sel[:, 1] + sel[:, 3]).max())
+    return x0, y0, x1, y1
+
+
 def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | None) -> DebugResult:
     start = time.perf_counter()
     config = config or DetectorConfig()
@@ -117,6 +140,7 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     # Bold text, symbols and furniture blobs that survived the opening are compact: shorter
     # than about half a door. Walls are longer, or joined to longer walls.
     walls = walls.replace(mask=drop_small(walls.mask, max(4.0 * t, SMALL_PER_DOOR_GAP * door_gap), comps))
+    box = building_box(comps, door_gap)
     del comps
     window_gap = min(WINDOW_GAP_PER_THICKNESS * t, WINDOW_GAP_MAX_FRACTION * max(gray.shape))
     bridges = bridge_gaps(walls.mask, door_gap, t, ink=walls.faint, window_gap=window_gap, diagonal=DIAGONAL)
@@ -139,6 +163,8 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
         min_area=min_area,
         max_area=config.max_room_area * page,
         simplify=config.simplify_tolerance * frame.scale,
+        building_box=box,
+        beyond_width=BEYOND_WIDTH_PER_DOOR_GAP * door_gap,
     )
     items = []
     for c in cands:

@@ -39,6 +39,10 @@ MAX_OPEN_FRACTION = 0.3
 #: reach the page border without meeting a wall are open to the outside on that side: a courtyard,
 #: a notch of the footprint, the strip between a building and its title or dimension lines.
 MAX_ESCAPE_FRACTION = 0.85
+#: Candidates with more than this share of their pixels outside the bounding box of the
+#: building's wall structure lie beside the building: the strip closed off between an outer
+#: wall and a bold title, legend or dimension line that the gap stage bridged to it.
+MAX_BEYOND_BUILDING = 0.5
 
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
@@ -157,6 +161,14 @@ def _escape(comp: np.ndarray, x0: int, y0: int, ends: tuple[np.ndarray, ...]) ->
     )
 
 
+def _beyond(comp: np.ndarray, x0: int, y0: int, box: tuple[int, int, int, int]) -> int:
+    """Pixels of ``comp`` (a crop at x0, y0) outside ``box`` (x0, y0, x1, y1, ends exclusive)."""
+    bx0, by0, bx1, by1 = box
+    ch, cw = comp.shape
+    inside = comp[max(0, by0 - y0) : max(0, min(ch, by1 - y0)), max(0, bx0 - x0) : max(0, min(cw, bx1 - x0))]
+    return int(comp.sum()) - int(inside.sum())
+
+
 def find_rooms(
     wall: np.ndarray,
     bridges: np.ndarray,
@@ -165,11 +177,16 @@ def find_rooms(
     min_area: float,
     max_area: float,
     simplify: float,
+    building_box: tuple[int, int, int, int] | None = None,
+    beyond_width: float = 0.0,
 ) -> list[RoomCandidate]:
     """Rooms from the free space left by walls, bridges/cuts (``bridges``) and the outside.
 
     ``min_area``/``max_area`` bound a region's pixel count; ``simplify`` is the Douglas-Peucker
     tolerance. Polygons are in working-image pixel-face coordinates; ``area`` is the polygon's.
+    ``building_box`` (x0, y0, x1, y1, exclusive ends): the bounding box of the building's wall
+    structure; a region lying mostly beyond it (``MAX_BEYOND_BUILDING``) and narrower than
+    ``beyond_width`` px is not a room.
     """
     barrier = wall | bridges
     guessed = bridges
@@ -192,6 +209,12 @@ def find_rooms(
         x0, y0 = max(0, x - 1), max(0, y - 1)
         x1, y1 = min(w, x + bw + 1), min(h, y + bh + 1)
         comp = (labels[y0:y1, x0:x1] == i).astype(np.uint8)
+        if (
+            building_box is not None
+            and _beyond(comp, x0, y0, building_box) > MAX_BEYOND_BUILDING * area
+            and 2.0 * float(cv2.distanceTransform(comp, cv2.DIST_L2, 3).max()) < beyond_width
+        ):
+            continue  # between the building and a title, legend or dimension line drawn beside it
         if _escape(comp, x0, y0, ends) > MAX_ESCAPE_FRACTION * area:
             continue  # open to the outside along one whole side
         contours, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)

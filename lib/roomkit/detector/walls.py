@@ -304,7 +304,7 @@ def wall_mask(gray: np.ndarray, thickness: float | None = None) -> WallInfo:
     kernel = _odd(max(THIN_STROKE + 1, KERNEL_PER_THICKNESS * t))
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (kernel, kernel))
     mask = cv2.morphologyEx(ink, cv2.MORPH_OPEN, k)
-    mask = mask | thin_walls(gray, t)
+    mask = mask | attached(thin_walls(gray, t), mask, reach=int(np.ceil(t / 2)))
     return WallInfo(mask=mask, ink=ink, faint=faint, thickness=t, kernel=kernel)
 
 
@@ -319,6 +319,22 @@ THIN_WALL_PER_THICKNESS = 0.2
 THIN_WALL_LENGTH = 10.0
 #: Thin walls are searched on a copy reduced so that the walls are about this thick.
 THIN_WALL_GRID_THICKNESS = 8.0
+
+
+def attached(lines: np.ndarray, walls: np.ndarray, reach: int = 1) -> np.ndarray:
+    """The components of ``lines`` that come within ``reach`` px of ``walls`` (a wall is joined
+    to other walls, give or take a sloppy junction; a bed's headboard or a table edge drawn as a
+    long line stands free inside its room)."""
+    if not walls.any() or not lines.any():
+        return lines
+    n, labels, _stats, _ = components8(lines)
+    if n <= 1:
+        return lines
+    touch = np.zeros(n, np.uint8)
+    near = cv2.dilate(walls, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)) > 0
+    touch[np.unique(labels[near & (lines > 0)])] = 1
+    touch[0] = 0
+    return lookup(touch, labels)
 
 
 def thin_walls(gray: np.ndarray, thickness: float) -> np.ndarray:
