@@ -27,7 +27,7 @@ def clients(aws):  # noqa: F811
     s3, sns, sqs = (aws.client(s) for s in ("s3", "sns", "sqs"))
     account = aws.client("sts").get_caller_identity()["Account"]
     s3.create_bucket(Bucket="svc-bucket")
-    return s3, sns, sqs, BackendS3(account, "us-east-1"), BackendSNS(account)
+    return s3, sns, sqs, BackendS3(account, "us-east-1"), BackendSNS()
 
 
 def test_put_is_visible_to_boto3_with_its_content_type(clients):

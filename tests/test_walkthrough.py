@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from roomkit import image, smoke, walkthrough as wt
+from roomkit.aws import pid_alive
 from roomkit.errors import ConfigError, InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -307,29 +308,16 @@ def test_reaper_stops_servers_of_a_killed_owner(tmp_path):
     child = int(owner.stdout.readline())
     try:
         time.sleep(1.5)  # the watcher notes the child
-        assert _alive(child)
+        assert pid_alive(child)
         owner.send_signal(signal.SIGKILL)
         owner.wait()
         deadline = time.monotonic() + 15
-        while _alive(child) and time.monotonic() < deadline:
+        while pid_alive(child) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not _alive(child)
+        assert not pid_alive(child)
     finally:
-        if _alive(child):
+        if pid_alive(child):
             os.killpg(child, signal.SIGKILL)
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie (not yet reaped by init) counts as gone
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split()[2] != "Z"
-    except OSError:
-        return True
 
 
 def test_submission_inputs(tmp_path):

@@ -227,7 +227,7 @@ class LocalAWS:
         # on moto's backends directly, as SageMaker does inside AWS (see service_access).
         self.runtime = AsyncRuntime(
             ControlPlane(sagemaker, self.account_id), BackendS3(self.account_id, self.region),
-            BackendSNS(self.account_id), self.servers,
+            BackendSNS(), self.servers,
             region=self.region, default_concurrency_per_instance=self.concurrency_per_instance,
             retry_on_crash=self.retry_on_crash,
         )

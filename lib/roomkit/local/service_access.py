@@ -51,9 +51,8 @@ class BackendS3:
         try:
             return self._backend.get_bucket(bucket)
         except MissingBucket:
-            status = 404
             code = "404" if operation == "HeadObject" else "NoSuchBucket"
-            raise _client_error(operation, code, "The specified bucket does not exist", status) from None
+            raise _client_error(operation, code, "The specified bucket does not exist", 404) from None
 
     def _key(self, operation: str, bucket: str, key: str) -> Any:
         self._bucket(operation, bucket)
@@ -85,13 +84,12 @@ class BackendS3:
 
 
 class BackendSNS:
-    """Publish on moto's SNS backend of ``account_id`` (the region is the topic ARN's)."""
+    """Publish on moto's SNS backend of the topic's account and region (both from its ARN)."""
 
-    def __init__(self, account_id: str) -> None:
+    def __init__(self) -> None:
         from moto.sns.models import sns_backends
 
         self._backends = sns_backends
-        self.account_id = account_id
 
     def publish(self, *, TopicArn: str, Message: str) -> dict[str, Any]:
         from moto.sns.exceptions import SNSNotFoundError
