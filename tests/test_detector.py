@@ -467,6 +467,20 @@ def test_wide_doorway_closed_by_its_door_symbol_separates_the_rooms():
     assert min(_ious(det, faces)) > 0.85
 
 
+def test_door_leaf_drawn_as_thick_as_a_wall_is_not_a_wall():
+    # An 80 px doorway from a hall into a shallow room, its leaf drawn 8 px thick (walls 12 px)
+    # standing open into the room, 38 px short of the far wall: taken for a wall spur, the leaf
+    # is bridged to that wall and cuts the room in two, and the doorway stays open. The swing
+    # arc marks it as a leaf: it is dropped and its doorway closed.
+    cells = [(100, 100, 1000, 450), (100, 450, 1000, 580)]
+    img, faces = _plan(cells, doors=[(200, 444, 280, 456)])
+    img[456:536, 280:288] = 0  # the leaf, hinged on the right jamb
+    cv2.ellipse(img, (280, 456), (80, 80), 0, 90, 180, 0, 1)  # its swing to the left jamb
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 2
+    assert min(_ious(det, faces)) > 0.95
+
+
 def test_faint_door_symbol_on_a_shrunk_plan_still_separates_the_rooms():
     # The same doorway on a plan drawn three times larger with 36 px walls: the detector works
     # on it shrunk about fourfold, where the 2 px swing arc comes out as a light gray trace.

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from roomkit.config import DetectorConfig
+from roomkit.detector.doors import door_leaves
 from roomkit.detector.gaps import bridge_gaps
 from roomkit.detector.preprocess import Frame, prepare
 from roomkit.detector.rooms import RoomCandidate, exterior, find_rooms, split_by_ink
@@ -143,7 +144,12 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     box = building_box(comps, door_gap)
     del comps
     window_gap = min(WINDOW_GAP_PER_THICKNESS * t, WINDOW_GAP_MAX_FRACTION * max(gray.shape))
+    # Door leaves drawn as thick as walls are not walls; their doorways are closed instead.
+    leaves, doorways = door_leaves(walls.mask, walls.ink | (gray < PEN_LEVEL).astype(np.uint8), t, door_gap)
+    if leaves.any():
+        walls = walls.replace(mask=walls.mask & (1 - leaves))
     bridges = bridge_gaps(walls.mask, door_gap, t, ink=walls.faint, window_gap=window_gap, diagonal=DIAGONAL)
+    bridges |= doorways & (1 - walls.mask)
     outside = exterior(walls.mask | bridges, max(window_gap, EXTERIOR_PER_DOOR_GAP * door_gap))
     free = (1 - (walls.mask | bridges | outside)).astype(np.uint8)
     cuts = split_at_necks(free, NECK_PER_DOOR_GAP * door_gap, CORE_AREA_PER_THICKNESS2 * max(t, 1.0) ** 2)
