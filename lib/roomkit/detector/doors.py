@@ -20,7 +20,7 @@ import numpy as np
 #: Spurs shorter than this many door gaps and wall thicknesses, or longer than this many door
 #: gaps, are not tested (a leaf is a door wide; the auto door gap is 0.6–1.2 m).
 LEAF_MIN_PER_DOOR_GAP = 0.35
-LEAF_MIN_PER_THICKNESS = 3.0
+LEAF_MIN_PER_THICKNESS = 1.5
 LEAF_MAX_PER_DOOR_GAP = 2.5
 #: A leaf is at most this many wall thicknesses wide.
 LEAF_WIDTH_PER_THICKNESS = 2.0
@@ -82,8 +82,11 @@ def _vertical_leaves(
         if bw > wide or not lo <= bh <= hi:
             continue
         xa, xb = max(0, x - 1), min(w, x + bw + 1)
-        top = y > 0 and across[max(0, y - 2) : y, xa:xb].any()
-        bottom = y + bh < h and across[y + bh : min(h, y + bh + 2), xa:xb].any()
+        # Joined at an end: wall across it just beyond the end or beside its last stretch (a
+        # leaf hinged at the side of a jamb).
+        xa2, xb2, e = max(0, x - 2), min(w, x + bw + 2), max(2, int(round(thickness)))
+        top = across[max(0, y - 2) : y + e, xa2:xb2].any()
+        bottom = across[max(0, y + bh - e) : min(h, y + bh + 2), xa2:xb2].any()
         if top == bottom:
             continue  # joined at both ends (a wall) or at none (furniture, text)
         # The free end must stand in the open: no wall just beyond it.
@@ -161,15 +164,21 @@ def _doorway(
     """The doorway the leaf swung from (rows r0:r1, columns a:b): the horizontal wall band at
     the hinge, from the hinge's jamb to the next wall on the swing's side (None if none)."""
     h, w = wall.shape
-    # The band: rows of horizontal wall just beyond the hinge end, at the leaf's columns.
-    step = -1 if top else 1
-    yy = hinge_y - 1 if top else hinge_y
-    cols = slice(max(0, x - 1), min(w, x + bw + 1))
-    rows = []
-    while 0 <= yy < h and across[yy, cols].any() and len(rows) <= 3 * thickness:
-        rows.append(yy)
-        yy += step
-    if not rows or len(rows) > 3 * thickness:
+    # The band: the run of rows holding horizontal wall at the leaf's columns nearest the hinge.
+    cols = slice(max(0, x - 2), min(w, x + bw + 2))
+    lo = max(0, int(hinge_y - 3 * thickness))
+    has = across[lo : min(h, int(hinge_y + 3 * thickness) + 1), cols].any(axis=1)
+    idx = np.nonzero(has)[0]
+    if idx.size == 0:
+        return None
+    k = int(idx[np.argmin(np.abs(idx + lo - (hinge_y - 0.5)))])
+    k0, k1 = k, k + 1
+    while k0 > 0 and has[k0 - 1]:
+        k0 -= 1
+    while k1 < has.size and has[k1]:
+        k1 += 1
+    rows = range(lo + k0, lo + k1)
+    if len(rows) > 3 * thickness:
         return None
     r0, r1 = min(rows), max(rows) + 1
     band = wall[r0:r1].max(axis=0)
