@@ -481,6 +481,21 @@ def test_door_leaf_drawn_as_thick_as_a_wall_is_not_a_wall():
     assert min(_ious(det, faces)) > 0.95
 
 
+def test_pier_at_a_corner_between_two_windows_holds_the_windows():
+    # The right room's top and right walls end in windows (two thin glazing lines each) that
+    # meet at a 12 px corner pier standing free of the other walls: too small for a wall by
+    # size alone, it lies on both wall lines, and the windows close on it.
+    cells = [(100, 100, 500, 600), (500, 100, 1000, 600)]
+    img, faces = _plan(cells, doors=[(800, 94, 994, 106), (994, 106, 1006, 300)])
+    img[97, 800:994] = 0
+    img[103, 800:994] = 0
+    img[106:300, 997] = 0
+    img[106:300, 1003] = 0
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 2
+    assert min(_ious(det, faces)) > 0.97
+
+
 def test_faint_door_symbol_on_a_shrunk_plan_still_separates_the_rooms():
     # The same doorway on a plan drawn three times larger with 36 px walls: the detector works
     # on it shrunk about fourfold, where the 2 px swing arc comes out as a light gray trace.

@@ -103,8 +103,12 @@ def bridge_gaps(
     window_gap: float = 0.0,
     diagonal: bool = False,
     min_glazing: float = 0.6,
+    piers: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Bridges (uint8 0/1, disjoint from ``wall``) that close door and window openings."""
+    """Bridges (uint8 0/1, disjoint from ``wall``) that close door and window openings.
+
+    ``piers``: wall blocks on a wall line too short to be wall runs themselves (a pier between
+    two windows), which windows may join as well."""
     length = int(round(door_gap))
     if length < 2 or thickness <= 0:
         return np.zeros_like(wall)
@@ -136,6 +140,8 @@ def bridge_gaps(
         run = max(3, int(round(2.5 * thickness)))
         for direction in ("h", "v"):
             segs = _elongated(wall, run, direction)
+            if piers is not None:
+                segs = segs | piers
             closed = _line_morph(segs, cv2.MORPH_CLOSE, long_len, direction)
             fill = _thin_fill(closed, wall | bridges, across, direction)
             if not fill.any():

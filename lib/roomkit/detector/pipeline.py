@@ -19,7 +19,7 @@ from roomkit.detector.gaps import bridge_gaps
 from roomkit.detector.preprocess import Frame, prepare
 from roomkit.detector.rooms import RoomCandidate, exterior, find_rooms, split_by_ink
 from roomkit.detector.split import split_at_necks
-from roomkit.detector.walls import WallInfo, components8, drop_small, wall_mask
+from roomkit.detector.walls import WallInfo, components8, drop_small, wall_mask, wall_piers
 from roomkit.errors import InputError
 from roomkit.response import Detection, order_and_number
 
@@ -140,7 +140,10 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     door_gap = auto_door_gap(t, walls.mask, comps) if config.door_gap is None else config.door_gap * frame.scale
     # Bold text, symbols and furniture blobs that survived the opening are compact: shorter
     # than about half a door. Walls are longer, or joined to longer walls.
-    walls = walls.replace(mask=drop_small(walls.mask, max(4.0 * t, SMALL_PER_DOOR_GAP * door_gap), comps))
+    kept = drop_small(walls.mask, max(4.0 * t, SMALL_PER_DOOR_GAP * door_gap), comps)
+    # …but piers between windows and short stretches of wall between openings are walls.
+    piers = wall_piers(kept, comps, t, min(WINDOW_GAP_PER_THICKNESS * t, WINDOW_GAP_MAX_FRACTION * max(gray.shape)))
+    walls = walls.replace(mask=kept | piers)
     box = building_box(comps, door_gap)
     del comps
     window_gap = min(WINDOW_GAP_PER_THICKNESS * t, WINDOW_GAP_MAX_FRACTION * max(gray.shape))
@@ -148,7 +151,9 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     leaves, doorways = door_leaves(walls.mask, walls.ink | (gray < PEN_LEVEL).astype(np.uint8), t, door_gap)
     if leaves.any():
         walls = walls.replace(mask=walls.mask & (1 - leaves))
-    bridges = bridge_gaps(walls.mask, door_gap, t, ink=walls.faint, window_gap=window_gap, diagonal=DIAGONAL)
+    bridges = bridge_gaps(
+        walls.mask, door_gap, t, ink=walls.faint, window_gap=window_gap, diagonal=DIAGONAL, piers=piers if piers.any() else None
+    )
     bridges |= doorways & (1 - walls.mask)
     outside = exterior(walls.mask | bridges, max(window_gap, EXTERIOR_PER_DOOR_GAP * door_gap))
     free = (1 - (walls.mask | bridges | outside)).astype(np.uint8)

@@ -365,3 +365,66 @@ def _thin_walls(gray: np.ndarray, thickness: float) -> np.ndarray:
         _thr, ink = cv2.threshold(cv2.blur(dark, box), int(np.ceil(level)) - 1, 1, cv2.THRESH_BINARY)
         out |= cv2.morphologyEx(ink, cv2.MORPH_OPEN, line)
     return out & drawn
+
+
+#: A compact component at least this many wall thicknesses wide both ways that fills this share
+#: of its bounding box is a solid block: a pier between two windows or a stretch of wall between
+#: two openings, when it lies on a wall line (below); bold letters are as solid but stand free.
+BLOCK_PER_THICKNESS = 0.75
+BLOCK_FILL = 0.8
+#: A wall line continues a block when, within the reach, a wall as thick as the block (±this
+#: share of the wall thickness) runs on along the block's line for this many wall thicknesses.
+LINE_THICKNESS_SLACK = 0.5
+LINE_RUN_PER_THICKNESS = 3.0
+
+
+def wall_piers(
+    kept: np.ndarray, components: tuple[int, np.ndarray, np.ndarray, np.ndarray], thickness: float, reach: float
+) -> np.ndarray:
+    """Solid blocks among the components ``drop_small`` removed that lie on a wall line: a wall
+    of the block's thickness runs on along the block's line (beyond an opening up to ``reach``
+    px) on at least one side. ``kept``: the walls ``drop_small`` kept; ``components``: the
+    ``components8`` of the mask before it. Returns the blocks (uint8 0/1)."""
+    n, labels, stats, _ = components
+    out = np.zeros_like(kept)
+    if n <= 1 or thickness <= 0:
+        return out
+    bw, bh, area = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
+    solid = (np.minimum(bw, bh) >= BLOCK_PER_THICKNESS * thickness) & (area >= BLOCK_FILL * bw.astype(np.int64) * bh)
+    solid[0] = False
+    for i in np.nonzero(solid)[0]:
+        x, y, w_, h_ = (int(v) for v in stats[i, :4])
+        if kept[y + h_ // 2, x + w_ // 2]:
+            continue  # kept already
+        if _on_line(kept, x, y, w_, h_, thickness, reach) or _on_line(kept.T, y, x, h_, w_, thickness, reach):
+            out[y : y + h_, x : x + w_] |= (labels[y : y + h_, x : x + w_] == i).astype(np.uint8)
+    return out
+
+
+def _on_line(wall: np.ndarray, x: int, y: int, bw: int, bh: int, thickness: float, reach: float) -> bool:
+    """A horizontal wall as thick as the block (x, y, bw, bh) runs on beyond it, left or right."""
+    h, w = wall.shape
+    yc = y + bh // 2
+    row = wall[yc]
+    run = int(np.ceil(LINE_RUN_PER_THICKNESS * thickness))
+    slack = LINE_THICKNESS_SLACK * thickness + 1
+    for step in (1, -1):
+        c = x + bw if step > 0 else x - 1
+        end = c + step * int(reach)
+        while 0 <= c < w and c != end and not row[c]:
+            c += step
+        if not (0 <= c < w) or c == end:
+            continue
+        col = wall[:, c]
+        up = yc
+        while up > 0 and col[up - 1]:
+            up -= 1
+        down = yc
+        while down < h - 1 and col[down + 1]:
+            down += 1
+        if abs((down - up + 1) - bh) > slack:
+            continue  # a wall across the line, not along it
+        seg = row[c : c + step * run : step] if step > 0 else row[max(0, c - run + 1) : c + 1]
+        if seg.size >= run and seg.all():
+            return True
+    return False
