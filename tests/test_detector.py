@@ -496,6 +496,23 @@ def test_pier_at_a_corner_between_two_windows_holds_the_windows():
     assert min(_ious(det, faces)) > 0.97
 
 
+def test_space_between_two_buildings_drawn_side_by_side_is_not_a_room():
+    # Two floors drawn 88 px apart, narrower than the disk that finds the outside; the right
+    # one has a recess facing the left one, so the space between them does not see the page
+    # border along one whole side. It sees it both ways up and down: it is no room.
+    img = np.full((900, 1200), 255, np.uint8)
+    cv2.rectangle(img, (100, 100), (500, 800), 0, 12)
+    right = [(600, 100), (1000, 100), (1000, 800), (600, 800), (600, 575), (680, 575), (680, 325), (600, 325)]
+    cv2.polylines(img, [np.array(right, np.int32)], True, 0, 12)
+    faces = [
+        box(106, 106, 494, 794),
+        Polygon([(606, 106), (994, 106), (994, 794), (606, 794), (606, 569), (686, 569), (686, 331), (606, 331)]),
+    ]
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 2
+    assert min(_ious(det, faces)) > 0.97
+
+
 def test_faint_door_symbol_on_a_shrunk_plan_still_separates_the_rooms():
     # The same doorway on a plan drawn three times larger with 36 px walls: the detector works
     # on it shrunk about fourfold, where the 2 px swing arc comes out as a light gray trace.

@@ -142,7 +142,9 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     # than about half a door. Walls are longer, or joined to longer walls.
     kept = drop_small(walls.mask, max(4.0 * t, SMALL_PER_DOOR_GAP * door_gap), comps)
     # …but piers between windows and short stretches of wall between openings are walls.
-    piers = wall_piers(kept, comps, t, min(WINDOW_GAP_PER_THICKNESS * t, WINDOW_GAP_MAX_FRACTION * max(gray.shape)))
+    piers = wall_piers(
+        kept, comps, t, min(WINDOW_GAP_PER_THICKNESS * t, WINDOW_GAP_MAX_FRACTION * max(gray.shape)), walls.faint
+    )
     walls = walls.replace(mask=kept | piers)
     box = building_box(comps, door_gap)
     del comps

@@ -39,6 +39,9 @@ MAX_OPEN_FRACTION = 0.3
 #: reach the page border without meeting a wall are open to the outside on that side: a courtyard,
 #: a notch of the footprint, the strip between a building and its title or dimension lines.
 MAX_ESCAPE_FRACTION = 0.85
+#: Candidates with more than this share of their pixels seeing the page border both ways along
+#: a row or a column lie between two buildings (floors drawn side by side).
+MAX_THROUGH_FRACTION = 0.65
 #: Candidates with more than this share of their pixels outside the bounding box of the
 #: building's wall structure lie beside the building: the strip closed off between an outer
 #: wall and a bold title, legend or dimension line that the gap stage bridged to it.
@@ -161,6 +164,18 @@ def _escape(comp: np.ndarray, x0: int, y0: int, ends: tuple[np.ndarray, ...]) ->
     )
 
 
+def _through(comp: np.ndarray, x0: int, y0: int, ends: tuple[np.ndarray, ...]) -> int:
+    """Pixels of ``comp`` (a crop at x0, y0) that see the page border both ways along a column
+    or a row: space running between two buildings, not a room."""
+    top, bottom, left, right = ends
+    ch, cw = comp.shape
+    rows = np.arange(y0, y0 + ch)[:, None]
+    cols = np.arange(x0, x0 + cw)[None, :]
+    vertical = (rows < top[None, x0 : x0 + cw]) & (rows > bottom[None, x0 : x0 + cw])
+    horizontal = (cols < left[y0 : y0 + ch, None]) & (cols > right[y0 : y0 + ch, None])
+    return int(((comp > 0) & (vertical | horizontal)).sum())
+
+
 def _beyond(comp: np.ndarray, x0: int, y0: int, box: tuple[int, int, int, int]) -> int:
     """Pixels of ``comp`` (a crop at x0, y0) outside ``box`` (x0, y0, x1, y1, ends exclusive)."""
     bx0, by0, bx1, by1 = box
@@ -217,6 +232,8 @@ def find_rooms(
             continue  # between the building and a title, legend or dimension line drawn beside it
         if _escape(comp, x0, y0, ends) > MAX_ESCAPE_FRACTION * area:
             continue  # open to the outside along one whole side
+        if _through(comp, x0, y0, ends) > MAX_THROUGH_FRACTION * area:
+            continue  # open on two opposite sides: between two buildings (floors drawn apart)
         contours, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         if not contours:
             continue

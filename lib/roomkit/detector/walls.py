@@ -376,14 +376,20 @@ BLOCK_FILL = 0.8
 #: share of the wall thickness) runs on along the block's line for this many wall thicknesses.
 LINE_THICKNESS_SLACK = 0.5
 LINE_RUN_PER_THICKNESS = 3.0
+GLAZED = 0.6
 
 
 def wall_piers(
-    kept: np.ndarray, components: tuple[int, np.ndarray, np.ndarray, np.ndarray], thickness: float, reach: float
+    kept: np.ndarray,
+    components: tuple[int, np.ndarray, np.ndarray, np.ndarray],
+    thickness: float,
+    reach: float,
+    glazing: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Solid blocks among the components ``drop_small`` removed that lie on a wall line: a wall
+    """Solid blocks among the components ``drop_small`` removed that lie on wall lines: a wall
     of the block's thickness runs on along the block's line (beyond an opening up to ``reach``
-    px) on at least one side. ``kept``: the walls ``drop_small`` kept; ``components``: the
+    px) on both sides, or on one side along each of two lines, or on one side beyond an
+    opening drawn with ``glazing`` ink (faint ink) along most of it. ``kept``: the walls ``drop_small`` kept; ``components``: the
     ``components8`` of the mask before it. Returns the blocks (uint8 0/1)."""
     n, labels, stats, _ = components
     out = np.zeros_like(kept)
@@ -396,18 +402,28 @@ def wall_piers(
         x, y, w_, h_ = (int(v) for v in stats[i, :4])
         if kept[y + h_ // 2, x + w_ // 2]:
             continue  # kept already
-        if _on_line(kept, x, y, w_, h_, thickness, reach) or _on_line(kept.T, y, x, h_, w_, thickness, reach):
+        # Walls run on from both ends of it along one line, or from one end along each of two
+        # lines (a corner pier), or from one end beyond a glazed opening (a window): a letter
+        # may line up with one wall across bare floor by chance, hardly more.
+        along = _on_line(kept, x, y, w_, h_, thickness, reach, glazing)
+        across = _on_line(kept.T, y, x, h_, w_, thickness, reach, None if glazing is None else glazing.T)
+        if along + across >= 2:
             out[y : y + h_, x : x + w_] |= (labels[y : y + h_, x : x + w_] == i).astype(np.uint8)
     return out
 
 
-def _on_line(wall: np.ndarray, x: int, y: int, bw: int, bh: int, thickness: float, reach: float) -> bool:
-    """A horizontal wall as thick as the block (x, y, bw, bh) runs on beyond it, left or right."""
+def _on_line(
+    wall: np.ndarray, x: int, y: int, bw: int, bh: int, thickness: float, reach: float, glazing: np.ndarray | None
+) -> int:
+    """Evidence that the block (x, y, bw, bh) lies on a horizontal wall line: per side (left,
+    right) where a wall as thick as the block runs on beyond it, 1, or 2 when the opening
+    between them is glazed (ink along GLAZED of its length within the block's rows)."""
     h, w = wall.shape
     yc = y + bh // 2
     row = wall[yc]
     run = int(np.ceil(LINE_RUN_PER_THICKNESS * thickness))
     slack = LINE_THICKNESS_SLACK * thickness + 1
+    sides = 0
     for step in (1, -1):
         c = x + bw if step > 0 else x - 1
         end = c + step * int(reach)
@@ -426,5 +442,8 @@ def _on_line(wall: np.ndarray, x: int, y: int, bw: int, bh: int, thickness: floa
             continue  # a wall across the line, not along it
         seg = row[c : c + step * run : step] if step > 0 else row[max(0, c - run + 1) : c + 1]
         if seg.size >= run and seg.all():
-            return True
-    return False
+            sides += 1
+            a, b = (x + bw, c) if step > 0 else (c + 1, x)
+            if glazing is not None and b > a and glazing[y : y + bh, a:b].any(axis=0).mean() >= GLAZED:
+                sides += 1
+    return sides
