@@ -17,6 +17,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from roomkit.detector.gaps import _line_extreme
+
 #: Spurs shorter than this many door gaps and wall thicknesses, or longer than this many door
 #: gaps, are not tested (a leaf is a door wide; the auto door gap is 0.6–1.2 m).
 LEAF_MIN_PER_DOOR_GAP = 0.35
@@ -50,17 +52,38 @@ def door_leaves(
     doorways = np.zeros_like(wall)
     if thickness <= 0 or door_gap <= 0 or not wall.any():
         return leaves, doorways
-    near_pen = cv2.dilate(pen, np.ones((3, 3), np.uint8))
+    # Work on the walls' bounding box, with room around it for the farthest test circle.
+    h, w = wall.shape
+    bx, by, bw, bh = cv2.boundingRect(wall)
+    pad = int(np.ceil(SWING_CLEAR_OUTER * (LEAF_MAX_PER_DOOR_GAP * door_gap + thickness / 2.0 + 1.5))) + 4
+    x0, y0, x1, y1 = max(0, bx - pad), max(0, by - pad), min(w, bx + bw + pad), min(h, by + bh + pad)
+    crop = (slice(y0, y1), slice(x0, x1))
+    wall_c = wall[crop]
+    near_pen = cv2.dilate(pen[crop], np.ones((3, 3), np.uint8))
+    lc, dc = leaves[crop], doorways[crop]
     # Vertical leaves on the arrays as they are, horizontal ones on the transposed arrays.
     for transpose in (False, True):
-        w_ = wall.T if transpose else wall
-        p_ = near_pen.T if transpose else near_pen
-        lv, dw = _vertical_leaves(np.ascontiguousarray(w_), np.ascontiguousarray(p_), thickness, door_gap)
+        w_ = cv2.transpose(wall_c) if transpose else wall_c
+        p_ = cv2.transpose(near_pen) if transpose else near_pen
+        lv, dw = _vertical_leaves(w_, p_, thickness, door_gap)
+        if not lv.any():
+            continue  # (no leaf, no doorway)
         if transpose:
-            lv, dw = lv.T, dw.T
-        leaves |= lv
-        doorways |= dw
-    return leaves, doorways & (1 - (wall & (1 - leaves)))
+            lv, dw = cv2.transpose(lv), cv2.transpose(dw)
+        lc |= lv
+        dc |= dw
+    if lc.any():
+        dc &= 1 - (wall_c & (1 - lc))
+    return leaves, doorways
+
+
+def _open_line(img: np.ndarray, length: int, axis: int) -> np.ndarray:
+    """Opening with a 1×length (axis 1) or length×1 (axis 0) line, by window doubling (exactly
+    ``cv2.morphologyEx``'s result, at a cost growing with the log of the length)."""
+    if length < 8:
+        kernel = np.ones((1, length) if axis == 1 else (length, 1), np.uint8)
+        return cv2.morphologyEx(img, cv2.MORPH_OPEN, kernel)
+    return _line_extreme(_line_extreme(img, length, axis, False), length, axis, True)
 
 
 def _vertical_leaves(
@@ -70,15 +93,15 @@ def _vertical_leaves(
     leaves = np.zeros_like(wall)
     doorways = np.zeros_like(wall)
     run = max(3, int(round(2.5 * thickness)))
-    across = cv2.morphologyEx(wall, cv2.MORPH_OPEN, np.ones((1, run), np.uint8))  # horizontal walls
+    across = _open_line(wall, run, 1)  # horizontal walls
     spurs = wall & (1 - across)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(spurs, connectivity=8)
     lo = max(LEAF_MIN_PER_DOOR_GAP * door_gap, LEAF_MIN_PER_THICKNESS * thickness)
+    contours, _ = cv2.findContours(spurs, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     hi = LEAF_MAX_PER_DOOR_GAP * door_gap
     wide = LEAF_WIDTH_PER_THICKNESS * thickness + 2
-    found = []  # (component, leaf box, doorway rows/columns, leaf length)
-    for i in range(1, n):
-        x, y, bw, bh, _area = (int(v) for v in stats[i])
+    found = []  # (outline, leaf box, doorway rows/columns, leaf length)
+    for i, contour in enumerate(contours):
+        x, y, bw, bh = cv2.boundingRect(contour)
         if bw > wide or not lo <= bh <= hi:
             continue
         xa, xb = max(0, x - 1), min(w, x + bw + 1)
@@ -113,7 +136,9 @@ def _vertical_leaves(
             for j, _box, (r02, r12, a2, b2), _l in found
         ):
             continue  # as wide as two leaves: a double door only if the other leaf is there
-        leaves[y : y + bh, x : x + bw] |= (labels[y : y + bh, x : x + bw] == i).astype(np.uint8)
+        piece = np.zeros((bh, bw), np.uint8)
+        cv2.drawContours(piece, [contours[i] - np.array([x, y])], -1, 1, cv2.FILLED)
+        leaves[y : y + bh, x : x + bw] |= piece & spurs[y : y + bh, x : x + bw]
         doorways[r0:r1, a:b] = 1
     return leaves, doorways
 
@@ -129,10 +154,18 @@ def _swing_side(
     h, w = pen.shape
     best, side = 0.0, 0
     # The hinge may sit on the wall's face or up to half a wall inside it.
-    for r in np.arange(length - 1.0, length + thickness / 2.0 + 1.5, 1.0):
+    radii = np.arange(length - 1.0, length + thickness / 2.0 + 1.5, 1.0)
+    # The swing's ink at every radius and side at once; the other tests only where it is inked.
+    ys = np.rint(hinge_y + down * radii[:, None] * np.cos(_ANGLES)[None, :]).astype(int)
+    ring_on = {}
+    for s in (1, -1):
+        xs = np.rint(xc + s * radii[:, None] * np.sin(_ANGLES)[None, :]).astype(int)
+        inside = (xs.min(axis=1) >= 0) & (xs.max(axis=1) < w) & (ys.min(axis=1) >= 0) & (ys.max(axis=1) < h)
+        ring_on[s] = np.where(inside, pen[ys.clip(0, h - 1), xs.clip(0, w - 1)].mean(axis=1), -1.0)
+    for k, r in enumerate(radii):
         for s in (1, -1):
-            on = _ring(pen, xc, hinge_y, down, s, r)
-            if on is None or on <= best or on < SWING_INK:
+            on = float(ring_on[s][k])
+            if on < 0 or on <= best or on < SWING_INK:
                 continue
             if _ring(wall, xc, hinge_y, down, s, r) > SWING_WALL:
                 continue
