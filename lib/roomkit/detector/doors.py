@@ -60,13 +60,15 @@ def door_leaves(
     crop = (slice(y0, y1), slice(x0, x1))
     wall_c = wall[crop]
     near_pen = cv2.dilate(pen[crop], np.ones((3, 3), np.uint8))
+    lines = pen[crop] & (1 - wall_c)  # pen lines: thin leaves
     lc, dc = leaves[crop], doorways[crop]
     # Vertical leaves on the arrays as they are, horizontal ones on the transposed arrays.
     for transpose in (False, True):
         w_ = cv2.transpose(wall_c) if transpose else wall_c
         p_ = cv2.transpose(near_pen) if transpose else near_pen
-        lv, dw = _vertical_leaves(w_, p_, thickness, door_gap)
-        if not lv.any():
+        l_ = cv2.transpose(lines) if transpose else lines
+        lv, dw = _vertical_leaves(w_, p_, thickness, door_gap, l_)
+        if not dw.any():
             continue  # (no leaf, no doorway)
         if transpose:
             lv, dw = cv2.transpose(lv), cv2.transpose(dw)
@@ -87,8 +89,10 @@ def _open_line(img: np.ndarray, length: int, axis: int) -> np.ndarray:
 
 
 def _vertical_leaves(
-    wall: np.ndarray, pen: np.ndarray, thickness: float, door_gap: float
+    wall: np.ndarray, pen: np.ndarray, thickness: float, door_gap: float, lines: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Vertical leaves: spurs of ``wall`` (returned as leaves), and straight vertical ``lines``
+    (pen lines, not walls: only their doorways are returned)."""
     h, w = wall.shape
     leaves = np.zeros_like(wall)
     doorways = np.zeros_like(wall)
@@ -96,7 +100,11 @@ def _vertical_leaves(
     across = _open_line(wall, run, 1)  # horizontal walls
     spurs = wall & (1 - across)
     lo = max(LEAF_MIN_PER_DOOR_GAP * door_gap, LEAF_MIN_PER_THICKNESS * thickness)
-    contours, _ = cv2.findContours(spurs, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    contours = list(cv2.findContours(spurs, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0])
+    thick = len(contours)
+    if lines is not None:
+        straight = _open_line(lines, max(1, int(lo)), 0)
+        contours += list(cv2.findContours(straight, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0])
     hi = LEAF_MAX_PER_DOOR_GAP * door_gap
     wide = LEAF_WIDTH_PER_THICKNESS * thickness + 2
     found = []  # (outline, leaf box, doorway rows/columns, leaf length)
@@ -136,10 +144,12 @@ def _vertical_leaves(
             for j, _box, (r02, r12, a2, b2), _l in found
         ):
             continue  # as wide as two leaves: a double door only if the other leaf is there
+        doorways[r0:r1, a:b] = 1
+        if i >= thick:
+            continue  # a pen line: not in the wall mask
         piece = np.zeros((bh, bw), np.uint8)
         cv2.drawContours(piece, [contours[i] - np.array([x, y])], -1, 1, cv2.FILLED)
         leaves[y : y + bh, x : x + bw] |= piece & spurs[y : y + bh, x : x + bw]
-        doorways[r0:r1, a:b] = 1
     return leaves, doorways
 
 
