@@ -372,6 +372,8 @@ def _thin_walls(gray: np.ndarray, thickness: float) -> np.ndarray:
 #: two openings, when it lies on a wall line (below); bold letters are as solid but stand free.
 BLOCK_PER_THICKNESS = 0.75
 BLOCK_FILL = 0.8
+#: …and at least this many px both ways (on thin-line plans a full stop is as big as a pier).
+BLOCK_MIN = 5
 #: A wall line continues a block when, within the reach, a wall as thick as the block (±this
 #: share of the wall thickness) runs on along the block's line for this many wall thicknesses.
 LINE_THICKNESS_SLACK = 0.5
@@ -396,7 +398,7 @@ def wall_piers(
     if n <= 1 or thickness <= 0:
         return out
     bw, bh, area = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
-    solid = (np.minimum(bw, bh) >= BLOCK_PER_THICKNESS * thickness) & (area >= BLOCK_FILL * bw.astype(np.int64) * bh)
+    solid = (np.minimum(bw, bh) >= max(BLOCK_PER_THICKNESS * thickness, BLOCK_MIN)) & (area >= BLOCK_FILL * bw.astype(np.int64) * bh)
     solid[0] = False
     for i in np.nonzero(solid)[0]:
         x, y, w_, h_ = (int(v) for v in stats[i, :4])
