@@ -377,7 +377,7 @@ BLOCK_MIN = 5
 #: A wall line continues a block when, within the reach, a wall as thick as the block (±this
 #: share of the wall thickness) runs on along the block's line for this many wall thicknesses.
 LINE_THICKNESS_SLACK = 0.5
-LINE_RUN_PER_THICKNESS = 3.0
+LINE_RUN_PER_THICKNESS = 1.5
 GLAZED = 0.6
 
 
@@ -388,45 +388,60 @@ def wall_piers(
     reach: float,
     glazing: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Solid blocks among the components ``drop_small`` removed that lie on wall lines: a wall
-    of the block's thickness runs on along the block's line (beyond an opening up to ``reach``
-    px) on both sides, or on one side along each of two lines, or on one side beyond an
-    opening drawn with ``glazing`` ink (faint ink) along most of it. ``kept``: the walls ``drop_small`` kept; ``components``: the
-    ``components8`` of the mask before it. Returns the blocks (uint8 0/1)."""
+    """Wall blocks among the components ``drop_small`` removed that lie on wall lines.
+
+    A block is drawn as thick as a wall throughout (a square pier, a corner's L, a stretch of
+    wall between two openings): BLOCK_FILL of it survives an opening BLOCK_PER_THICKNESS wall
+    thicknesses wide, which letters and symbols (thinner strokes) do not. It lies on wall lines
+    when a wall as thick as the block's end runs on beyond that end (across an opening up to
+    ``reach`` px) at both ends of one line, or at one end of each of two lines (a corner), or
+    at one end beyond an opening drawn with ``glazing`` ink (a window). ``kept``: the walls
+    ``drop_small`` kept; ``components``: the ``components8`` of the mask before it. Returns the
+    blocks (uint8 0/1)."""
     n, labels, stats, _ = components
     out = np.zeros_like(kept)
     if n <= 1 or thickness <= 0:
         return out
-    bw, bh, area = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
-    solid = (np.minimum(bw, bh) >= max(BLOCK_PER_THICKNESS * thickness, BLOCK_MIN)) & (area >= BLOCK_FILL * bw.astype(np.int64) * bh)
-    solid[0] = False
-    for i in np.nonzero(solid)[0]:
+    side = max(BLOCK_PER_THICKNESS * thickness, BLOCK_MIN)
+    bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    big = np.minimum(bw, bh) >= side
+    big[0] = False
+    dropped = np.bincount(labels[kept > 0].ravel(), minlength=n) == 0
+    k = _odd(side)
+    for i in np.nonzero(big & dropped)[0]:
         x, y, w_, h_ = (int(v) for v in stats[i, :4])
-        if kept[y + h_ // 2, x + w_ // 2]:
-            continue  # kept already
+        comp = (labels[y : y + h_, x : x + w_] == i).astype(np.uint8)
+        area = int(comp.sum())
+        thick = cv2.morphologyEx(comp, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+        if int(thick.sum()) < BLOCK_FILL * area:
+            continue
         # Walls run on from both ends of it along one line, or from one end along each of two
         # lines (a corner pier), or from one end beyond a glazed opening (a window): a letter
         # may line up with one wall across bare floor by chance, hardly more.
-        along = _on_line(kept, x, y, w_, h_, thickness, reach, glazing)
-        across = _on_line(kept.T, y, x, h_, w_, thickness, reach, None if glazing is None else glazing.T)
+        along = _on_line(kept, comp, x, y, thickness, reach, glazing)
+        across = _on_line(kept.T, comp.T, y, x, thickness, reach, None if glazing is None else glazing.T)
         if along + across >= 2:
-            out[y : y + h_, x : x + w_] |= (labels[y : y + h_, x : x + w_] == i).astype(np.uint8)
+            out[y : y + h_, x : x + w_] |= comp
     return out
 
 
 def _on_line(
-    wall: np.ndarray, x: int, y: int, bw: int, bh: int, thickness: float, reach: float, glazing: np.ndarray | None
+    wall: np.ndarray, comp: np.ndarray, x: int, y: int, thickness: float, reach: float, glazing: np.ndarray | None
 ) -> int:
-    """Evidence that the block (x, y, bw, bh) lies on a horizontal wall line: per side (left,
-    right) where a wall as thick as the block runs on beyond it, 1, or 2 when the opening
-    between them is glazed (ink along GLAZED of its length within the block's rows)."""
+    """Evidence that the block ``comp`` (its bounding box at x, y) lies on horizontal wall
+    lines: per end (left, right) where a wall as thick as the block's end runs on beyond it, 1,
+    or 2 when the opening between them is glazed (ink along GLAZED of its length within the
+    end's rows)."""
     h, w = wall.shape
-    yc = y + bh // 2
-    row = wall[yc]
+    bh, bw = comp.shape
     run = int(np.ceil(LINE_RUN_PER_THICKNESS * thickness))
     slack = LINE_THICKNESS_SLACK * thickness + 1
     sides = 0
     for step in (1, -1):
+        rows = np.nonzero(comp[:, -1] if step > 0 else comp[:, 0])[0]
+        r0, r1 = y + int(rows.min()), y + int(rows.max()) + 1
+        yc = (r0 + r1) // 2
+        row = wall[yc]
         c = x + bw if step > 0 else x - 1
         end = c + step * int(reach)
         while 0 <= c < w and c != end and not row[c]:
@@ -440,12 +455,12 @@ def _on_line(
         down = yc
         while down < h - 1 and col[down + 1]:
             down += 1
-        if abs((down - up + 1) - bh) > slack:
+        if abs((down - up + 1) - (r1 - r0)) > slack:
             continue  # a wall across the line, not along it
         seg = row[c : c + step * run : step] if step > 0 else row[max(0, c - run + 1) : c + 1]
         if seg.size >= run and seg.all():
             sides += 1
             a, b = (x + bw, c) if step > 0 else (c + 1, x)
-            if glazing is not None and b > a and glazing[y : y + bh, a:b].any(axis=0).mean() >= GLAZED:
+            if glazing is not None and b > a and glazing[r0:r1, a:b].any(axis=0).mean() >= GLAZED:
                 sides += 1
     return sides
