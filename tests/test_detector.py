@@ -481,6 +481,20 @@ def test_door_leaf_drawn_as_thick_as_a_wall_is_not_a_wall():
     assert min(_ious(det, faces)) > 0.95
 
 
+def test_doorway_wider_than_the_door_gap_is_closed_by_its_pen_drawn_leaf():
+    # A 150 px doorway (door gap ~85 px, neck limit ~135 px) from a hall into a closet too
+    # small to count as a piece for the ink split; the leaf is a 2 px pen line standing just
+    # clear of its jamb, with its swing. The doorway is closed along the wall line, leaf
+    # columns included.
+    cells = [(100, 100, 1500, 700), (100, 700, 320, 870), (320, 700, 1500, 1100)]
+    img, faces = _plan(cells, size=(1200, 1600), doors=[(112, 694, 262, 706)])
+    cv2.line(img, (262, 706), (262, 856), 0, 2)
+    cv2.ellipse(img, (262, 706), (150, 150), 0, 90, 180, 0, 1)
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 3
+    assert min(_ious(det, faces)) > 0.95
+
+
 def test_pier_at_a_corner_between_two_windows_holds_the_windows():
     # The right room's top and right walls end in windows (two thin glazing lines each) that
     # meet at a 12 px corner pier standing free of the other walls: too small for a wall by

@@ -233,7 +233,12 @@ def _doorway(
         if start is None and not band[xx]:
             start = xx
         elif start is not None and band[xx]:
-            a, b = (start, xx) if side > 0 else (xx + 1, start + 1)
+            # The opening runs on under the leaf when it stands clear of the near jamb: close
+            # it up to that jamb too (a gap a leaf wide would still join the rooms).
+            near = start
+            while 0 <= near - side < w and not band[near - side] and abs(near - side - start) <= bw + 2:
+                near -= side
+            a, b = (near, xx) if side > 0 else (xx + 1, near + 1)
             return r0, r1, a, b
         xx += side
     return None
