@@ -172,6 +172,8 @@ def _swing_side(
         xs = np.rint(xc + s * radii[:, None] * np.sin(_ANGLES)[None, :]).astype(int)
         inside = (xs.min(axis=1) >= 0) & (xs.max(axis=1) < w) & (ys.min(axis=1) >= 0) & (ys.max(axis=1) < h)
         ring_on[s] = np.where(inside, pen[ys.clip(0, h - 1), xs.clip(0, w - 1)].mean(axis=1), -1.0)
+    if max(ring_on[1].max(), ring_on[-1].max()) < SWING_INK:
+        return 0  # no swing at any radius: most spurs and lines end here
     for k, r in enumerate(radii):
         for s in (1, -1):
             on = float(ring_on[s][k])
