@@ -169,9 +169,11 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     )
     page = float(gray.shape[0] * gray.shape[1])
     min_area = max(config.min_room_area * page, 4.0 * max(t, 1.0) ** 2)
+    # A doorway closed on its door symbol is drawn evidence, not a guess: it counts as wall.
+    drawn = doorways & bridges
     cands = find_rooms(
-        walls.mask,
-        bridges | cuts,
+        walls.mask | drawn,
+        (bridges & (1 - drawn)) | cuts,
         outside=outside,
         min_area=min_area,
         max_area=config.max_room_area * page,
