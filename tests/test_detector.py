@@ -517,3 +517,33 @@ def test_long_pen_line_standing_free_in_a_room_is_not_a_thin_wall():
     assert len(truth.rooms) == 8
     assert score.tp() == 8
     assert len(det.rooms) == 8
+
+
+def _closet_plan(front: bool) -> tuple[np.ndarray, list[Polygon]]:
+    # Two rooms; in the left one's top-left corner a closet recess, closed off by a wall stub
+    # (x 244-256, from the top wall down to y 166) and open towards the room below it.
+    cells = [(100, 100, 500, 600), (500, 100, 1000, 600)]
+    img, faces = _plan(cells, doors=[(494, 250, 506, 320)])
+    img[100:166, 244:256] = 0
+    if front:  # bi-fold panels drawn folded out along the recess's front, as plans draw them
+        zigzag = np.array([(106, 166), (140, 176), (175, 166), (210, 176), (244, 166)], np.int32)
+        cv2.polylines(img, [zigzag], False, 0, 1)
+    return img, [box(106, 106, 244, 166)] + faces
+
+
+def test_closet_recess_with_a_drawn_front_is_its_own_room():
+    img, (closet, left, right) = _closet_plan(front=True)
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 3
+    assert _ious(det, [closet])[0] > 0.8
+    best = max(det.rooms, key=lambda r: Polygon(r.polygon).intersection(closet).area)
+    assert best.confidence >= 0.5
+    assert _ious(det, [right])[0] > 0.95
+
+
+def test_recess_without_a_drawn_front_stays_part_of_its_room():
+    # Without a drawn front the recess is an alcove of the room (a bed niche, a bay).
+    img, (closet, left, right) = _closet_plan(front=False)
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 2
+    assert _ious(det, [left.difference(box(244, 100, 256, 166))])[0] > 0.95

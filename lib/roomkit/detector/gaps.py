@@ -26,6 +26,17 @@ import numpy as np
 from roomkit.detector.walls import components8, lookup
 
 
+#: Recesses (closets) are looked for with closings of lengths growing by this factor…
+RECESS_LENGTH_STEP = 1.4
+#: …and closed when this share of their back is wall, thin ink runs along this share of their
+#: front line, and at most this share of their inside is ink.
+RECESS_BACK_WALL = 0.7
+RECESS_FRONT_INK = 0.75
+RECESS_MAX_INNER_INK = 0.15
+#: Wall components with at least this share of the largest one's area are the wall structure.
+RECESS_STRUCTURE_PART = 0.1
+
+
 def _line_kernel(length: int, direction: str) -> np.ndarray:
     length = max(1, int(length))
     if direction == "h":
@@ -156,3 +167,112 @@ def bridge_gaps(
             if keep[1:].any():
                 bridges |= lookup(keep.astype(np.uint8), labels)
     return bridges
+
+
+def _edge_neighbours(comp: np.ndarray, step: int, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Crop positions of the pixels just beyond a component's edge on one side (``step`` −1:
+    top/left, +1: bottom/right; ``axis`` 0: rows, 1: columns), one per row or column it covers."""
+    if axis == 0:
+        cols = np.nonzero(comp.any(axis=0))[0]
+        first = np.argmax(comp[:, cols], axis=0) if step < 0 else comp.shape[0] - 1 - np.argmax(comp[::-1, cols], axis=0)
+        return first + step, cols
+    rows = np.nonzero(comp.any(axis=1))[0]
+    first = np.argmax(comp[rows], axis=1) if step < 0 else comp.shape[1] - 1 - np.argmax(comp[rows, ::-1], axis=1)
+    return rows, first + step
+
+
+def close_recesses(
+    wall: np.ndarray,
+    barrier: np.ndarray,
+    outside: np.ndarray,
+    ink: np.ndarray,
+    widths: tuple[float, float],
+    depths: tuple[float, float],
+    thickness: float,
+) -> np.ndarray:
+    """One-pixel fronts (uint8 0/1, on free pixels) that close closets: recesses in the walls.
+
+    A closet is a recess: wall on three sides, the fourth open between the two side walls'
+    ends, where the plan draws the doors' track or panels in thin ink. Closing the walls along
+    the front's direction fills the recess between its side walls; unlike a doorway the fill
+    is as deep as the closet, unlike a corridor or a room it is backed by solid wall on one
+    side and open on the other. A fill ``widths`` (min, max px) long and ``depths`` deep gets a
+    front along its open edge, at the line of the side walls' ends (where plans put a closet's
+    outline) when thin ink runs along that line (a drawn front: sliding or bi-fold panels, a
+    track) and the recess itself is nearly empty (not a bath, a counter or a stair).
+    ``barrier``: walls and bridged openings; ``ink``: all ink, walls included.
+    """
+    fronts = np.zeros_like(wall)
+    (min_w, max_w), (min_d, max_d) = widths, depths
+    if max_w < 3 or max_d < min_d:
+        return fronts
+    h, w = wall.shape
+    blocked = barrier | outside
+    band = int(round(thickness)) + 1
+    # Closets are built into the wall structure: their back is a wall of the building's
+    # network, not furniture (a bed's headboard, a sofa) drawn bold enough to pass for wall.
+    n, labels, stats, _ = components8(wall)
+    if n <= 1:
+        return fronts
+    areas = stats[:, cv2.CC_STAT_AREA].copy()
+    areas[0] = 0
+    taken = np.zeros_like(wall)
+    structure = lookup((areas >= RECESS_STRUCTURE_PART * areas.max()).astype(np.uint8), labels)
+    # Closing lengths from the narrowest recess up: a closing much longer than a recess is wide
+    # also fills the narrow room in front of it, and the two become one fill.
+    lengths = []
+    length = max(3.0, min_w)
+    while length < max_w * 1.2:
+        lengths.append(int(round(min(length, max_w))))
+        length *= RECESS_LENGTH_STEP
+    for length in lengths:
+        for direction, axis in (("h", 0), ("v", 1)):
+            fill = _line_morph(barrier, cv2.MORPH_CLOSE, length, direction) & (1 - blocked)
+            if not fill.any():
+                continue
+            n, labels, stats, _ = components8(fill)
+            for i in range(1, n):
+                x, y, bw, bh, area = (int(v) for v in stats[i])
+                width, depth = (bw, bh) if axis == 0 else (bh, bw)
+                if not (min_w <= width <= max_w and min_d <= depth <= max_d) or area < 0.7 * width * depth:
+                    continue
+                # Crop with a margin of the band beyond every side.
+                cx0, cy0 = max(0, x - band), max(0, y - band)
+                cx1, cy1 = min(w, x + bw + band), min(h, y + bh + band)
+                comp = labels[cy0:cy1, cx0:cx1] == i
+                if (comp & (taken[cy0:cy1, cx0:cx1] > 0)).any():
+                    continue  # closed already with a shorter closing
+                sub_wall, sub_block = wall[cy0:cy1, cx0:cx1], blocked[cy0:cy1, cx0:cx1]
+                sub_struct = structure[cy0:cy1, cx0:cx1]
+                for back_step in (-1, 1):
+                    by, bx = _edge_neighbours(comp, back_step, axis)
+                    fy, fx = _edge_neighbours(comp, -back_step, axis)
+                    inb = (by >= 0) & (by < comp.shape[0]) & (bx >= 0) & (bx < comp.shape[1])
+                    inf = (fy >= 0) & (fy < comp.shape[0]) & (fx >= 0) & (fx < comp.shape[1])
+                    if inb.mean() < 0.9 or inf.mean() < 0.9:
+                        continue
+                    if sub_struct[by[inb], bx[inb]].mean() < RECESS_BACK_WALL:
+                        continue  # backed by a doorway, furniture or nothing: not a closet
+                    if sub_block[fy[inf], fx[inf]].mean() > 0.2:
+                        continue  # closed on both sides: already a room
+                    # Thin ink along the front line: within a wall thickness beyond it (bi-fold
+                    # panels open outwards), or a little inside it (a track, sliding panels).
+                    pen = ink[cy0:cy1, cx0:cx1] & (1 - sub_wall)
+                    seen = np.zeros(fy.shape, dtype=bool)
+                    for k in range(-(band // 2), band + 1):
+                        off = -back_step * k  # k > 0: beyond the front
+                        ry, rx = (fy + off, fx) if axis == 0 else (fy, fx + off)
+                        ok = (ry >= 0) & (ry < comp.shape[0]) & (rx >= 0) & (rx < comp.shape[1])
+                        seen[ok] |= pen[ry[ok], rx[ok]] > 0
+                    front_ink = float(seen.mean())
+                    if front_ink < RECESS_FRONT_INK:
+                        continue
+                    inner = float(pen[comp].mean())
+                    if inner > RECESS_MAX_INNER_INK:
+                        continue  # a bath, a counter, a stair: fixtures drawn in the recess
+                    # The front: the recess's own edge pixels on the open side.
+                    ey, ex = (fy[inf] + back_step, fx[inf]) if axis == 0 else (fy[inf], fx[inf] + back_step)
+                    fronts[ey + cy0, ex + cx0] = 1
+                    taken[cy0:cy1, cx0:cx1] |= comp.astype(np.uint8)
+                    break
+    return fronts
