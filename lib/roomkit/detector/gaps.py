@@ -33,6 +33,8 @@ RECESS_LENGTH_STEP = 1.4
 RECESS_BACK_WALL = 0.7
 RECESS_FRONT_INK = 0.75
 RECESS_MAX_INNER_INK = 0.15
+#: Recesses whose open side is more than this share barrier already are closed: rooms.
+RECESS_FRONT_BLOCKED = 0.2
 #: Wall components with at least this share of the largest one's area are the wall structure.
 RECESS_STRUCTURE_PART = 0.1
 
@@ -253,7 +255,7 @@ def close_recesses(
                         continue
                     if sub_struct[by[inb], bx[inb]].mean() < RECESS_BACK_WALL:
                         continue  # backed by a doorway, furniture or nothing: not a closet
-                    if sub_block[fy[inf], fx[inf]].mean() > 0.2:
+                    if sub_block[fy[inf], fx[inf]].mean() > RECESS_FRONT_BLOCKED:
                         continue  # closed on both sides: already a room
                     # Thin ink along the front line: within a wall thickness beyond it (bi-fold
                     # panels open outwards), or a little inside it (a track, sliding panels).
