@@ -27,7 +27,7 @@ from roomkit.detector.walls import components8, lookup
 
 
 #: Recesses (closets) are looked for with closings of lengths growing by this factor…
-RECESS_LENGTH_STEP = 1.4
+RECESS_LENGTH_STEP = 1.75
 #: …and closed when this share of their back is wall, thin ink runs along this share of their
 #: front line, and at most this share of their inside is ink.
 RECESS_BACK_WALL = 0.7
@@ -208,6 +208,31 @@ def close_recesses(
     (min_w, max_w), (min_d, max_d) = widths, depths
     if max_w < 3 or max_d < min_d:
         return fronts
+    # Work on the crop holding the building's inside (plus the reach of the closings).
+    pts = cv2.findNonZero((1 - (barrier | outside)).astype(np.uint8))
+    if pts is None:
+        return fronts
+    bx, by, bw_, bh_ = cv2.boundingRect(pts)
+    m = int(max_w) + int(thickness) + 2
+    x0, y0 = max(0, bx - m), max(0, by - m)
+    x1, y1 = min(wall.shape[1], bx + bw_ + m), min(wall.shape[0], by + bh_ + m)
+    fronts[y0:y1, x0:x1] = _close_recesses(
+        wall[y0:y1, x0:x1], barrier[y0:y1, x0:x1], outside[y0:y1, x0:x1], ink[y0:y1, x0:x1], widths, depths, thickness
+    )
+    return fronts
+
+
+def _close_recesses(
+    wall: np.ndarray,
+    barrier: np.ndarray,
+    outside: np.ndarray,
+    ink: np.ndarray,
+    widths: tuple[float, float],
+    depths: tuple[float, float],
+    thickness: float,
+) -> np.ndarray:
+    fronts = np.zeros_like(wall)
+    (min_w, max_w), (min_d, max_d) = widths, depths
     h, w = wall.shape
     blocked = barrier | outside
     band = int(round(thickness)) + 1
@@ -233,11 +258,12 @@ def close_recesses(
             if not fill.any():
                 continue
             n, labels, stats, _ = components8(fill)
-            for i in range(1, n):
+            width, depth = (stats[:, 2], stats[:, 3]) if axis == 0 else (stats[:, 3], stats[:, 2])
+            fit = (width >= min_w) & (width <= max_w) & (depth >= min_d) & (depth <= max_d)
+            fit &= stats[:, 4] >= 0.7 * width * depth
+            fit[0] = False
+            for i in np.nonzero(fit)[0]:
                 x, y, bw, bh, area = (int(v) for v in stats[i])
-                width, depth = (bw, bh) if axis == 0 else (bh, bw)
-                if not (min_w <= width <= max_w and min_d <= depth <= max_d) or area < 0.7 * width * depth:
-                    continue
                 # Crop with a margin of the band beyond every side.
                 cx0, cy0 = max(0, x - band), max(0, y - band)
                 cx1, cy1 = min(w, x + bw + band), min(h, y + bh + band)
