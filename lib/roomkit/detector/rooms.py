@@ -272,10 +272,9 @@ def split_by_ink(
     """
     out = np.zeros_like(free)
     # Work on the building's bounding box only (the margins hold no free space).
-    pts = cv2.findNonZero(free)
-    if pts is None:
+    if not cv2.countNonZero(free):
         return out
-    bx, by, bw_, bh_ = cv2.boundingRect(pts)
+    bx, by, bw_, bh_ = cv2.boundingRect(free)  # of the nonzero pixels (no point list needed)
     x0, y0 = max(0, bx - 2), max(0, by - 2)
     x1, y1 = min(free.shape[1], bx + bw_ + 2), min(free.shape[0], by + bh_ + 2)
     out[y0:y1, x0:x1] = _split_by_ink(
@@ -288,29 +287,34 @@ def _split_by_ink(
     free: np.ndarray, ink: np.ndarray, barrier: np.ndarray, min_piece: float, min_contact: float
 ) -> np.ndarray:
     out = np.zeros_like(free)
-    n, regions, rstats, _ = cv2.connectedComponentsWithStats(free, connectivity=4)
-    if n <= 1:
+    if not cv2.countNonZero(free):
         return out
     open_ = free & (1 - cv2.dilate(ink, np.ones((3, 3), np.uint8)))
-    m, pieces, pstats, _ = cv2.connectedComponentsWithStats(open_, connectivity=4)
+    # Labels only (OpenCV's per-component stats cost several times the labelling): piece areas
+    # come from a histogram of the labels, and each piece's region from its wall-contact pixels.
+    m, pieces = _labels4(open_)
     if m <= 2:
         return out
     near_wall = cv2.dilate(barrier, np.ones((5, 5), np.uint8)) > 0
-    contact = np.bincount(pieces[near_wall & (open_ > 0)], minlength=m)
-    big = (pstats[:, cv2.CC_STAT_AREA] >= min_piece) & (contact >= min_contact)
+    touching = near_wall & (open_ > 0)
+    at = pieces[touching]
+    contact = np.bincount(at, minlength=m)
+    big = (_label_areas(pieces, m) >= min_piece) & (contact >= min_contact)
     big[0] = False
     idx = np.nonzero(big)[0]
     if idx.size < 2:
         return out
-    # The region of each big piece (any pixel of it); regions holding two or more get split.
+    n, regions = cv2.connectedComponents(free, connectivity=4)
+    # The region of each big piece (all its pixels share one): read at its contact pixels.
     owner = np.zeros(m, dtype=np.int64)
-    for k in idx:
-        x, y, bw, bh = (int(v) for v in pstats[k, :4])
-        sub = pieces[y : y + bh, x : x + bw] == k
-        owner[k] = int(regions[y : y + bh, x : x + bw][sub][0])
+    owner[at] = regions[touching]
+    lone = idx[contact[idx] == 0]  # big pieces without contact (only when min_contact <= 0)
+    for k in lone:
+        ys, xs = np.nonzero(pieces == k)
+        owner[k] = int(regions[ys[0], xs[0]])
     counts = np.bincount(owner[idx], minlength=n)
     for r in np.nonzero(counts >= 2)[0]:
-        x, y, bw, bh = (int(v) for v in rstats[r, :4])
+        x, y, bw, bh = cv2.boundingRect(cv2.compare(regions, int(r), cv2.CMP_EQ))
         reg = regions[y : y + bh, x : x + bw] == r
         pc = pieces[y : y + bh, x : x + bw]
         keep = np.isin(pc, idx[owner[idx] == r]) & reg
@@ -327,3 +331,18 @@ def _split_by_ink(
         cut[1:, :] |= (lab[1:, :] != lab[:-1, :]) & reg[1:, :] & reg[:-1, :]
         out[y : y + bh, x : x + bw] |= cut.astype(np.uint8)
     return out
+
+
+def _labels4(mask: np.ndarray) -> tuple[int, np.ndarray]:
+    """4-connected labels of a 0/1 mask, 16-bit when the count fits (faster to label and read)."""
+    try:
+        return cv2.connectedComponents(mask, connectivity=4, ltype=cv2.CV_16U)
+    except cv2.error:  # more than 65535 components
+        return cv2.connectedComponents(mask, connectivity=4)
+
+
+def _label_areas(labels: np.ndarray, n: int) -> np.ndarray:
+    """Pixel count of every label 0…n-1 (``CC_STAT_AREA``), as int64."""
+    if labels.dtype == np.uint16 and labels.size < 1 << 24:  # float32 bins count exactly
+        return cv2.calcHist([labels], [0], None, [n], [0, n]).ravel().astype(np.int64)
+    return np.bincount(labels.ravel(), minlength=n)
