@@ -88,7 +88,11 @@ def _confidence(area: float, bridged: float, solidity: float, building_area: flo
 def _outside_exact(barrier: np.ndarray, r: float) -> np.ndarray:
     # Twice the radius: disk centres ring the page whatever touches its edge (bridges, frames,
     # a plan cropped tight), so the disk can roll in from every side.
-    pad = int(np.ceil(2.0 * r)) + 2
+    # The disk-centre ring only needs to lie beyond the radius in the chamfer metric of the
+    # distance transforms (DIST_L2 3×3: at least 0.955 per step): a wider pad changes nothing
+    # inside the page (centres beyond it all belong to the ring and are farther than r from every
+    # page pixel) and only costs transform time.
+    pad = min(int(np.ceil(2.0 * r)) + 2, int(np.ceil(r / 0.95)) + 2)
     padded = cv2.copyMakeBorder(barrier, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
     clearance = cv2.distanceTransform((padded == 0).astype(np.uint8), cv2.DIST_L2, 3)
     centres = (clearance > r).astype(np.uint8)
@@ -325,7 +329,7 @@ def _split_by_ink(
         _dist, nearest = cv2.distanceTransformWithLabels(
             (seeds == 0).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
         )
-        sy, sx = np.nonzero(seeds)
+        sy, sx = np.divmod(np.flatnonzero(seeds != 0), seeds.shape[1])
         lut = np.zeros(int(nearest.max()) + 1, dtype=np.int32)
         lut[nearest[sy, sx]] = seeds[sy, sx]
         lab = np.where(reg, lut[nearest], 0)

@@ -82,7 +82,7 @@ def _pieces(free: np.ndarray, radius: float, min_core_area: float) -> np.ndarray
         return none
     # The free region each core lies in (all its pixels share one); count cores per region.
     owner = np.zeros(m, dtype=np.int64)
-    ys, xs = np.nonzero(core_labels)
+    ys, xs = np.divmod(np.flatnonzero(core_labels != 0), core_labels.shape[1])  # 2-D nonzero is slow
     first = np.full(m, -1, dtype=np.int64)
     lab_at = core_labels[ys, xs]
     # Reverse order so the first occurrence wins; any pixel of a core will do.
@@ -103,7 +103,7 @@ def _pieces(free: np.ndarray, radius: float, min_core_area: float) -> np.ndarray
     )
     # distanceTransformWithLabels numbers the zero pixels (the seeds) 1..k in scan order; map
     # those indices back to core labels.
-    sy, sx = np.nonzero(seeds)
+    sy, sx = np.divmod(np.flatnonzero(seeds != 0), seeds.shape[1])
     index_to_core = np.zeros(int(nearest.max()) + 1, dtype=np.int32)
     index_to_core[nearest[sy, sx]] = seeds[sy, sx]
     room = index_to_core[nearest]
