@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 from shapely.geometry import Polygon
 
+from roomkit.detector.split import label_boundaries
 from roomkit.detector.walls import components4
 
 
@@ -333,9 +334,7 @@ def _split_by_ink(
         lut = np.zeros(int(nearest.max()) + 1, dtype=np.int32)
         lut[nearest[sy, sx]] = seeds[sy, sx]
         lab = np.where(reg, lut[nearest], 0)
-        cut = np.zeros(reg.shape, dtype=bool)
-        cut[:, 1:] |= (lab[:, 1:] != lab[:, :-1]) & reg[:, 1:] & reg[:, :-1]
-        cut[1:, :] |= (lab[1:, :] != lab[:-1, :]) & reg[1:, :] & reg[:-1, :]
+        cut = label_boundaries(lab, reg)
         out[y : y + bh, x : x + bw] |= cut.astype(np.uint8)
     return out
 

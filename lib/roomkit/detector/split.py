@@ -60,11 +60,23 @@ def split_at_necks(free: np.ndarray, neck: float, min_core_area: float) -> np.nd
             ys, xs = ys[grown == 0], xs[grown == 0]
     if room is None:
         return np.zeros_like(free)
-    region = room > 0
-    cut = np.zeros(free.shape, dtype=bool)
-    cut[:, 1:] |= (room[:, 1:] != room[:, :-1]) & region[:, 1:] & region[:, :-1]
-    cut[1:, :] |= (room[1:, :] != room[:-1, :]) & region[1:, :] & region[:-1, :]
-    return cut.astype(np.uint8)
+    return label_boundaries(room, room > 0).astype(np.uint8)
+
+
+def label_boundaries(labels: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Boolean mask of the pixels whose left or upper neighbour has another label, both pixels
+    in ``region`` (bool): ``cut[:, 1:] |= (labels[:, 1:] != labels[:, :-1]) & region…`` and the
+    same along columns, computed on the flattened arrays (NumPy is several times faster on
+    contiguous data than on column-shifted 2-D views)."""
+    h, w = labels.shape
+    lab = np.ascontiguousarray(labels).reshape(-1)
+    reg = np.ascontiguousarray(region).reshape(-1)
+    cut = np.zeros(h * w, dtype=bool)
+    across = (lab[1:] != lab[:-1]) & reg[1:] & reg[:-1]
+    across[w - 1 :: w] = False  # a row's last pixel and the next row's first are not neighbours
+    cut[1:] |= across
+    cut[w:] |= (lab[w:] != lab[:-w]) & reg[w:] & reg[:-w]
+    return cut.reshape(h, w)
 
 
 def _pieces(free: np.ndarray, radius: float, min_core_area: float) -> np.ndarray | None:
