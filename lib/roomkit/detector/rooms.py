@@ -158,15 +158,28 @@ def _escape(comp: np.ndarray, x0: int, y0: int, ends: tuple[np.ndarray, ...]) ->
     direction: no barrier pixel below them in their column, or above, left or right."""
     top, bottom, left, right = ends
     ch, cw = comp.shape
-    rows = np.arange(y0, y0 + ch)[:, None]
-    cols = np.arange(x0, x0 + cw)[None, :]
     on = comp > 0
-    return max(
-        np.count_nonzero(on & (rows < top[None, x0 : x0 + cw])),
-        np.count_nonzero(on & (rows > bottom[None, x0 : x0 + cw])),
-        np.count_nonzero(on & (cols < left[y0 : y0 + ch, None])),
-        np.count_nonzero(on & (cols > right[y0 : y0 + ch, None])),
-    )
+    # Per column (row), the crop rows (columns) that see the border start or end at a limit;
+    # only the band up to the farthest limit is scanned (none at all for a room inside the
+    # building, whose every column and row meets a wall first).
+    best = 0
+    k = np.clip(top[x0 : x0 + cw] - y0, 0, ch)  # rows < k see the top border
+    m = int(k.max())
+    if m > 0:
+        best = max(best, np.count_nonzero(on[:m] & (np.arange(m)[:, None] < k[None, :])))
+    k = np.clip(bottom[x0 : x0 + cw] - y0 + 1, 0, ch)  # rows >= k see the bottom border
+    m = int(k.min())
+    if m < ch:
+        best = max(best, np.count_nonzero(on[m:] & (np.arange(m, ch)[:, None] >= k[None, :])))
+    k = np.clip(left[y0 : y0 + ch] - x0, 0, cw)  # columns < k see the left border
+    m = int(k.max())
+    if m > 0:
+        best = max(best, np.count_nonzero(on[:, :m] & (np.arange(m)[None, :] < k[:, None])))
+    k = np.clip(right[y0 : y0 + ch] - x0 + 1, 0, cw)  # columns >= k see the right border
+    m = int(k.min())
+    if m < cw:
+        best = max(best, np.count_nonzero(on[:, m:] & (np.arange(m, cw)[None, :] >= k[:, None])))
+    return best
 
 
 def _beyond(comp: np.ndarray, x0: int, y0: int, box: tuple[int, int, int, int]) -> int:
