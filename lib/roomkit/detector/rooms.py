@@ -229,7 +229,7 @@ def find_rooms(
             continue  # touches the page border: outside the building
         x0, y0 = max(0, x - 1), max(0, y - 1)
         x1, y1 = min(w, x + bw + 1), min(h, y + bh + 1)
-        comp = (labels[y0:y1, x0:x1] == i).astype(np.uint8)
+        comp = (labels[y0:y1, x0:x1] == i).view(np.uint8)
         if (
             building_box is not None
             and _beyond(comp, x0, y0, building_box) > MAX_BEYOND_BUILDING * area

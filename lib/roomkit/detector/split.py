@@ -48,8 +48,8 @@ def split_at_necks(free: np.ndarray, neck: float, min_core_area: float) -> np.nd
         steps = int(np.ceil(1.0 / f)) + 1
         unlabelled = cv2.compare(room, 0, cv2.CMP_EQ)
         near = cv2.dilate(cv2.bitwise_not(unlabelled), np.ones((2 * steps + 1, 2 * steps + 1), np.uint8))
-        pts = cv2.findNonZero(cv2.bitwise_and(cv2.bitwise_and(unlabelled, near), free))
-        ys, xs = (pts[..., 1].ravel(), pts[..., 0].ravel()) if pts is not None else (np.zeros(0, int),) * 2
+        todo = cv2.bitwise_and(cv2.bitwise_and(unlabelled, near), free).view(bool)
+        ys, xs = np.divmod(np.flatnonzero(todo), w)  # row-major, as cv2.findNonZero lists them
         for _ in range(steps):
             if ys.size == 0:
                 break
