@@ -70,9 +70,28 @@ def _line_extreme(img: np.ndarray, length: int, axis: int, dilate: bool) -> np.n
     return op(cur[:h], cur[s : s + h])
 
 
+#: An axis-aligned line operation treats every row (horizontal line) or column (vertical line)
+#: on its own and leaves an empty one empty, so on masks where at most this share of the rows
+#: (columns) hold any pixel it runs on those alone.
+SPARSE_LINES = 0.6
+
+
 def _line_morph(img: np.ndarray, op: int, length: int, direction: str) -> np.ndarray:
     """``cv2.morphologyEx(img, op, _line_kernel(length, direction))`` for MORPH_OPEN/CLOSE."""
     length = max(1, int(length))
+    if direction in "hv" and img.dtype == np.uint8 and img.ndim == 2:
+        # Vertical lines run along the rows of the transpose (same result, transposed).
+        rows = img if direction == "h" else cv2.transpose(img)
+        lines = np.flatnonzero(rows.view(bool).any(axis=1))
+        if lines.size <= SPARSE_LINES * rows.shape[0]:
+            out = np.zeros_like(rows)
+            if lines.size:
+                out[lines] = _line_morph_all(rows[lines], op, length, "h")
+            return out if direction == "h" else cv2.transpose(out)
+    return _line_morph_all(img, op, length, direction)
+
+
+def _line_morph_all(img: np.ndarray, op: int, length: int, direction: str) -> np.ndarray:
     if direction in "hv" and length >= LONG_LINE and img.dtype == np.uint8 and img.ndim == 2:
         axis = 1 if direction == "h" else 0
         first = op == cv2.MORPH_CLOSE  # closing dilates first, opening erodes first
@@ -84,8 +103,10 @@ def _thin_fill(closed: np.ndarray, barrier: np.ndarray, across: int, direction: 
     fill = closed & (1 - barrier)
     if not fill.any():
         return fill
-    k = _line_kernel(across if direction in "hv" else int(across * 1.42), _ACROSS[direction])
-    deep = cv2.morphologyEx(fill, cv2.MORPH_OPEN, k)
+    if direction in "hv":
+        deep = _line_morph(fill, cv2.MORPH_OPEN, across, _ACROSS[direction])
+    else:
+        deep = cv2.morphologyEx(fill, cv2.MORPH_OPEN, _line_kernel(int(across * 1.42), _ACROSS[direction]))
     return fill & (1 - deep)
 
 
