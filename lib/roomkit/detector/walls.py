@@ -82,6 +82,8 @@ def _ridge(dt: np.ndarray) -> np.ndarray:
 
 def stroke_widths(ink: np.ndarray) -> np.ndarray:
     """Histogram of stroke widths along medial ridges: ``hist[w]`` = ridge pixels of width w."""
+    if cv2.countNonZero(ink) == ink.size:
+        return np.zeros(64, np.int64)  # all ink: no paper to measure a stroke against
     dt = cv2.distanceTransform(ink, cv2.DIST_L2, 3)
     widths = np.rint(2.0 * dt[_ridge(dt)] - 1.0).clip(0).astype(np.int64)
     return np.bincount(widths, minlength=64)
