@@ -554,3 +554,21 @@ def test_recess_without_a_drawn_front_stays_part_of_its_room():
     det = roomkit.detect_rooms(img)
     assert len(det.rooms) == 2
     assert _ious(det, [left.difference(box(244, 100, 256, 166))])[0] > 0.95
+
+
+def test_closet_behind_a_bridged_door_is_a_confident_room():
+    # A small closet (60 x 66 px in a 900 x 800 building) built into a room's corner, its front a
+    # partition with a 48 px doorway (bridged like any door) and bi-fold doors drawn in it. Its
+    # size alone would leave it doubtful (a jamb pocket looks the same); its shape, a recess in
+    # the walls closed by a door, makes it a closet.
+    cells = [(100, 100, 500, 900), (500, 100, 1000, 900)]
+    img, _faces = _plan(cells, size=(1000, 1200), doors=[(494, 250, 506, 320)])
+    img[100:178, 166:174] = 0  # the closet's side partition
+    img[172:178, 100:174] = 0  # its front partition…
+    img[172:178, 112:160] = 255  # …with a doorway
+    zigzag = np.array([(112, 175), (124, 183), (136, 175), (148, 183), (160, 175)], np.int32)
+    cv2.polylines(img, [zigzag], False, 0, 1)
+    closet = box(106, 106, 166, 172)
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 3
+    assert _ious(det, [closet])[0] > 0.9

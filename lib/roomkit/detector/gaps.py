@@ -33,8 +33,12 @@ RECESS_LENGTH_STEP = 1.75
 RECESS_BACK_WALL = 0.7
 RECESS_FRONT_INK = 0.75
 RECESS_MAX_INNER_INK = 0.15
-#: Recesses whose open side is more than this share barrier already are closed: rooms.
+#: Recesses whose open side is more than this share barrier already are closed: by walls
+#: (more than this share wall) they are rooms; by a bridged doorway they are closets with a
+#: door, when the door's symbol covers this share of the front.
 RECESS_FRONT_BLOCKED = 0.2
+RECESS_WALLED_FRONT = 0.5
+RECESS_DOOR_INK = 0.5
 #: Wall components with at least this share of the largest one's area are the wall structure.
 RECESS_STRUCTURE_PART = 0.1
 
@@ -233,34 +237,38 @@ def close_recesses(
     depths: tuple[float, float],
     thickness: float,
 ) -> np.ndarray:
-    """One-pixel fronts (uint8 0/1, on free pixels) that close closets: recesses in the walls.
+    """Closets: recesses in the walls. Returns (fronts, closets), uint8 0/1 masks.
 
     A closet is a recess: wall on three sides, the fourth open between the two side walls'
     ends, where the plan draws the doors' track or panels in thin ink. Closing the walls along
     the front's direction fills the recess between its side walls; unlike a doorway the fill
     is as deep as the closet, unlike a corridor or a room it is backed by solid wall on one
     side and open on the other. A fill ``widths`` (min, max px) long and ``depths`` deep gets a
-    front along its open edge, at the line of the side walls' ends (where plans put a closet's
-    outline) when thin ink runs along that line (a drawn front: sliding or bi-fold panels, a
-    track) and the recess itself is nearly empty (not a bath, a counter or a stair).
-    ``barrier``: walls and bridged openings; ``ink``: all ink, walls included.
+    front (one pixel wide, on free pixels) along its open edge, at the line of the side walls'
+    ends (where plans put a closet's outline) when thin ink runs along that line (a drawn
+    front: sliding or bi-fold panels, a track) and the recess itself is nearly empty (not a
+    bath, a counter or a stair). A recess whose front is a bridged doorway with its door drawn
+    is closed already; its fill goes to ``closets``, so that the room stage knows it for a
+    closet rather than a jamb pocket. ``barrier``: walls and bridged openings; ``ink``: all
+    ink, walls included.
     """
     fronts = np.zeros_like(wall)
+    closets = np.zeros_like(wall)
     (min_w, max_w), (min_d, max_d) = widths, depths
     if max_w < 3 or max_d < min_d:
-        return fronts
+        return fronts, closets
     # Work on the crop holding the building's inside (plus the reach of the closings).
     pts = cv2.findNonZero((1 - (barrier | outside)).astype(np.uint8))
     if pts is None:
-        return fronts
+        return fronts, closets
     bx, by, bw_, bh_ = cv2.boundingRect(pts)
     m = int(max_w) + int(thickness) + 2
     x0, y0 = max(0, bx - m), max(0, by - m)
     x1, y1 = min(wall.shape[1], bx + bw_ + m), min(wall.shape[0], by + bh_ + m)
-    fronts[y0:y1, x0:x1] = _close_recesses(
+    fronts[y0:y1, x0:x1], closets[y0:y1, x0:x1] = _close_recesses(
         wall[y0:y1, x0:x1], barrier[y0:y1, x0:x1], outside[y0:y1, x0:x1], ink[y0:y1, x0:x1], widths, depths, thickness
     )
-    return fronts
+    return fronts, closets
 
 
 def _close_recesses(
@@ -273,6 +281,7 @@ def _close_recesses(
     thickness: float,
 ) -> np.ndarray:
     fronts = np.zeros_like(wall)
+    closets = np.zeros_like(wall)
     (min_w, max_w), (min_d, max_d) = widths, depths
     h, w = wall.shape
     blocked = barrier | outside
@@ -281,7 +290,7 @@ def _close_recesses(
     # network, not furniture (a bed's headboard, a sofa) drawn bold enough to pass for wall.
     n, labels, stats, _ = components8(wall)
     if n <= 1:
-        return fronts
+        return fronts, closets
     areas = stats[:, cv2.CC_STAT_AREA].copy()
     areas[0] = 0
     taken = np.zeros_like(wall)
@@ -322,8 +331,11 @@ def _close_recesses(
                         continue
                     if sub_struct[by[inb], bx[inb]].mean() < RECESS_BACK_WALL:
                         continue  # backed by a doorway, furniture or nothing: not a closet
+                    closed = False
                     if sub_block[fy[inf], fx[inf]].mean() > RECESS_FRONT_BLOCKED:
-                        continue  # closed on both sides: already a room
+                        if sub_wall[fy[inf], fx[inf]].mean() > RECESS_WALLED_FRONT:
+                            continue  # closed on both sides by walls: a room
+                        closed = True  # its front is a bridged doorway: a closet with a door
                     # Thin ink along the front line: within a wall thickness beyond it (bi-fold
                     # panels open outwards), or a little inside it (a track, sliding panels).
                     pen = ink[cy0:cy1, cx0:cx1] & (1 - sub_wall)
@@ -334,14 +346,18 @@ def _close_recesses(
                         ok = (ry >= 0) & (ry < comp.shape[0]) & (rx >= 0) & (rx < comp.shape[1])
                         seen[ok] |= pen[ry[ok], rx[ok]] > 0
                     front_ink = float(seen.mean())
-                    if front_ink < RECESS_FRONT_INK:
+                    if front_ink < (RECESS_DOOR_INK if closed else RECESS_FRONT_INK):
                         continue
                     inner = float(pen[comp].mean())
                     if inner > RECESS_MAX_INNER_INK:
                         continue  # a bath, a counter, a stair: fixtures drawn in the recess
+                    if closed:
+                        closets[cy0:cy1, cx0:cx1] |= comp.astype(np.uint8)
+                        taken[cy0:cy1, cx0:cx1] |= comp.astype(np.uint8)
+                        break
                     # The front: the recess's own edge pixels on the open side.
                     ey, ex = (fy[inf] + back_step, fx[inf]) if axis == 0 else (fy[inf], fx[inf] + back_step)
                     fronts[ey + cy0, ex + cx0] = 1
                     taken[cy0:cy1, cx0:cx1] |= comp.astype(np.uint8)
                     break
-    return fronts
+    return fronts, closets

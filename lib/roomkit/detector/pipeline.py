@@ -150,7 +150,7 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     window_gap = min(WINDOW_GAP_PER_THICKNESS * t, WINDOW_GAP_MAX_FRACTION * max(gray.shape))
     bridges = bridge_gaps(walls.mask, door_gap, t, ink=walls.faint, window_gap=window_gap, diagonal=DIAGONAL)
     outside = exterior(walls.mask | bridges, max(window_gap, EXTERIOR_PER_DOOR_GAP * door_gap))
-    fronts = close_recesses(
+    fronts, closets = close_recesses(
         walls.mask,
         walls.mask | bridges,
         outside,
@@ -174,6 +174,7 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
         walls.mask,
         bridges | cuts,
         fronts=fronts,
+        closets=closets,
         outside=outside,
         min_area=min_area,
         max_area=config.max_room_area * page,

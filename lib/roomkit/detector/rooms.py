@@ -46,8 +46,10 @@ MAX_ESCAPE_FRACTION = 0.85
 MAX_BEYOND_BUILDING = 0.5
 
 #: Candidates with at least this share of their boundary on a closet front (a recess closed
-#: along its side walls' ends, with its panels drawn) are closets, at least this confident.
+#: along its side walls' ends, with its panels drawn), or that lie mostly in a recess closed by
+#: a door, are closets, at least this confident.
 CLOSET_FRONT_SHARE = 0.15
+CLOSET_INSIDE = 0.6
 CLOSET_CONFIDENCE = 0.6
 
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
@@ -201,6 +203,7 @@ def find_rooms(
     *,
     outside: np.ndarray | None = None,
     fronts: np.ndarray | None = None,
+    closets: np.ndarray | None = None,
     min_area: float,
     max_area: float,
     simplify: float,
@@ -211,7 +214,8 @@ def find_rooms(
 
     ``min_area``/``max_area`` bound a region's pixel count; ``simplify`` is the Douglas-Peucker
     tolerance. Polygons are in working-image pixel-face coordinates; ``area`` is the polygon's.
-    ``fronts``: closet fronts (barrier, not counted as guessed; their rooms are closets).
+    ``fronts``: closet fronts (barrier, not counted as guessed; their rooms are closets);
+    ``closets``: recesses known for closets (see ``gaps.close_recesses``).
     ``building_box`` (x0, y0, x1, y1, exclusive ends): the bounding box of the building's wall
     structure; a region lying mostly beyond it (``MAX_BEYOND_BUILDING``) and narrower than
     ``beyond_width`` px is not a room.
@@ -268,11 +272,10 @@ def find_rooms(
             continue  # a one-pixel-wide sliver has no interior
         pts = _pixel_faces(poly.reshape(-1, 2).astype(np.float64) + np.array([x0, y0], dtype=np.float64))
         conf = _confidence(float(area), bridged, solidity, building_area)
-        if fronts is not None and ring_n:
-            front_part = float((ring & fronts[y0:y1, x0:x1]).sum()) / ring_n
-            if front_part >= CLOSET_FRONT_SHARE:
-                # A closet: walls on three sides and a drawn front (see gaps.close_recesses).
-                conf = max(conf, CLOSET_CONFIDENCE * float(np.clip(0.4 + solidity, 0.0, 1.0)))
+        # A closet: walls on three sides and a drawn front or door (see gaps.close_recesses).
+        fronted = fronts is not None and ring_n and (ring & fronts[y0:y1, x0:x1]).sum() >= CLOSET_FRONT_SHARE * ring_n
+        if fronted or (closets is not None and (comp & closets[y0:y1, x0:x1]).sum() >= CLOSET_INSIDE * area):
+            conf = max(conf, CLOSET_CONFIDENCE * float(np.clip(0.4 + solidity, 0.0, 1.0)))
         poly_area = float(abs(cv2.contourArea(pts.astype(np.float32).reshape(-1, 1, 2))))
         cands.append((i, pts, poly_area, conf, bridged))
 
