@@ -149,16 +149,29 @@ def main(argv: list[str] | None = None) -> int:
     if "synth" in sets and args.count > 0:
         scores, times, pairs = _score(_synth_plans(args.count, args.seed, styles), detectors)
         _report(f"synth(seed={args.seed})", scores, times, per_style=True)
+        _label_table(scores, pairs, "synth")
         _threshold_table(pairs, "synth")
     if "real" in sets:
         real = Path(args.real_dir)
         if real.is_dir() and any(real.glob("*.json")):
             scores, times, pairs = _score(_plans_from_dir(real, args.limit), detectors)
             _report("real-plans-dev", scores, times)
+            _label_table(scores, pairs, "real-plans-dev")
             _threshold_table(pairs, "real-plans-dev")
         else:
             print(f"\n== real-plans-dev: skipped ({real} not found)")
     return 0
+
+
+def _label_table(scores, pairs, title: str) -> None:
+    """Recall at IoU 0.5 per ground-truth room label: which kinds of rooms are missed."""
+    rows = ev.recall_by_label(zip(scores["roomkit"], (truth for _det, truth in pairs)))
+    if len(rows) < 2:
+        return
+    print(f"\n-- recall per room label ({title}, roomkit)")
+    print(f"{'label':<24} {'rooms':>6} {'found':>6}  R@.5")
+    for r in rows:
+        print(f"{r.label:<24} {r.total:>6} {r.found:>6}  {_fmt(r.recall)}")
 
 
 def _threshold_table(pairs, title: str) -> None:

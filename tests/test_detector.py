@@ -202,7 +202,14 @@ def test_undecodable_bytes_and_bad_arrays_raise_input_errors():
 
 
 def test_blank_page_is_success_with_zero_rooms():
-    for page in (np.full((800, 600), 255, np.uint8), np.full((800, 600, 3), (200, 228, 242), np.uint8)):
+    # White, tinted, and all ink (a black frame, an over-exposed negative): no room, no crash.
+    pages = (
+        np.full((800, 600), 255, np.uint8),
+        np.full((800, 600, 3), (200, 228, 242), np.uint8),
+        np.zeros((50, 60), np.uint8),
+        np.zeros((300, 300, 3), np.uint16),
+    )
+    for page in pages:
         det = roomkit.detect_rooms(page)
         assert det.status == "success"
         assert det.rooms == ()
@@ -580,3 +587,51 @@ def test_long_pen_line_standing_free_in_a_room_is_not_a_thin_wall():
     assert len(truth.rooms) == 8
     assert score.tp() == 8
     assert len(det.rooms) == 8
+
+
+def _closet_plan(front: bool) -> tuple[np.ndarray, list[Polygon]]:
+    # Two rooms; in the left one's top-left corner a closet recess, closed off by a wall stub
+    # (x 244-256, from the top wall down to y 166) and open towards the room below it.
+    cells = [(100, 100, 500, 600), (500, 100, 1000, 600)]
+    img, faces = _plan(cells, doors=[(494, 250, 506, 320)])
+    img[100:166, 244:256] = 0
+    if front:  # bi-fold panels drawn folded out along the recess's front, as plans draw them
+        zigzag = np.array([(106, 166), (140, 176), (175, 166), (210, 176), (244, 166)], np.int32)
+        cv2.polylines(img, [zigzag], False, 0, 1)
+    return img, [box(106, 106, 244, 166)] + faces
+
+
+def test_closet_recess_with_a_drawn_front_is_its_own_room():
+    img, (closet, left, right) = _closet_plan(front=True)
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 3
+    assert _ious(det, [closet])[0] > 0.8
+    best = max(det.rooms, key=lambda r: Polygon(r.polygon).intersection(closet).area)
+    assert best.confidence >= 0.5
+    assert _ious(det, [right])[0] > 0.95
+
+
+def test_recess_without_a_drawn_front_stays_part_of_its_room():
+    # Without a drawn front the recess is an alcove of the room (a bed niche, a bay).
+    img, (closet, left, right) = _closet_plan(front=False)
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 2
+    assert _ious(det, [left.difference(box(244, 100, 256, 166))])[0] > 0.95
+
+
+def test_closet_behind_a_bridged_door_is_a_confident_room():
+    # A small closet (60 x 66 px in a 900 x 800 building) built into a room's corner, its front a
+    # partition with a 48 px doorway (bridged like any door) and bi-fold doors drawn in it. Its
+    # size alone would leave it doubtful (a jamb pocket looks the same); its shape, a recess in
+    # the walls closed by a door, makes it a closet.
+    cells = [(100, 100, 500, 900), (500, 100, 1000, 900)]
+    img, _faces = _plan(cells, size=(1000, 1200), doors=[(494, 250, 506, 320)])
+    img[100:178, 166:174] = 0  # the closet's side partition
+    img[172:178, 100:174] = 0  # its front partition…
+    img[172:178, 112:160] = 255  # …with a doorway
+    zigzag = np.array([(112, 175), (124, 183), (136, 175), (148, 183), (160, 175)], np.int32)
+    cv2.polylines(img, [zigzag], False, 0, 1)
+    closet = box(106, 106, 166, 172)
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 3
+    assert _ious(det, [closet])[0] > 0.9

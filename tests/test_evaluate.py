@@ -16,6 +16,7 @@ from roomkit.evaluate import (
     iou_matrix,
     load_truth,
     polygon_iou,
+    recall_by_label,
     score_plan,
     threshold_curve,
 )
@@ -229,3 +230,25 @@ def test_evaluate_dirs_reads_async_out_files_and_error_responses(tmp_path):
     (pred / "p1.json").write_text('{"detected_rooms": 3}')
     with pytest.raises(InputError, match="p1.json"):
         evaluate_dirs(truth, pred)
+
+
+def test_recall_by_label_counts_matched_truth_rooms_per_label():
+    truth = GroundTruth.from_dict(
+        {
+            "image": "p.png",
+            "width": 400,
+            "height": 300,
+            "rooms": [
+                {"id": "a", "label": "bedroom", "polygon": LEFT},
+                {"id": "b", "label": "closet", "polygon": RIGHT},
+                {"id": "c", "label": "closet", "polygon": sq(0, 100, 100, 200)},
+            ],
+        }
+    )
+    # The bedroom is found, one closet is found only at IoU 0.5 (half its height), one is missed.
+    score = score_plan(det(LEFT, sq(100, 0, 200, 60)), truth)
+    table = {r.label: (r.found, r.total) for r in recall_by_label([(score, truth)])}
+    assert table == {"closet": (1, 2), "bedroom": (1, 1)}
+    assert [r.label for r in recall_by_label([(score, truth)])] == ["closet", "bedroom"]
+    strict = {r.label: r.found for r in recall_by_label([(score, truth)], iou=0.75)}
+    assert strict == {"closet": 0, "bedroom": 1}

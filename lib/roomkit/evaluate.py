@@ -607,6 +607,38 @@ def threshold_curve(
     return points
 
 
+@dataclass(frozen=True)
+class LabelRecall:
+    """How many ground-truth rooms of one label were found (matched at IoU ≥ ``iou``)."""
+
+    label: str
+    found: int
+    total: int
+
+    @property
+    def recall(self) -> float:
+        return _ratio(self.found, self.total)
+
+
+def recall_by_label(
+    pairs: Iterable[tuple[PlanScore, GroundTruth]], *, iou: float = 0.5
+) -> list[LabelRecall]:
+    """Recall per room label (``closet``, ``bathroom``…) over scored plans, most rooms first.
+
+    ``pairs``: each plan's score with the ground truth it was scored against, so that a
+    match's ``truth_index`` names the room. Tells which kinds of rooms a detector misses.
+    """
+    found: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for score, truth in pairs:
+        hit = {m.truth_index for m in score.matches if m.iou >= iou}
+        for i, room in enumerate(truth.rooms):
+            label = room.label or "?"
+            total[label] = total.get(label, 0) + 1
+            found[label] = found.get(label, 0) + (i in hit)
+    return [LabelRecall(k, found[k], total[k]) for k in sorted(total, key=lambda k: (-total[k], k))]
+
+
 # -- text table ------------------------------------------------------------------------------
 def format_table(summary: Summary, *, worst_first: bool = False) -> str:
     """A fixed-width per-plan table (the CLI's and the demo's)."""

@@ -26,6 +26,23 @@ import numpy as np
 from roomkit.detector.walls import components8, lookup
 
 
+#: Recesses (closets) are looked for with closings of lengths growing by this factor…
+RECESS_LENGTH_STEP = 1.75
+#: …and closed when this share of their back is wall, thin ink runs along this share of their
+#: front line, and at most this share of their inside is ink.
+RECESS_BACK_WALL = 0.7
+RECESS_FRONT_INK = 0.75
+RECESS_MAX_INNER_INK = 0.15
+#: Recesses whose open side is more than this share barrier already are closed: by walls
+#: (more than this share wall) they are rooms; by a bridged doorway they are closets with a
+#: door, when the door's symbol covers this share of the front.
+RECESS_FRONT_BLOCKED = 0.2
+RECESS_WALLED_FRONT = 0.5
+RECESS_DOOR_INK = 0.5
+#: Wall components with at least this share of the largest one's area are the wall structure.
+RECESS_STRUCTURE_PART = 0.1
+
+
 def _line_kernel(length: int, direction: str) -> np.ndarray:
     length = max(1, int(length))
     if direction == "h":
@@ -70,9 +87,28 @@ def _line_extreme(img: np.ndarray, length: int, axis: int, dilate: bool) -> np.n
     return op(cur[:h], cur[s : s + h])
 
 
+#: An axis-aligned line operation treats every row (horizontal line) or column (vertical line)
+#: on its own and leaves an empty one empty, so on masks where at most this share of the rows
+#: (columns) hold any pixel it runs on those alone.
+SPARSE_LINES = 0.6
+
+
 def _line_morph(img: np.ndarray, op: int, length: int, direction: str) -> np.ndarray:
     """``cv2.morphologyEx(img, op, _line_kernel(length, direction))`` for MORPH_OPEN/CLOSE."""
     length = max(1, int(length))
+    if direction in "hv" and img.dtype == np.uint8 and img.ndim == 2:
+        # Vertical lines run along the rows of the transpose (same result, transposed).
+        rows = img if direction == "h" else cv2.transpose(img)
+        lines = np.flatnonzero(rows.view(bool).any(axis=1))
+        if lines.size <= SPARSE_LINES * rows.shape[0]:
+            out = np.zeros_like(rows)
+            if lines.size:
+                out[lines] = _line_morph_all(rows[lines], op, length, "h")
+            return out if direction == "h" else cv2.transpose(out)
+    return _line_morph_all(img, op, length, direction)
+
+
+def _line_morph_all(img: np.ndarray, op: int, length: int, direction: str) -> np.ndarray:
     if direction in "hv" and length >= LONG_LINE and img.dtype == np.uint8 and img.ndim == 2:
         axis = 1 if direction == "h" else 0
         first = op == cv2.MORPH_CLOSE  # closing dilates first, opening erodes first
@@ -84,9 +120,26 @@ def _thin_fill(closed: np.ndarray, barrier: np.ndarray, across: int, direction: 
     fill = closed & (1 - barrier)
     if not fill.any():
         return fill
-    k = _line_kernel(across if direction in "hv" else int(across * 1.42), _ACROSS[direction])
-    deep = cv2.morphologyEx(fill, cv2.MORPH_OPEN, k)
+    if direction in "hv":
+        deep = _line_morph(fill, cv2.MORPH_OPEN, across, _ACROSS[direction])
+    else:
+        deep = cv2.morphologyEx(fill, cv2.MORPH_OPEN, _line_kernel(int(across * 1.42), _ACROSS[direction]))
     return fill & (1 - deep)
+
+
+def _window(
+    shape: tuple[int, ...], box: tuple[int, int, int, int], direction: str, reach: int, across: int
+) -> tuple[slice, slice]:
+    """The part of the image that line operations along ``direction`` (kernels up to ``reach``
+    px) and across it (up to ``across`` px) can change, for a mask whose nonzero pixels lie in
+    ``box`` (x, y, w, h): the box grown by more than each kernel. Working on this crop gives
+    exactly the full-image result inside it and zero outside (no kernel reaches the crop's
+    edge from a pixel it can change), at a fraction of the cost on plans with margins."""
+    h, w = shape[:2]
+    x, y, bw, bh = box
+    along, side = reach + 2, across + 2
+    px, py = (along, side) if direction == "h" else (side, along)
+    return slice(max(0, y - py), min(h, y + bh + py)), slice(max(0, x - px), min(w, x + bw + px))
 
 
 def _elongated(wall: np.ndarray, run: int, direction: str) -> np.ndarray:
@@ -118,13 +171,18 @@ def bridge_gaps(
     run = max(3, int(round(2.5 * thickness)))
     directions = ("h", "v", "d", "a") if diagonal else ("h", "v")
     grow = np.ones((3, 3), np.uint8)
+    box = cv2.boundingRect(wall)
     for direction in directions:
+        if direction in "hv":
+            win = _window(wall.shape, box, direction, length, across)
+            closed = _line_morph(wall[win], cv2.MORPH_CLOSE, length, direction)
+            fill = _thin_fill(closed, wall[win], across, direction)
+            if fill.any():
+                bridges[win] |= fill
+            continue
         closed = _line_morph(wall, cv2.MORPH_CLOSE, length, direction)
         fill = _thin_fill(closed, wall, across, direction)
         if not fill.any():
-            continue
-        if direction in "hv":
-            bridges |= fill
             continue
         # Diagonally, only openings that continue a wall segment running in that direction
         # count: otherwise a 45° closing fills the corners of axis-aligned rooms.
@@ -139,26 +197,173 @@ def bridge_gaps(
     if ink is not None and long_len > length:
         run = max(3, int(round(2.5 * thickness)))
         for direction in ("h", "v"):
-            segs = _elongated(wall, run, direction)
+            win = _window(wall.shape, box, direction, max(run, long_len), across)
+            segs = _elongated(wall[win], run, direction)
             if piers is not None:
-                segs = segs | piers
+                segs = segs | piers[win]
             closed = _line_morph(segs, cv2.MORPH_CLOSE, long_len, direction)
-            fill = _thin_fill(closed, wall | bridges, across, direction)
+            fill = _thin_fill(closed, wall[win] | bridges[win], across, direction)
             if not fill.any():
                 continue
             n, labels, stats, _ = components8(fill)
             # Glazing evidence: the share of the opening's length along which thin ink runs.
             axis = 0 if direction == "h" else 1
-            inked = (fill & ink).astype(bool)
+            inked = (fill & ink[win]).astype(bool)
             keep = np.zeros(n, dtype=bool)
-            for i in range(1, n):
+            spans = stats[:, cv2.CC_STAT_WIDTH if axis == 0 else cv2.CC_STAT_HEIGHT]
+            for i in np.nonzero(spans[1:] > length)[0] + 1:  # shorter ones are door-sized
                 x, y, bw, bh, _area = stats[i]
                 span = bw if axis == 0 else bh
-                if span <= length:
-                    continue
                 sub = (labels[y : y + bh, x : x + bw] == i) & inked[y : y + bh, x : x + bw]
                 covered = int(sub.any(axis=0).sum()) if axis == 0 else int(sub.any(axis=1).sum())
                 keep[i] = covered >= min_glazing * span
             if keep[1:].any():
-                bridges |= lookup(keep.astype(np.uint8), labels)
+                bridges[win] |= lookup(keep.astype(np.uint8), labels)
     return bridges
+
+
+def _edge_neighbours(comp: np.ndarray, step: int, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Crop positions of the pixels just beyond a component's edge on one side (``step`` −1:
+    top/left, +1: bottom/right; ``axis`` 0: rows, 1: columns), one per row or column it covers."""
+    if axis == 0:
+        cols = np.nonzero(comp.any(axis=0))[0]
+        first = np.argmax(comp[:, cols], axis=0) if step < 0 else comp.shape[0] - 1 - np.argmax(comp[::-1, cols], axis=0)
+        return first + step, cols
+    rows = np.nonzero(comp.any(axis=1))[0]
+    first = np.argmax(comp[rows], axis=1) if step < 0 else comp.shape[1] - 1 - np.argmax(comp[rows, ::-1], axis=1)
+    return rows, first + step
+
+
+def close_recesses(
+    wall: np.ndarray,
+    barrier: np.ndarray,
+    outside: np.ndarray,
+    ink: np.ndarray,
+    widths: tuple[float, float],
+    depths: tuple[float, float],
+    thickness: float,
+) -> np.ndarray:
+    """Closets: recesses in the walls. Returns (fronts, closets), uint8 0/1 masks.
+
+    A closet is a recess: wall on three sides, the fourth open between the two side walls'
+    ends, where the plan draws the doors' track or panels in thin ink. Closing the walls along
+    the front's direction fills the recess between its side walls; unlike a doorway the fill
+    is as deep as the closet, unlike a corridor or a room it is backed by solid wall on one
+    side and open on the other. A fill ``widths`` (min, max px) long and ``depths`` deep gets a
+    front (one pixel wide, on free pixels) along its open edge, at the line of the side walls'
+    ends (where plans put a closet's outline) when thin ink runs along that line (a drawn
+    front: sliding or bi-fold panels, a track) and the recess itself is nearly empty (not a
+    bath, a counter or a stair). A recess whose front is a bridged doorway with its door drawn
+    is closed already; its fill goes to ``closets``, so that the room stage knows it for a
+    closet rather than a jamb pocket. ``barrier``: walls and bridged openings; ``ink``: all
+    ink, walls included.
+    """
+    fronts = np.zeros_like(wall)
+    closets = np.zeros_like(wall)
+    (min_w, max_w), (min_d, max_d) = widths, depths
+    if max_w < 3 or max_d < min_d:
+        return fronts, closets
+    # Work on the crop holding the building's inside (plus the reach of the closings).
+    pts = cv2.findNonZero((1 - (barrier | outside)).astype(np.uint8))
+    if pts is None:
+        return fronts, closets
+    bx, by, bw_, bh_ = cv2.boundingRect(pts)
+    m = int(max_w) + int(thickness) + 2
+    x0, y0 = max(0, bx - m), max(0, by - m)
+    x1, y1 = min(wall.shape[1], bx + bw_ + m), min(wall.shape[0], by + bh_ + m)
+    fronts[y0:y1, x0:x1], closets[y0:y1, x0:x1] = _close_recesses(
+        wall[y0:y1, x0:x1], barrier[y0:y1, x0:x1], outside[y0:y1, x0:x1], ink[y0:y1, x0:x1], widths, depths, thickness
+    )
+    return fronts, closets
+
+
+def _close_recesses(
+    wall: np.ndarray,
+    barrier: np.ndarray,
+    outside: np.ndarray,
+    ink: np.ndarray,
+    widths: tuple[float, float],
+    depths: tuple[float, float],
+    thickness: float,
+) -> np.ndarray:
+    fronts = np.zeros_like(wall)
+    closets = np.zeros_like(wall)
+    (min_w, max_w), (min_d, max_d) = widths, depths
+    h, w = wall.shape
+    blocked = barrier | outside
+    band = int(round(thickness)) + 1
+    # Closets are built into the wall structure: their back is a wall of the building's
+    # network, not furniture (a bed's headboard, a sofa) drawn bold enough to pass for wall.
+    n, labels, stats, _ = components8(wall)
+    if n <= 1:
+        return fronts, closets
+    areas = stats[:, cv2.CC_STAT_AREA].copy()
+    areas[0] = 0
+    taken = np.zeros_like(wall)
+    structure = lookup((areas >= RECESS_STRUCTURE_PART * areas.max()).astype(np.uint8), labels)
+    # Closing lengths from the narrowest recess up: a closing much longer than a recess is wide
+    # also fills the narrow room in front of it, and the two become one fill.
+    lengths = []
+    length = max(3.0, min_w)
+    while length < max_w * 1.2:
+        lengths.append(int(round(min(length, max_w))))
+        length *= RECESS_LENGTH_STEP
+    for length in lengths:
+        for direction, axis in (("h", 0), ("v", 1)):
+            fill = _line_morph(barrier, cv2.MORPH_CLOSE, length, direction) & (1 - blocked)
+            if not fill.any():
+                continue
+            n, labels, stats, _ = components8(fill)
+            width, depth = (stats[:, 2], stats[:, 3]) if axis == 0 else (stats[:, 3], stats[:, 2])
+            fit = (width >= min_w) & (width <= max_w) & (depth >= min_d) & (depth <= max_d)
+            fit &= stats[:, 4] >= 0.7 * width * depth
+            fit[0] = False
+            for i in np.nonzero(fit)[0]:
+                x, y, bw, bh, area = (int(v) for v in stats[i])
+                # Crop with a margin of the band beyond every side.
+                cx0, cy0 = max(0, x - band), max(0, y - band)
+                cx1, cy1 = min(w, x + bw + band), min(h, y + bh + band)
+                comp = labels[cy0:cy1, cx0:cx1] == i
+                if (comp & (taken[cy0:cy1, cx0:cx1] > 0)).any():
+                    continue  # closed already with a shorter closing
+                sub_wall, sub_block = wall[cy0:cy1, cx0:cx1], blocked[cy0:cy1, cx0:cx1]
+                sub_struct = structure[cy0:cy1, cx0:cx1]
+                for back_step in (-1, 1):
+                    by, bx = _edge_neighbours(comp, back_step, axis)
+                    fy, fx = _edge_neighbours(comp, -back_step, axis)
+                    inb = (by >= 0) & (by < comp.shape[0]) & (bx >= 0) & (bx < comp.shape[1])
+                    inf = (fy >= 0) & (fy < comp.shape[0]) & (fx >= 0) & (fx < comp.shape[1])
+                    if inb.mean() < 0.9 or inf.mean() < 0.9:
+                        continue
+                    if sub_struct[by[inb], bx[inb]].mean() < RECESS_BACK_WALL:
+                        continue  # backed by a doorway, furniture or nothing: not a closet
+                    closed = False
+                    if sub_block[fy[inf], fx[inf]].mean() > RECESS_FRONT_BLOCKED:
+                        if sub_wall[fy[inf], fx[inf]].mean() > RECESS_WALLED_FRONT:
+                            continue  # closed on both sides by walls: a room
+                        closed = True  # its front is a bridged doorway: a closet with a door
+                    # Thin ink along the front line: within a wall thickness beyond it (bi-fold
+                    # panels open outwards), or a little inside it (a track, sliding panels).
+                    pen = ink[cy0:cy1, cx0:cx1] & (1 - sub_wall)
+                    seen = np.zeros(fy.shape, dtype=bool)
+                    for k in range(-(band // 2), band + 1):
+                        off = -back_step * k  # k > 0: beyond the front
+                        ry, rx = (fy + off, fx) if axis == 0 else (fy, fx + off)
+                        ok = (ry >= 0) & (ry < comp.shape[0]) & (rx >= 0) & (rx < comp.shape[1])
+                        seen[ok] |= pen[ry[ok], rx[ok]] > 0
+                    front_ink = float(seen.mean())
+                    if front_ink < (RECESS_DOOR_INK if closed else RECESS_FRONT_INK):
+                        continue
+                    inner = float(pen[comp].mean())
+                    if inner > RECESS_MAX_INNER_INK:
+                        continue  # a bath, a counter, a stair: fixtures drawn in the recess
+                    if closed:
+                        closets[cy0:cy1, cx0:cx1] |= comp.astype(np.uint8)
+                        taken[cy0:cy1, cx0:cx1] |= comp.astype(np.uint8)
+                        break
+                    # The front: the recess's own edge pixels on the open side.
+                    ey, ex = (fy[inf] + back_step, fx[inf]) if axis == 0 else (fy[inf], fx[inf] + back_step)
+                    fronts[ey + cy0, ex + cx0] = 1
+                    taken[cy0:cy1, cx0:cx1] |= comp.astype(np.uint8)
+                    break
+    return fronts, closets

@@ -15,7 +15,7 @@ import numpy as np
 
 from roomkit.config import DetectorConfig
 from roomkit.detector.doors import door_leaves
-from roomkit.detector.gaps import bridge_gaps
+from roomkit.detector.gaps import bridge_gaps, close_recesses
 from roomkit.detector.preprocess import Frame, prepare
 from roomkit.detector.rooms import RoomCandidate, exterior, find_rooms, split_by_ink
 from roomkit.detector.split import split_at_necks
@@ -57,6 +57,11 @@ INK_CONTACT_PER_DOOR_GAP = 2.0
 #: …where pen ink is anything darker than this gray level: the thin, anti-aliased arcs of door
 #: swings come out light on shrunk plans; grid paper and floor tints are lighter still.
 PEN_LEVEL = 215
+#: Recesses in the walls (closets) this wide and deep, in door gaps, get a front.
+RECESS_MAX_WIDTH = 3.0
+RECESS_MIN_WIDTH = 0.5
+RECESS_MAX_DEPTH = 1.3
+RECESS_MIN_DEPTH = 0.25
 #: Wall pieces shorter than this many door gaps (on both sides) are text or symbols.
 SMALL_PER_DOOR_GAP = 0.5
 #: Bridge diagonal (45°) walls too.
@@ -70,7 +75,7 @@ class DebugResult:
     detection: Detection
     gray: np.ndarray
     walls: WallInfo
-    bridges: np.ndarray  # bridged openings (uint8 0/1)
+    bridges: np.ndarray  # bridged openings and closet fronts (uint8 0/1)
     cuts: np.ndarray  # neck cuts (uint8 0/1)
     outside: np.ndarray  # outside the footprint (uint8 0/1)
     door_gap: float
@@ -158,12 +163,21 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     )
     bridges |= doorways & (1 - walls.mask)
     outside = exterior(walls.mask | bridges, max(window_gap, EXTERIOR_PER_DOOR_GAP * door_gap))
-    free = (1 - (walls.mask | bridges | outside)).astype(np.uint8)
+    fronts, closets = close_recesses(
+        walls.mask,
+        walls.mask | bridges,
+        outside,
+        walls.ink | (gray < PEN_LEVEL).astype(np.uint8),
+        (RECESS_MIN_WIDTH * door_gap, RECESS_MAX_WIDTH * door_gap),
+        (max(RECESS_MIN_DEPTH * door_gap, 1.6 * t + 2), RECESS_MAX_DEPTH * door_gap),
+        t,
+    )
+    free = (1 - (walls.mask | bridges | fronts | outside)).astype(np.uint8)
     cuts = split_at_necks(free, NECK_PER_DOOR_GAP * door_gap, CORE_AREA_PER_THICKNESS2 * max(t, 1.0) ** 2)
     cuts = cuts | split_by_ink(
         free & (1 - cuts),
         walls.ink | (gray < PEN_LEVEL).astype(np.uint8),
-        walls.mask | bridges | cuts,
+        walls.mask | bridges | fronts | cuts,
         INK_PIECE_PER_DOOR_GAP2 * door_gap**2,
         INK_CONTACT_PER_DOOR_GAP * door_gap,
     )
@@ -174,6 +188,8 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     cands = find_rooms(
         walls.mask | drawn,
         (bridges & (1 - drawn)) | cuts,
+        fronts=fronts,
+        closets=closets,
         outside=outside,
         min_area=min_area,
         max_area=config.max_room_area * page,
@@ -190,7 +206,7 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     rooms = order_and_number(items)
     elapsed = (time.perf_counter() - start) * 1000.0
     det = Detection(width=frame.orig_width, height=frame.orig_height, rooms=rooms, processing_time_ms=elapsed)
-    return DebugResult(det, gray, walls, bridges, cuts, outside, door_gap, frame, tuple(cands))
+    return DebugResult(det, gray, walls, bridges | fronts, cuts, outside, door_gap, frame, tuple(cands))
 
 
 def detect_rooms(

@@ -70,7 +70,8 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
     """Binary ink (1) vs paper (0): Otsu on the normalized image, kept within sane bounds."""
     thr, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     thr = float(np.clip(thr, 70, 200))
-    return (gray < thr).astype(np.uint8)
+    # gray < thr for integer gray levels, in one OpenCV pass (1 where gray <= ceil(thr) - 1).
+    return cv2.threshold(gray, int(np.ceil(thr)) - 1, 1, cv2.THRESH_BINARY_INV)[1]
 
 
 def _ridge(dt: np.ndarray) -> np.ndarray:
@@ -81,6 +82,8 @@ def _ridge(dt: np.ndarray) -> np.ndarray:
 
 def stroke_widths(ink: np.ndarray) -> np.ndarray:
     """Histogram of stroke widths along medial ridges: ``hist[w]`` = ridge pixels of width w."""
+    if cv2.countNonZero(ink) == ink.size:
+        return np.zeros(64, np.int64)  # all ink: no paper to measure a stroke against
     dt = cv2.distanceTransform(ink, cv2.DIST_L2, 3)
     widths = np.rint(2.0 * dt[_ridge(dt)] - 1.0).clip(0).astype(np.int64)
     return np.bincount(widths, minlength=64)
@@ -127,14 +130,52 @@ def fill_outlined(ink: np.ndarray, max_width: int, min_length: int) -> np.ndarra
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (max_width, max_width))
     wide = cv2.morphologyEx(paper, cv2.MORPH_OPEN, k)
     narrow = paper & (1 - wide)
-    n, labels, stats, _ = components4(narrow)
+    fill = _long_components4(narrow, min_length)
+    return ink if fill is None else ink | fill
+
+
+def _long_components4(mask: np.ndarray, min_length: int) -> np.ndarray | None:
+    """Union (uint8 0/1) of the 4-connected components of ``mask`` whose bounding box is at
+    least ``min_length`` px long on one side; None when there is none.
+
+    Like :func:`components4`, from the faster 8-connected labelling; but an 8-connected
+    component shorter than ``min_length`` holds no long 4-connected one, so only the long ones
+    that hold a diagonal-only contact are relabelled 4-connected (hatched and thin-line plans
+    have thousands of short ones).
+    """
+    n, labels, stats, _ = components8(mask)
     if n <= 1:
-        return ink
+        return None
     long_ = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) >= min_length
     long_[0] = False
     if not long_.any():
-        return ink
-    return ink | lookup(long_.astype(np.uint8), labels)
+        return None
+    h, w = mask.shape
+    touched = np.zeros(0, np.intp)
+    if h >= 2 and w >= 2:
+        a, b, c, d = mask[:-1, :-1], mask[:-1, 1:], mask[1:, :-1], mask[1:, 1:]
+        diag = cv2.subtract(cv2.bitwise_and(a, d), cv2.bitwise_or(b, c))  # a and d set
+        anti = cv2.subtract(cv2.bitwise_and(b, c), cv2.bitwise_or(a, d))  # b and c set
+        pts = [cv2.findNonZero(m).reshape(-1, 2) + off for m, off in ((diag, (0, 0)), (anti, (1, 0))) if cv2.countNonZero(m)]
+        if pts:
+            xy = np.concatenate(pts)
+            hit = np.zeros(n, bool)
+            hit[labels[xy[:, 1], xy[:, 0]]] = True
+            touched = np.nonzero(hit & long_)[0]
+    keep = long_.copy()
+    keep[touched] = False
+    out = lookup(keep.astype(np.uint8), labels) if keep.any() else np.zeros_like(mask)
+    found = bool(keep.any())
+    for j in touched:
+        x, y, bw, bh = (int(v) for v in stats[j, :4])
+        sub = (labels[y : y + bh, x : x + bw] == j).astype(np.uint8)
+        k, sub_labels, sub_stats, _ = cv2.connectedComponentsWithStats(sub, connectivity=4)
+        sub_long = np.maximum(sub_stats[:, cv2.CC_STAT_WIDTH], sub_stats[:, cv2.CC_STAT_HEIGHT]) >= min_length
+        sub_long[0] = False
+        if sub_long.any():
+            out[y : y + bh, x : x + bw] |= lookup(sub_long.astype(np.uint8), sub_labels)
+            found = True
+    return out if found else None
 
 
 def _pooled(hist: np.ndarray, lo: int) -> np.ndarray:
@@ -165,7 +206,7 @@ def fill_hollow_walls(ink: np.ndarray, ink_hist: np.ndarray | None = None) -> tu
     paper = (1 - ink).astype(np.uint8)
     dt = cv2.distanceTransform(paper, cv2.DIST_L2, 3)
     # Ridge pixels first (few), then keep those of enclosed paper: no full-image label lookups.
-    ys, xs = np.nonzero(_ridge(dt))
+    ys, xs = np.divmod(np.flatnonzero(_ridge(dt)), w)  # np.nonzero is far slower in 2-D
     ridge_dt = dt[ys, xs]
     cap = max(12, int(0.04 * max(h, w)))
 
@@ -209,10 +250,58 @@ def fill_hollow_walls(ink: np.ndarray, ink_hist: np.ndarray | None = None) -> tu
 def components8(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     """``cv2.connectedComponentsWithStats(mask, connectivity=8)``, with 16-bit labels when the
     count fits (OpenCV computes the stats about twice as fast then; same labels and stats)."""
+    return components_with_stats(mask, 8)
+
+
+def components_with_stats(mask: np.ndarray, connectivity: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """``cv2.connectedComponentsWithStats(mask, connectivity=…)``: the same labels, stats and
+    centroids, 16-bit labels when the count fits, several times faster.
+
+    OpenCV's per-pixel stats pass costs several times its labelling (most on dense masks);
+    here the stats come from the labels' horizontal runs instead (a few per row).
+    """
     try:
-        return cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_16U)
+        n, labels = cv2.connectedComponents(mask, connectivity=connectivity, ltype=cv2.CV_16U)
     except cv2.error:  # more than 65535 components
-        return cv2.connectedComponentsWithStats(mask, connectivity=8)
+        n, labels = cv2.connectedComponents(mask, connectivity=connectivity)
+    stats, centroids = label_stats(labels, n)
+    return n, labels, stats, centroids
+
+
+def label_stats(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stats (int32 n×5: x, y, width, height, area) and centroids (float64 n×2) of labels
+    0…n-1, exactly as ``cv2.connectedComponentsWithStats`` gives them for the same labels."""
+    h, w = labels.shape
+    flat = np.ascontiguousarray(labels).reshape(-1)
+    # Runs of equal labels along rows: a run starts where the label changes or a row begins.
+    start = np.empty(flat.size, bool)
+    start[0] = True
+    np.not_equal(flat[1:], flat[:-1], out=start[1:])
+    start.reshape(h, w)[:, 0] = True
+    idx = np.flatnonzero(start)
+    length = np.diff(idx, append=flat.size)
+    ys, xs = np.divmod(idx, w)
+    lab = flat[idx].astype(np.intp)
+    ends = xs + length
+    x0 = np.full(n, w, np.int64)
+    np.minimum.at(x0, lab, xs)
+    x1 = np.full(n, -1, np.int64)
+    np.maximum.at(x1, lab, ends)
+    y0 = np.full(n, h, np.int64)
+    np.minimum.at(y0, lab, ys)
+    y1 = np.full(n, -1, np.int64)
+    np.maximum.at(y1, lab, ys)
+    area = np.bincount(lab, weights=length, minlength=n)
+    stats = np.empty((n, 5), np.int32)
+    stats[:, 0], stats[:, 1] = x0, y0
+    stats[:, 2], stats[:, 3] = x1 - x0, y1 - y0 + 1
+    stats[:, 4] = area
+    # Sums of x and y over each run are integers (exact in float64), as OpenCV accumulates them.
+    sx = np.bincount(lab, weights=(2 * xs + length - 1) * length / 2.0, minlength=n)
+    sy = np.bincount(lab, weights=ys * length, minlength=n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centroids = np.stack([sx / area, sy / area], axis=1)
+    return stats, centroids
 
 
 def components4(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
@@ -233,7 +322,7 @@ def components4(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarr
     corners = cv2.countNonZero(diag) + cv2.countNonZero(anti)
     if corners and cv2.countNonZero(mask) > 0.25 * h * w:
         # Dense masks (free space) have large components: relabelling them would cost more.
-        return cv2.connectedComponentsWithStats(mask, connectivity=4)
+        return components_with_stats(mask, 4)
     n, labels, stats, centroids = components8(mask)
     if not corners:
         return n, labels, stats, centroids
@@ -242,7 +331,7 @@ def components4(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarr
     touched = np.unique(labels[xy[:, 1], xy[:, 0]])
     if stats[touched, cv2.CC_STAT_WIDTH].astype(np.int64) @ stats[touched, cv2.CC_STAT_HEIGHT] > 0.2 * h * w:
         # Relabelling that much costs more than OpenCV's own 4-connected labelling.
-        return cv2.connectedComponentsWithStats(mask, connectivity=4)
+        return components_with_stats(mask, 4)
     labels = labels.astype(np.int32)
     stats_out, centroids_out = [stats], [centroids]
     top = n
@@ -327,12 +416,15 @@ def attached(lines: np.ndarray, walls: np.ndarray, reach: int = 1) -> np.ndarray
     long line stands free inside its room)."""
     if not walls.any() or not lines.any():
         return lines
-    n, labels, _stats, _ = components8(lines)
+    try:  # labels only: OpenCV's per-component stats would cost several times the labelling
+        n, labels = cv2.connectedComponents(lines, connectivity=8, ltype=cv2.CV_16U)
+    except cv2.error:  # more than 65535 components
+        n, labels = cv2.connectedComponents(lines, connectivity=8)
     if n <= 1:
         return lines
     touch = np.zeros(n, np.uint8)
     near = cv2.dilate(walls, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)) > 0
-    touch[np.unique(labels[near & (lines > 0)])] = 1
+    touch[np.bincount(labels[near & (lines > 0)], minlength=n) > 0] = 1
     touch[0] = 0
     return lookup(touch, labels)
 
