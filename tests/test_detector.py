@@ -635,3 +635,20 @@ def test_closet_behind_a_bridged_door_is_a_confident_room():
     det = roomkit.detect_rooms(img)
     assert len(det.rooms) == 3
     assert _ious(det, [closet])[0] > 0.9
+
+
+def test_closet_on_a_large_thin_walled_plan_is_found_at_half_resolution():
+    # The closet plan drawn twice as large with 4 px walls: the detector works on it at full
+    # size, where the recess search runs on a half-resolution copy; the front it brings back
+    # must still seal the closet off, however the plan sits on the pixel grid.
+    cells = [(100, 100, 500, 600), (500, 100, 1000, 600)]
+    base, faces = _plan(cells, wall=4, doors=[(498, 250, 502, 320)], scale=2.0)
+    base[200:332, 496:504] = 0  # the closet's side wall, 4 px at plan scale
+    zigzag = np.array([(208, 332), (280, 340), (350, 332), (420, 340), (496, 332)], np.int32)
+    cv2.polylines(base, [zigzag], False, 0, 2)
+    for dy in range(3):
+        for dx in range(3):
+            img = np.pad(base, ((dy, 0), (dx, 0)), constant_values=255)
+            det = roomkit.detect_rooms(img)
+            assert len(det.rooms) == 3, (dx, dy)
+            assert _ious(det, [box(204 + dx, 204 + dy, 496 + dx, 332 + dy)])[0] > 0.85, (dx, dy)
