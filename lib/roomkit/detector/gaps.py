@@ -247,7 +247,7 @@ def close_recesses(
     widths: tuple[float, float],
     depths: tuple[float, float],
     thickness: float,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Closets: recesses in the walls. Returns (fronts, closets), uint8 0/1 masks.
 
     A closet is a recess: wall on three sides, the fourth open between the two side walls'
@@ -314,7 +314,8 @@ def _close_recesses(
     widths: tuple[float, float],
     depths: tuple[float, float],
     thickness: float,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`close_recesses` on a crop, at the crop's resolution."""
     fronts = np.zeros_like(wall)
     closets = np.zeros_like(wall)
     (min_w, max_w), (min_d, max_d) = widths, depths
