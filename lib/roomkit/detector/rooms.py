@@ -97,12 +97,10 @@ def _confidence(area: float, bridged: float, solidity: float, building_area: flo
 
 
 def _outside_exact(barrier: np.ndarray, r: float) -> np.ndarray:
-    # Twice the radius: disk centres ring the page whatever touches its edge (bridges, frames,
-    # a plan cropped tight), so the disk can roll in from every side.
-    # The disk-centre ring only needs to lie beyond the radius in the chamfer metric of the
-    # distance transforms (DIST_L2 3×3: at least 0.955 per step): a wider pad changes nothing
-    # inside the page (centres beyond it all belong to the ring and are farther than r from every
-    # page pixel) and only costs transform time.
+    # A padding ring of disk centres around the page, whatever touches its edge (bridges,
+    # frames, a plan cropped tight), so the disk can roll in from every side. The ring only needs
+    # to lie beyond the radius in the chamfer metric of the distance transforms (DIST_L2 3×3: at
+    # least 0.955 per step): a wider pad changes nothing inside the page and costs time.
     pad = min(int(np.ceil(2.0 * r)) + 2, int(np.ceil(r / 0.95)) + 2)
     padded = cv2.copyMakeBorder(barrier, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
     clearance = cv2.distanceTransform((padded == 0).astype(np.uint8), cv2.DIST_L2, 3)
