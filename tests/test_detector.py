@@ -202,12 +202,16 @@ def test_undecodable_bytes_and_bad_arrays_raise_input_errors():
 
 
 def test_blank_page_is_success_with_zero_rooms():
-    # White, tinted, and all ink (a black frame, an over-exposed negative): no room, no crash.
+    # White, tinted, all ink (a black frame, an over-exposed negative), and a single pixel:
+    # no room, no crash.
     pages = (
         np.full((800, 600), 255, np.uint8),
         np.full((800, 600, 3), (200, 228, 242), np.uint8),
         np.zeros((50, 60), np.uint8),
         np.zeros((300, 300, 3), np.uint16),
+        np.zeros((1, 1), np.uint8),
+        np.full((1, 1, 3), 255, np.uint8),
+        np.zeros((2, 2), np.uint8),
     )
     for page in pages:
         det = roomkit.detect_rooms(page)

@@ -76,6 +76,8 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
 
 def _ridge(dt: np.ndarray) -> np.ndarray:
     """Boolean mask of the medial ridge: ``(dt > 0) & (dt >= 3×3 maximum of dt)``."""
+    if dt.size < 16:  # OpenCV's bindings read an array of up to 4 values as a scalar
+        return (dt > 0) & (dt >= cv2.dilate(dt, np.ones((3, 3), np.uint8)))
     ge = cv2.compare(dt, cv2.dilate(dt, np.ones((3, 3), np.uint8)), cv2.CMP_GE)
     return cv2.bitwise_and(ge, cv2.compare(dt, 0.0, cv2.CMP_GT)).view(bool)
 
