@@ -287,12 +287,9 @@ def close_recesses(
     f_half, c_half = _close_recesses(
         *half, (min_w / 2, max_w / 2), (min_d / 2, max_d / 2), thickness / 2
     )
-    h_, w_ = y1 - y0, x1 - x0
     free = (1 - (crops[1] | crops[2])).astype(np.uint8)
-    up = cv2.resize(f_half, (2 * f_half.shape[1], 2 * f_half.shape[0]), interpolation=cv2.INTER_NEAREST)[:h_, :w_]
-    fronts[y0:y1, x0:x1] = cv2.dilate(up, _CROSS3) & free
-    up = cv2.resize(c_half, (2 * c_half.shape[1], 2 * c_half.shape[0]), interpolation=cv2.INTER_NEAREST)[:h_, :w_]
-    closets[y0:y1, x0:x1] = up & free
+    fronts[y0:y1, x0:x1] = cv2.dilate(_upsample2(f_half, free.shape), _CROSS3) & free
+    closets[y0:y1, x0:x1] = _upsample2(c_half, free.shape) & free
     return fronts, closets
 
 
@@ -304,6 +301,12 @@ def _max_pool2(a: np.ndarray) -> np.ndarray:
     h, w = a.shape
     p = cv2.copyMakeBorder(a, 0, h % 2, 0, w % 2, cv2.BORDER_CONSTANT, value=0)
     return cv2.max(cv2.max(p[0::2, 0::2], p[1::2, 0::2]), cv2.max(p[0::2, 1::2], p[1::2, 1::2]))
+
+
+def _upsample2(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Each pixel of ``a`` as a 2×2 block, cut to ``shape`` (undoes :func:`_max_pool2`'s grid)."""
+    up = cv2.resize(a, (2 * a.shape[1], 2 * a.shape[0]), interpolation=cv2.INTER_NEAREST)
+    return up[: shape[0], : shape[1]]
 
 
 def _close_recesses(
@@ -321,6 +324,7 @@ def _close_recesses(
     (min_w, max_w), (min_d, max_d) = widths, depths
     h, w = wall.shape
     blocked = barrier | outside
+    unblocked = 1 - blocked
     band = int(round(thickness)) + 1
     # Closets are built into the wall structure: their back is a wall of the building's
     # network, not furniture (a bed's headboard, a sofa) drawn bold enough to pass for wall.
@@ -340,7 +344,7 @@ def _close_recesses(
     lengths = sorted({int(round(v)) | 1 for v in np.geomspace(lo, hi, RECESS_LENGTHS)})
     for length in lengths:
         for direction, axis in (("h", 0), ("v", 1)):
-            fill = _line_morph(barrier, cv2.MORPH_CLOSE, length, direction) & (1 - blocked)
+            fill = _line_morph(barrier, cv2.MORPH_CLOSE, length, direction) & unblocked
             if not fill.any():
                 continue
             n, labels, stats, _ = components8(fill)
@@ -358,6 +362,7 @@ def _close_recesses(
                     continue  # closed already with a shorter closing
                 sub_wall, sub_block = wall[cy0:cy1, cx0:cx1], blocked[cy0:cy1, cx0:cx1]
                 sub_struct = structure[cy0:cy1, cx0:cx1]
+                pen = ink[cy0:cy1, cx0:cx1] & (1 - sub_wall)
                 for back_step in (-1, 1):
                     by, bx = _edge_neighbours(comp, back_step, axis)
                     fy, fx = _edge_neighbours(comp, -back_step, axis)
@@ -374,7 +379,6 @@ def _close_recesses(
                         closed = True  # its front is a bridged doorway: a closet with a door
                     # Thin ink along the front line: within a wall thickness beyond it (bi-fold
                     # panels open outwards), or a little inside it (a track, sliding panels).
-                    pen = ink[cy0:cy1, cx0:cx1] & (1 - sub_wall)
                     seen = np.zeros(fy.shape, dtype=bool)
                     for k in range(-(band // 2), band + 1):
                         off = -back_step * k  # k > 0: beyond the front
@@ -389,11 +393,9 @@ def _close_recesses(
                         continue  # a bath, a counter, a stair: fixtures drawn in the recess
                     if closed:
                         closets[cy0:cy1, cx0:cx1] |= comp.astype(np.uint8)
-                        taken[cy0:cy1, cx0:cx1] |= comp.astype(np.uint8)
-                        break
-                    # The front: the recess's own edge pixels on the open side.
-                    ey, ex = (fy[inf] + back_step, fx[inf]) if axis == 0 else (fy[inf], fx[inf] + back_step)
-                    fronts[ey + cy0, ex + cx0] = 1
+                    else:  # the front: the recess's own edge pixels on the open side
+                        ey, ex = (fy[inf] + back_step, fx[inf]) if axis == 0 else (fy[inf], fx[inf] + back_step)
+                        fronts[ey + cy0, ex + cx0] = 1
                     taken[cy0:cy1, cx0:cx1] |= comp.astype(np.uint8)
                     break
     return fronts, closets

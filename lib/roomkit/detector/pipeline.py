@@ -146,16 +146,16 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     # Bold text, symbols and furniture blobs that survived the opening are compact: shorter
     # than about half a door. Walls are longer, or joined to longer walls.
     kept = drop_small(walls.mask, max(4.0 * t, SMALL_PER_DOOR_GAP * door_gap), comps)
+    window_gap = min(WINDOW_GAP_PER_THICKNESS * t, WINDOW_GAP_MAX_FRACTION * max(gray.shape))
     # …but piers between windows and short stretches of wall between openings are walls.
-    piers = wall_piers(
-        kept, comps, t, min(WINDOW_GAP_PER_THICKNESS * t, WINDOW_GAP_MAX_FRACTION * max(gray.shape)), walls.faint
-    )
+    piers = wall_piers(kept, comps, t, window_gap, walls.faint)
     walls = walls.replace(mask=kept | piers)
     box = building_box(comps, door_gap)
     del comps
-    window_gap = min(WINDOW_GAP_PER_THICKNESS * t, WINDOW_GAP_MAX_FRACTION * max(gray.shape))
+    # All ink, pen lines included (door symbols, closet fronts, partitions drawn thin).
+    pen = walls.ink | (gray < PEN_LEVEL).astype(np.uint8)
     # Door leaves drawn as thick as walls are not walls; their doorways are closed instead.
-    leaves, doorways = door_leaves(walls.mask, walls.ink | (gray < PEN_LEVEL).astype(np.uint8), t, door_gap)
+    leaves, doorways = door_leaves(walls.mask, pen, t, door_gap)
     if leaves.any():
         walls = walls.replace(mask=walls.mask & (1 - leaves))
     bridges = bridge_gaps(
@@ -167,7 +167,7 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
         walls.mask,
         walls.mask | bridges,
         outside,
-        walls.ink | (gray < PEN_LEVEL).astype(np.uint8),
+        pen,
         (RECESS_MIN_WIDTH * door_gap, RECESS_MAX_WIDTH * door_gap),
         (max(RECESS_MIN_DEPTH * door_gap, 1.6 * t + 2), RECESS_MAX_DEPTH * door_gap),
         t,
@@ -176,7 +176,7 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     cuts = split_at_necks(free, NECK_PER_DOOR_GAP * door_gap, CORE_AREA_PER_THICKNESS2 * max(t, 1.0) ** 2)
     cuts = cuts | split_by_ink(
         free & (1 - cuts),
-        walls.ink | (gray < PEN_LEVEL).astype(np.uint8),
+        pen,
         walls.mask | bridges | fronts | cuts,
         INK_PIECE_PER_DOOR_GAP2 * door_gap**2,
         INK_CONTACT_PER_DOOR_GAP * door_gap,
