@@ -3,7 +3,9 @@
 * **Per plan** — every ``data/samples/`` plan plus ``--synth`` fresh synthetic plans resized to
   2 megapixels, each detected ``--repeat`` times in this process with OpenCV on one thread
   (``cv2.setNumThreads(1)``). Prints median and p95 milliseconds of ``detect_rooms`` on the
-  decoded array, of ``cv2.imdecode`` on the same file bytes, and their ratio.
+  decoded array, of ``cv2.imdecode`` on the same file bytes, and their ratio: over all plans
+  and over the 2-megapixel ones (the issue's target is stated for a 2-megapixel plan; small plans
+  decode in under a millisecond, so their ratio says little about the detector).
 * **Peak memory** — a synthetic 12000×9000 scan (a plan drawn large, saved as PNG) is decoded and
   detected in a fresh subprocess; its peak RSS (``resource.getrusage``) is printed, with the
   baseline of the same subprocess after imports for comparison.
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     config = DetectorConfig(max_pixels=120_000_000)
     print(f"OpenCV {cv2.__version__}, threads={cv2.getNumThreads()}, repeat={args.repeat}")
     print(f"{'plan':<34} {'size':>11} {'MP':>5} {'decode':>8} {'detect':>8} {'p95':>8} {'ratio':>6} rooms")
-    all_detect, all_ratio, two_mp = [], [], []
+    all_detect, all_ratio, two_mp, two_mp_ratio = [], [], [], []
     for name, data in _plans(args.synth, args.seed):
         buf = np.frombuffer(data, np.uint8)
         img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
@@ -152,13 +154,15 @@ def main(argv: list[str] | None = None) -> int:
         all_ratio.append(ratio)
         if name.endswith("@2MP"):
             two_mp.extend(det_t)
+            two_mp_ratio.append(ratio)
         print(f"{name:<34} {img.shape[1]:>5}x{img.shape[0]:<5} {mp:5.2f} {dmed:8.1f} {med:8.1f} {p95:8.1f} {ratio:6.2f} {rooms:5d}")
     med, p95 = _median_p95(all_detect)
     print(f"\nall plans: detect median {med:.1f} ms, p95 {p95:.1f} ms; "
           f"ratio to imdecode median {float(np.median(all_ratio)):.2f}x (max {max(all_ratio):.2f}x)")
     if two_mp:
         m2, p2 = _median_p95(two_mp)
-        print(f"2-megapixel plans: detect median {m2:.1f} ms, p95 {p2:.1f} ms (one core)")
+        print(f"2-megapixel plans: detect median {m2:.1f} ms, p95 {p2:.1f} ms (one core); "
+              f"ratio to imdecode median {float(np.median(two_mp_ratio)):.2f}x (max {max(two_mp_ratio):.2f}x)")
 
     if not args.no_rss:
         _peak_rss()

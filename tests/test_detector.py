@@ -374,6 +374,18 @@ def test_fast_connected_components_match_opencv():
     assert n == 90_001 and labels.dtype == np.int32 and labels.max() == 90_000
 
 
+def test_bold_text_on_a_thin_walled_plan_does_not_split_its_room():
+    # Walls 3 px, room names in letters 9 px bold and as tall as half a door: each letter is
+    # as long as a short wall spur, and a line of them spanning a room nearly wall to wall
+    # was bridged into a wall across it. Letters standing in a row are text, not walls.
+    img, faces = _plan(GRID, wall=3, doors=[(497, 250, 503, 290), (250, 447, 290, 453), (700, 447, 740, 453)])
+    cv2.putText(img, "KITCHEN 7x2", (135, 300), cv2.FONT_HERSHEY_SIMPLEX, 1.4, 0, 9)
+    cv2.putText(img, "BEDROOM 12x9", (125, 650), cv2.FONT_HERSHEY_SIMPLEX, 1.4, 0, 9)
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 4
+    assert min(_ious(det, faces)) > 0.95
+
+
 def test_thin_partitions_survive_beside_thick_outer_walls():
     # Outer walls 36 px, partitions 7 px: the plan is worked on shrunk to the outer walls'
     # thickness, where the partitions come out as faint lines thinner than the wall opening.

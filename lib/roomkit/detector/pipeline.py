@@ -19,7 +19,7 @@ from roomkit.detector.gaps import bridge_gaps, close_recesses
 from roomkit.detector.preprocess import Frame, prepare
 from roomkit.detector.rooms import RoomCandidate, exterior, find_rooms, split_by_ink
 from roomkit.detector.split import split_at_necks
-from roomkit.detector.walls import WallInfo, components8, drop_small, wall_mask, wall_piers
+from roomkit.detector.walls import WallInfo, components8, drop_small, text_lines, wall_mask, wall_piers
 from roomkit.errors import InputError
 from roomkit.response import Detection, order_and_number
 
@@ -145,7 +145,10 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     door_gap = auto_door_gap(t, walls.mask, comps) if config.door_gap is None else config.door_gap * frame.scale
     # Bold text, symbols and furniture blobs that survived the opening are compact: shorter
     # than about half a door. Walls are longer, or joined to longer walls.
-    kept = drop_small(walls.mask, max(4.0 * t, SMALL_PER_DOOR_GAP * door_gap), comps)
+    # Letters of bold room names are as long as short spurs, but they stand in rows.
+    kept = drop_small(
+        walls.mask, max(4.0 * t, SMALL_PER_DOOR_GAP * door_gap), comps, drop=text_lines(comps[2], t, door_gap)
+    )
     window_gap = min(WINDOW_GAP_PER_THICKNESS * t, WINDOW_GAP_MAX_FRACTION * max(gray.shape))
     # …but piers between windows and short stretches of wall between openings are walls.
     piers = wall_piers(kept, comps, t, window_gap, walls.faint)

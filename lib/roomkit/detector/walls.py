@@ -357,19 +357,77 @@ def components4(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarr
 
 
 def drop_small(
-    mask: np.ndarray, min_extent: float, components: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
+    mask: np.ndarray,
+    min_extent: float,
+    components: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None,
+    drop: np.ndarray | None = None,
 ) -> np.ndarray:
     """Remove components whose bounding box is shorter than ``min_extent`` on both sides.
 
     Bold text, symbols and furniture blobs that survive the opening are compact; walls are
-    long or connected to long walls. ``components``: ``components8(mask)`` if already known.
+    long or connected to long walls. ``components``: ``components8(mask)`` if already known;
+    ``drop``: per component, True to remove it whatever its size (see :func:`text_lines`).
     """
     n, labels, stats, _ = components8(mask) if components is None else components
     if n <= 1:
         return mask
     keep = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) >= min_extent
+    if drop is not None:
+        keep &= ~drop
     keep[0] = False
     return lookup(keep.astype(np.uint8), labels)
+
+
+#: Glyphs: components at least this many wall thicknesses high and wide, under a door gap long.
+GLYPH_MIN_PER_THICKNESS = 2.0
+#: Glyphs of one line of text: tops and heights within this share of the height, spaced at
+#: most this many heights apart, at least this many in a row.
+GLYPH_ALIGN = 0.2
+GLYPH_SPACING = 1.0
+GLYPH_RUN = 3
+
+
+def text_lines(stats: np.ndarray, thickness: float, max_extent: float) -> np.ndarray:
+    """Per component (rows of ``components8`` stats), whether it is a letter of a line of text.
+
+    Bold room names and dimensions on plans with thin walls come out of the wall stage as
+    letter-sized blobs as thick as walls; alone each may be as long as a short wall spur, but
+    letters stand in rows: three or more blobs of one height, tops aligned, each at most a
+    height from the next. Wall pieces never line up that way (dashes of a dashed line are flat,
+    not letter-shaped)."""
+    n = stats.shape[0]
+    out = np.zeros(n, dtype=bool)
+    x, y = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    lo = GLYPH_MIN_PER_THICKNESS * thickness
+    idx = np.nonzero((np.minimum(w, h) >= lo) & (np.maximum(w, h) < max_extent))[0]
+    idx = idx[idx > 0]
+    if idx.size < GLYPH_RUN or idx.size > 5000:
+        return out
+    idx = idx[np.lexsort((x[idx], y[idx]))]
+    # Union-find over neighbouring glyphs (sorted by top, so only nearby tops are compared).
+    parent = {int(i): int(i) for i in idx}
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    tops = y[idx]
+    for k, i in enumerate(idx):
+        hi = float(h[i])
+        end = np.searchsorted(tops, y[i] + GLYPH_ALIGN * hi, side="right")
+        for j in idx[k + 1 : end]:
+            if abs(float(h[j]) - hi) > GLYPH_ALIGN * hi:
+                continue
+            gap = max(x[j] - (x[i] + w[i]), x[i] - (x[j] + w[j]))
+            if gap <= GLYPH_SPACING * hi:
+                parent[find(int(i))] = find(int(j))
+    roots = np.array([find(int(i)) for i in idx])
+    _, inverse, counts = np.unique(roots, return_inverse=True, return_counts=True)
+    out[idx[counts[inverse] >= GLYPH_RUN]] = True
+    return out
 
 
 def wall_mask(gray: np.ndarray, thickness: float | None = None) -> WallInfo:
