@@ -380,11 +380,16 @@ def drop_small(
 
 #: Glyphs: components at least this many wall thicknesses high and wide, under a door gap long.
 GLYPH_MIN_PER_THICKNESS = 2.0
-#: Glyphs of one line of text: tops and heights within this share of the height, spaced at
-#: most this many heights apart, at least this many in a row.
-GLYPH_ALIGN = 0.2
+#: Glyphs of one line of text overlap vertically by at least this share of the shorter one
+#: (capitals, x-height letters, ascenders and descenders share a band), are at most this many
+#: times as high as each other, stand at most this many heights apart, at least this many in
+#: a row. Pages with more letter-sized blobs than GLYPH_MAX_COUNT (a pattern, not text; the
+#: pairwise test's memory grows with the square) are left to the size filter.
+GLYPH_OVERLAP = 0.6
+GLYPH_HEIGHTS = 2.0
 GLYPH_SPACING = 1.0
 GLYPH_RUN = 3
+GLYPH_MAX_COUNT = 1000
 
 
 def text_lines(stats: np.ndarray, thickness: float, max_extent: float) -> np.ndarray:
@@ -392,41 +397,38 @@ def text_lines(stats: np.ndarray, thickness: float, max_extent: float) -> np.nda
 
     Bold room names and dimensions on plans with thin walls come out of the wall stage as
     letter-sized blobs as thick as walls; alone each may be as long as a short wall spur, but
-    letters stand in rows: three or more blobs of one height, tops aligned, each at most a
-    height from the next. Wall pieces never line up that way (dashes of a dashed line are flat,
-    not letter-shaped)."""
+    letters stand in rows: three or more blobs sharing a band of rows, each at most a height
+    from the next. Wall pieces do not line up that way (dashes of a dashed line are flat, not
+    letter-shaped; piers are a wall thick)."""
     n = stats.shape[0]
     out = np.zeros(n, dtype=bool)
-    x, y = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
-    w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
     lo = GLYPH_MIN_PER_THICKNESS * thickness
+    w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
     idx = np.nonzero((np.minimum(w, h) >= lo) & (np.maximum(w, h) < max_extent))[0]
     idx = idx[idx > 0]
-    if idx.size < GLYPH_RUN or idx.size > 5000:
+    if idx.size < GLYPH_RUN or idx.size > GLYPH_MAX_COUNT:
         return out
-    idx = idx[np.lexsort((x[idx], y[idx]))]
-    # Union-find over neighbouring glyphs (sorted by top, so only nearby tops are compared).
-    parent = {int(i): int(i) for i in idx}
-
-    def find(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    tops = y[idx]
-    for k, i in enumerate(idx):
-        hi = float(h[i])
-        end = np.searchsorted(tops, y[i] + GLYPH_ALIGN * hi, side="right")
-        for j in idx[k + 1 : end]:
-            if abs(float(h[j]) - hi) > GLYPH_ALIGN * hi:
-                continue
-            gap = max(x[j] - (x[i] + w[i]), x[i] - (x[j] + w[j]))
-            if gap <= GLYPH_SPACING * hi:
-                parent[find(int(i))] = find(int(j))
-    roots = np.array([find(int(i)) for i in idx])
-    _, inverse, counts = np.unique(roots, return_inverse=True, return_counts=True)
-    out[idx[counts[inverse] >= GLYPH_RUN]] = True
+    st = stats[idx].astype(np.float64)
+    x0, y0, gw, gh = st[:, 0], st[:, 1], st[:, 2], st[:, 3]
+    x1, y1 = x0 + gw, y0 + gh
+    overlap = np.minimum(y1[:, None], y1[None, :]) - np.maximum(y0[:, None], y0[None, :])
+    short, tall = np.minimum(gh[:, None], gh[None, :]), np.maximum(gh[:, None], gh[None, :])
+    gap = np.maximum(x0[:, None] - x1[None, :], x0[None, :] - x1[:, None])
+    near = (overlap >= GLYPH_OVERLAP * short) & (tall <= GLYPH_HEIGHTS * short) & (gap <= GLYPH_SPACING * tall)
+    np.fill_diagonal(near, False)
+    if not near.any():
+        return out
+    # Rows of letters are the connected groups of the neighbour graph: every glyph takes the
+    # smallest index among its neighbours until nothing changes (a row's length in steps).
+    group = np.arange(idx.size)
+    big = idx.size
+    for _ in range(idx.size):
+        nxt = np.minimum(group, np.where(near, group[None, :], big).min(axis=1))
+        if np.array_equal(nxt, group):
+            break
+        group = nxt
+    counts = np.bincount(group, minlength=idx.size)
+    out[idx[counts[group] >= GLYPH_RUN]] = True
     return out
 
 
