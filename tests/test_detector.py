@@ -386,6 +386,21 @@ def test_bold_text_on_a_thin_walled_plan_does_not_split_its_room():
     assert min(_ious(det, faces)) > 0.95
 
 
+def test_closet_closed_by_a_short_thin_partition_is_its_own_room():
+    # Walls 10 px; a closet in a corner, closed by a 2 px line from the outer wall to a wall
+    # stub: shorter than a long thin wall and the closet too small for the ink split. Short
+    # thin lines standing free or against one wall only (furniture) stay out of the walls.
+    img, faces = _plan([(100, 100, 450, 500), (450, 100, 800, 500)], size=(600, 900), wall=10, doors=[(445, 350, 455, 385)])
+    img[100:188, 165:175] = 0  # a wall stub down from the top wall
+    img[186:188, 105:165] = 0  # the closet's front, drawn thin
+    img[300:302, 500:570] = 0  # a short line standing free
+    img[105:165, 700:702] = 0  # a short line against one wall
+    faces = [box(105, 105, 165, 186), box(105, 105, 445, 495).difference(box(100, 100, 175, 188)), faces[1]]
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 3
+    assert min(_ious(det, faces)) > 0.95
+
+
 def test_thin_partitions_survive_beside_thick_outer_walls():
     # Outer walls 36 px, partitions 7 px: the plan is worked on shrunk to the outer walls'
     # thickness, where the partitions come out as faint lines thinner than the wall opening.

@@ -129,7 +129,13 @@ def _thin_fill(closed: np.ndarray, barrier: np.ndarray, across: int, direction: 
         deep = _line_morph(fill, cv2.MORPH_OPEN, across, _ACROSS[direction])
     else:
         deep = cv2.morphologyEx(fill, cv2.MORPH_OPEN, _line_kernel(int(across * 1.42), _ACROSS[direction]))
-    return fill & (1 - deep)
+    thin = fill & (1 - deep)
+    if thin.any() and deep.any():
+        # A deep column of fill along a wall's face (the closing ran on past a bridge's end
+        # beside the wall) must not leave a one-pixel seam between the bridge and the wall.
+        seam = deep & cv2.dilate(thin, _CROSS3) & cv2.dilate(barrier, _CROSS3)
+        thin = thin | seam
+    return thin
 
 
 def _window(

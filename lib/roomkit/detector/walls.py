@@ -455,7 +455,7 @@ def wall_mask(gray: np.ndarray, thickness: float | None = None) -> WallInfo:
     kernel = _odd(max(THIN_STROKE + 1, KERNEL_PER_THICKNESS * t))
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (kernel, kernel))
     mask = cv2.morphologyEx(ink, cv2.MORPH_OPEN, k)
-    mask = mask | attached(thin_walls(gray, t), mask, reach=int(np.ceil(t / 2)))
+    mask = mask | partitions(thin_walls(gray, t, THIN_PARTITION_LENGTH), mask, t, reach=int(np.ceil(t / 2)))
     return WallInfo(mask=mask, ink=ink, faint=faint, thickness=t, kernel=kernel)
 
 
@@ -468,6 +468,9 @@ def wall_mask(gray: np.ndarray, thickness: float | None = None) -> WallInfo:
 THIN_WALL_WIDTH = 1.5
 THIN_WALL_PER_THICKNESS = 0.2
 THIN_WALL_LENGTH = 10.0
+#: Shorter thin lines, down to THIN_PARTITION_LENGTH wall thicknesses, are walls when drawn into
+#: the walls, or run from wall to wall abutting one of them (closets; see ``partitions``).
+THIN_PARTITION_LENGTH = 5.0
 #: Thin walls are searched on a copy reduced so that the walls are about this thick.
 THIN_WALL_GRID_THICKNESS = 8.0
 
@@ -491,8 +494,55 @@ def attached(lines: np.ndarray, walls: np.ndarray, reach: int = 1) -> np.ndarray
     return lookup(touch, labels)
 
 
-def thin_walls(gray: np.ndarray, thickness: float) -> np.ndarray:
-    """Long straight lines that carry a wall's worth of ink across, however faint or thin."""
+def partitions(lines: np.ndarray, walls: np.ndarray, thickness: float, reach: int) -> np.ndarray:
+    """Thin walls among ``lines`` (found down to THIN_PARTITION_LENGTH wall thicknesses).
+
+    ``lines`` holds the walls' own ink too, so a thin line drawn into a wall is part of the
+    walls' component: components that reach THIN_WALL_LENGTH wall thicknesses and come within
+    ``reach`` of the walls are walls (partitions, and the short stubs that close a closet's
+    ends against a wall). A short line standing apart must meet walls at both ends, and at one
+    end a wall running across it (a closet's side drawn between two walls): a short furniture
+    edge stands against one wall at most, and the glazing lines of a window meet only the jambs
+    of a wall running on along the line."""
+    lines = attached(lines, walls, reach)
+    if not lines.any():
+        return lines
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+    near = cv2.dilate(walls, np.ones((2 * reach + 3, 2 * reach + 3), np.uint8))
+    keep = np.zeros(n, np.uint8)
+    long_ = THIN_WALL_LENGTH * thickness
+    for i in range(1, n):
+        x, y, bw, bh, _a = (int(v) for v in stats[i])
+        if max(bw, bh) >= long_:
+            keep[i] = 1
+            continue
+        e = min(max(2, int(np.ceil(thickness))), max(bw, bh))
+        # Transposed so the line runs along x; each end must meet a wall, and at one end the
+        # wall must reach well beyond the line's rows on either side.
+        nm = near[max(0, y - 4 * e) : y + bh + 4 * e, :] if bw >= bh else near[:, max(0, x - 4 * e) : x + bw + 4 * e].T
+        c0, c1, r0 = (x, x + bw, y - max(0, y - 4 * e)) if bw >= bh else (y, y + bh, x - max(0, x - 4 * e))
+        th = min(bw, bh)
+        met, across = 0, False
+        for a0, b0 in ((c0, c0 + e), (c1 - e, c1)):
+            rows = nm[:, max(0, a0) : b0].any(axis=1)
+            if not rows[r0 : r0 + th].any():
+                continue
+            met += 1
+            lo, hi = r0, r0 + th
+            while lo > 0 and rows[lo - 1]:
+                lo -= 1
+            while hi < rows.size and rows[hi]:
+                hi += 1
+            if r0 - lo >= 2 * e or hi - (r0 + th) >= 2 * e:
+                across = True
+        if met == 2 and across:
+            keep[i] = 1
+    return lookup(keep, labels)
+
+
+def thin_walls(gray: np.ndarray, thickness: float, length: float = THIN_WALL_LENGTH) -> np.ndarray:
+    """Straight lines at least ``length`` wall thicknesses long that carry a wall's worth of ink
+    across, however faint or thin."""
     # Plans worked on with very thick walls (hollow walls, filled) are searched on a reduced
     # copy: the ink summed across a line survives area averaging, and the cost of the long line
     # openings falls with the square of the factor.
@@ -500,18 +550,18 @@ def thin_walls(gray: np.ndarray, thickness: float) -> np.ndarray:
     if f >= 2:
         h, w = gray.shape
         small = cv2.resize(gray, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
-        found = cv2.resize(_thin_walls(small, thickness / f), (w, h), interpolation=cv2.INTER_NEAREST)
+        found = cv2.resize(_thin_walls(small, thickness / f, length), (w, h), interpolation=cv2.INTER_NEAREST)
         _thr, drawn = cv2.threshold(gray, FAINT_LEVEL - 1, 1, cv2.THRESH_BINARY_INV)
         return found & drawn
-    return _thin_walls(gray, thickness)
+    return _thin_walls(gray, thickness, length)
 
 
-def _thin_walls(gray: np.ndarray, thickness: float) -> np.ndarray:
+def _thin_walls(gray: np.ndarray, thickness: float, length_per_thickness: float) -> np.ndarray:
     width = max(THIN_WALL_WIDTH, THIN_WALL_PER_THICKNESS * thickness)
     across = 2 * int(np.ceil(width)) + 1
     dark = cv2.bitwise_not(gray)
     level = 255.0 * width / across  # mean darkness over the box
-    length = max(5, int(round(THIN_WALL_LENGTH * thickness)))
+    length = max(5, int(round(length_per_thickness * thickness)))
     _thr, drawn = cv2.threshold(gray, FAINT_LEVEL - 1, 1, cv2.THRESH_BINARY_INV)
     out = np.zeros(gray.shape, np.uint8)
     # Vertical lines: ink summed along rows (box of size across×1), then runs kept along columns.
