@@ -504,23 +504,31 @@ def partitions(lines: np.ndarray, walls: np.ndarray, thickness: float, reach: in
     end a wall running across it (a closet's side drawn between two walls): a short furniture
     edge stands against one wall at most, and the glazing lines of a window meet only the jambs
     of a wall running on along the line."""
-    lines = attached(lines, walls, reach)
-    if not lines.any():
+    if not walls.any() or not lines.any():
+        return np.zeros_like(lines)
+    n, labels, stats, _ = components_with_stats(lines, 8)
+    if n <= 1:
         return lines
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
-    near = cv2.dilate(walls, np.ones((2 * reach + 3, 2 * reach + 3), np.uint8))
-    keep = np.zeros(n, np.uint8)
-    long_ = THIN_WALL_LENGTH * thickness
-    for i in range(1, n):
+    # Components within reach of the walls (as ``attached``), labelled once for both tests.
+    touch = np.zeros(n, dtype=bool)
+    close = cv2.dilate(walls, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)) > 0
+    touch[np.bincount(labels[close & (lines > 0)], minlength=n) > 0] = True
+    touch[0] = False
+    keep = touch & (np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) >= THIN_WALL_LENGTH * thickness)
+    grow = np.ones((2 * reach + 3, 2 * reach + 3), np.uint8)
+    h, w = walls.shape
+    for i in np.nonzero(touch & ~keep)[0]:
         x, y, bw, bh, _a = (int(v) for v in stats[i])
-        if max(bw, bh) >= long_:
-            keep[i] = 1
-            continue
         e = min(max(2, int(np.ceil(thickness))), max(bw, bh))
         # Transposed so the line runs along x; each end must meet a wall, and at one end the
         # wall must reach well beyond the line's rows on either side.
-        nm = near[max(0, y - 4 * e) : y + bh + 4 * e, :] if bw >= bh else near[:, max(0, x - 4 * e) : x + bw + 4 * e].T
-        c0, c1, r0 = (x, x + bw, y - max(0, y - 4 * e)) if bw >= bh else (y, y + bh, x - max(0, x - 4 * e))
+        m = 4 * e + reach + 2
+        ya, yb, xa, xb = max(0, y - m), min(h, y + bh + m), max(0, x - m), min(w, x + bw + m)
+        near = cv2.dilate(walls[ya:yb, xa:xb], grow)
+        if bw >= bh:
+            nm, c0, c1, r0 = near[max(0, y - 4 * e) - ya : y + bh + 4 * e - ya], x - xa, x + bw - xa, y - max(0, y - 4 * e)
+        else:
+            nm, c0, c1, r0 = near[:, max(0, x - 4 * e) - xa : x + bw + 4 * e - xa].T, y - ya, y + bh - ya, x - max(0, x - 4 * e)
         th = min(bw, bh)
         met, across = 0, False
         for a0, b0 in ((c0, c0 + e), (c1 - e, c1)):
@@ -536,8 +544,8 @@ def partitions(lines: np.ndarray, walls: np.ndarray, thickness: float, reach: in
             if r0 - lo >= 2 * e or hi - (r0 + th) >= 2 * e:
                 across = True
         if met == 2 and across:
-            keep[i] = 1
-    return lookup(keep, labels)
+            keep[i] = True
+    return lookup(keep.astype(np.uint8), labels)
 
 
 def thin_walls(gray: np.ndarray, thickness: float, length: float = THIN_WALL_LENGTH) -> np.ndarray:
