@@ -475,25 +475,6 @@ THIN_PARTITION_LENGTH = 5.0
 THIN_WALL_GRID_THICKNESS = 8.0
 
 
-def attached(lines: np.ndarray, walls: np.ndarray, reach: int = 1) -> np.ndarray:
-    """The components of ``lines`` that come within ``reach`` px of ``walls`` (a wall is joined
-    to other walls, give or take a sloppy junction; a bed's headboard or a table edge drawn as a
-    long line stands free inside its room)."""
-    if not walls.any() or not lines.any():
-        return lines
-    try:  # labels only: OpenCV's per-component stats would cost several times the labelling
-        n, labels = cv2.connectedComponents(lines, connectivity=8, ltype=cv2.CV_16U)
-    except cv2.error:  # more than 65535 components
-        n, labels = cv2.connectedComponents(lines, connectivity=8)
-    if n <= 1:
-        return lines
-    touch = np.zeros(n, np.uint8)
-    near = cv2.dilate(walls, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)) > 0
-    touch[np.bincount(labels[near & (lines > 0)], minlength=n) > 0] = 1
-    touch[0] = 0
-    return lookup(touch, labels)
-
-
 def partitions(lines: np.ndarray, walls: np.ndarray, thickness: float, reach: int) -> np.ndarray:
     """Thin walls among ``lines`` (found down to THIN_PARTITION_LENGTH wall thicknesses).
 
@@ -509,7 +490,8 @@ def partitions(lines: np.ndarray, walls: np.ndarray, thickness: float, reach: in
     n, labels, stats, _ = components_with_stats(lines, 8)
     if n <= 1:
         return lines
-    # Components within reach of the walls (as ``attached``), labelled once for both tests.
+    # Components within reach of the walls: a wall is joined to other walls, give or take a
+    # sloppy junction; a bed's headboard or a table edge drawn as a long line stands free.
     touch = np.zeros(n, dtype=bool)
     close = cv2.dilate(walls, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)) > 0
     touch[np.bincount(labels[close & (lines > 0)], minlength=n) > 0] = True
