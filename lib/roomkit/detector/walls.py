@@ -485,16 +485,20 @@ def partitions(lines: np.ndarray, walls: np.ndarray, thickness: float, reach: in
     end a wall running across it (a closet's side drawn between two walls): a short furniture
     edge stands against one wall at most, and the glazing lines of a window meet only the jambs
     of a wall running on along the line."""
-    if not walls.any() or not lines.any():
-        return np.zeros_like(lines)
+    if not lines.any():
+        return lines
     n, labels, stats, _ = components_with_stats(lines, 8)
     if n <= 1:
         return lines
     # Components within reach of the walls: a wall is joined to other walls, give or take a
-    # sloppy junction; a bed's headboard or a table edge drawn as a long line stands free.
+    # sloppy junction; a bed's headboard or a table edge drawn as a long line stands free. On a
+    # plan drawn in thin lines only (no wall survived the opening) every long line counts.
     touch = np.zeros(n, dtype=bool)
-    close = cv2.dilate(walls, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)) > 0
-    touch[np.bincount(labels[close & (lines > 0)], minlength=n) > 0] = True
+    if walls.any():
+        close = cv2.dilate(walls, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)) > 0
+        touch[np.bincount(labels[close & (lines > 0)], minlength=n) > 0] = True
+    else:
+        touch[:] = True
     touch[0] = False
     keep = touch & (np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) >= THIN_WALL_LENGTH * thickness)
     grow = np.ones((2 * reach + 3, 2 * reach + 3), np.uint8)
