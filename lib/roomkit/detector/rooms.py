@@ -397,3 +397,185 @@ def _label_areas(labels: np.ndarray, n: int) -> np.ndarray:
     if labels.dtype == np.uint16 and labels.size < 1 << 24:  # float32 bins count exactly
         return cv2.calcHist([labels], [0], None, [n], [0, n]).ravel().astype(np.int64)
     return np.bincount(labels.ravel(), minlength=n)
+
+
+#: A region whose boundary runs along guessed closings (bridges, neck and ink cuts) shared with
+#: one neighbour for at least this share of its length, where the plan draws neither a line
+#: along the closing nor a door swinging through it, is a lobe of that neighbour, not a room of
+#: its own: a kitchen or dining bay cut off an open plan at stub walls, a corridor cut across
+#: into segments, a fixture's open end. Rooms are entered through doors, which plans draw.
+LOBE_SHARE = 0.15
+#: Closings with thin ink along at least this share of their length are drawn (a partition
+#: drawn as a line, a glazed screen, a threshold): what they close stays closed.
+LOBE_INKED = 0.5
+#: Closings beside which at least this share of a door's swing arc is drawn are doorways.
+LOBE_SWING = 0.5
+
+
+def open_lobes(
+    wall: np.ndarray,
+    guessed: np.ndarray,
+    *,
+    fronts: np.ndarray | None = None,
+    closets: np.ndarray | None = None,
+    outside: np.ndarray | None = None,
+    ink: np.ndarray,
+    thickness: float = 1.0,
+) -> np.ndarray:
+    """Guessed closings (uint8 0/1, a subset of ``guessed``) to reopen: those between a lobe and
+    the region it is a lobe of (see ``LOBE_SHARE``).
+
+    ``wall``: walls and drawn doorways; ``guessed``: bridges and cuts (the closings the room
+    stage counts as guessed); ``fronts``/``closets``: closet fronts and closet recesses (see
+    ``gaps.close_recesses``): closets keep their closings; ``outside``: beyond the footprint
+    (closings facing it are windows and entrances); ``ink``: thin pen ink, walls excluded;
+    ``thickness``: the walls' (px). A
+    closing component is reopened only when it separates exactly two regions, the lobe and one
+    no smaller, neither of them open to the page border.
+    """
+    out = np.zeros_like(guessed)
+    if not guessed.any():
+        return out
+    barrier = wall if outside is None else wall | outside
+    block = barrier | guessed
+    if fronts is not None:
+        block = block | fronts
+    free = (1 - block).astype(np.uint8)
+    n, labels, stats, _ = components4(free)
+    if n <= 2:
+        return out
+    gn, glab, gstats, _ = cv2.connectedComponentsWithStats(guessed, connectivity=8)
+    if gn <= 1:
+        return out
+    # Boundary pixels of every region, and the closing component each one touches.
+    edge = (free > 0) & (cv2.erode(free, _CROSS, borderValue=0) == 0)
+    near = cv2.dilate(glab.astype(np.float32), _CROSS).astype(np.int64)
+    at = edge & (near > 0)
+    lab_e = labels[edge]
+    edge_n = np.bincount(lab_e, minlength=n)
+    pair_l, pair_c = labels[at], near[at]
+    if pair_l.size == 0:
+        return out
+    # Regions each closing component touches: keep the components between exactly two.
+    key = np.unique(pair_c * n + pair_l)
+    kc, kl = key // n, key % n
+    per_comp = np.bincount(kc, minlength=gn)
+    two = per_comp == 2
+    if outside is not None and outside.any():
+        # Closings on the footprint's edge (windows, entrance doors) face the outside.
+        two[np.unique(glab[(cv2.dilate(outside, _CROSS) > 0) & (glab > 0)])] = False
+        two[0] = False
+    drawn = np.zeros(gn, dtype=bool)
+    if two.any():
+        k = 2 * int(np.ceil(thickness / 2.0)) + 1
+        near_ink = cv2.dilate(ink | wall, np.ones((k, k), np.uint8))
+        pen = cv2.dilate(ink, np.ones((5, 5), np.uint8))
+        for c in np.nonzero(two)[0]:
+            x, y, bw, bh = (int(v) for v in gstats[c, :4])
+            # Closings drawn along in ink (a partition drawn as a line, a glazed screen, folding
+            # doors, in thin ink or broken wall pieces), within half a wall's thickness, close
+            # what the plan closes.
+            sub = (glab[y : y + bh, x : x + bw] == c) & (near_ink[y : y + bh, x : x + bw] > 0)
+            covered = int(sub.any(axis=0).sum()) if bw >= bh else int(sub.any(axis=1).sum())
+            if covered >= LOBE_INKED * max(bw, bh):
+                two[c] = False
+                drawn[c] = True
+            # Doorways: a door's swing drawn beside the closing (arcs are thin: matched within 2 px).
+            elif _swing(pen, x, y, bw, bh) >= LOBE_SWING:
+                two[c] = False
+                drawn[c] = True
+    # Regions a drawn closing separates are kept apart along all their closings.
+    sides = kl[drawn[kc]].reshape(-1, 2).tolist()  # two regions per drawn closing, in order
+    apart = {(a, b) for a, b in sides} | {(b, a) for a, b in sides}
+    sel = two[kc]
+    kc, kl = kc[sel], kl[sel]
+    other = {}
+    for c, l in zip(kc.tolist(), kl.tolist()):
+        other.setdefault(c, []).append(l)
+    # Boundary pixels of region l along component c.
+    cnt = {}
+    m2 = two[pair_c]
+    for c, l in zip(pair_c[m2].tolist(), pair_l[m2].tolist()):
+        cnt[(c, l)] = cnt.get((c, l), 0) + 1
+    along: dict[tuple[int, int], int] = {}  # (lobe, neighbour) -> boundary pixels
+    comps: dict[tuple[int, int], list[int]] = {}
+    for c, (a, b) in ((c, ls) for c, ls in other.items()):
+        for x, y in ((a, b), (b, a)):
+            along[(x, y)] = along.get((x, y), 0) + cnt.get((c, x), 0)
+            comps.setdefault((x, y), []).append(c)
+    h, w = free.shape
+    areas = stats[:, cv2.CC_STAT_AREA]
+    border = (stats[:, 0] == 0) | (stats[:, 1] == 0) | (stats[:, 0] + stats[:, 2] >= w) | (stats[:, 1] + stats[:, 3] >= h)
+    front_n = None
+    if fronts is not None and fronts.any():
+        fr_near = cv2.dilate(fronts, _CROSS) > 0
+        front_n = np.bincount(labels[edge & fr_near], minlength=n)
+    closet_n = None
+    if closets is not None and closets.any():
+        closet_n = np.bincount(labels[(closets > 0) & (free > 0)], minlength=n)
+    reopen = np.zeros(gn, dtype=bool)
+    ends = None
+    exterior_: dict[int, bool] = {}
+
+    def beyond(i: int) -> bool:
+        # Free space open to the page border (a pocket outside the footprint) is no room.
+        nonlocal ends
+        if i not in exterior_:
+            if ends is None:
+                ends = _first_barrier(wall | guessed)
+            x, y, bw, bh, area = (int(v) for v in stats[i])
+            x0, y0 = max(0, x - 1), max(0, y - 1)
+            comp = (labels[y0 : y + bh + 1, x0 : x + bw + 1] == i).view(np.uint8)
+            exterior_[i] = (
+                _escape(comp, x0, y0, ends) > MAX_ESCAPE_FRACTION * area
+                or _through(comp, x0, y0, ends) > MAX_THROUGH_FRACTION * area
+            )
+        return exterior_[i]
+
+    best: dict[int, tuple[int, int]] = {}
+    for (a, b), k in along.items():
+        if k > best.get(a, (0, -1))[0]:
+            best[a] = (k, b)
+    for a, (k, b) in best.items():
+        if (a, b) in apart or k < LOBE_SHARE * edge_n[a] or areas[b] < areas[a] or border[a] or border[b]:
+            continue
+        if front_n is not None and front_n[a] >= CLOSET_FRONT_SHARE * edge_n[a]:
+            continue  # a closet behind its front
+        if closet_n is not None and closet_n[a] >= CLOSET_INSIDE * areas[a]:
+            continue  # a closet behind its door
+        if beyond(a) or beyond(b):
+            continue
+        reopen[comps[(a, b)]] = True
+    if reopen.any():
+        out = reopen[glab].astype(np.uint8) & guessed
+    return out
+
+
+_SWING_ANGLES = np.radians(np.linspace(12.0, 78.0, 30))
+
+
+def _swing(pen: np.ndarray, x: int, y: int, bw: int, bh: int) -> float:
+    """How much of a door's swing arc is drawn beside a closing (bounding box x, y, bw, bh):
+    the largest share of points on a quarter circle inked in ``pen`` (0/1), over arcs hinged at
+    either end with the opening's width as radius (single doors) or half of it (double doors),
+    swinging to either side."""
+    h, w = pen.shape
+    best = 0.0
+    horiz = bw >= bh
+    span = bw if horiz else bh
+    cos, sin = np.cos(_SWING_ANGLES), np.sin(_SWING_ANGLES)
+    for end in (0, 1):
+        for radius in (span, span / 2.0):
+            for side in (-1, 1):
+                for face in (0.5, 0.5 + 0.5 * side):
+                    # Hinged on the wall's axis or at the jamb's corner on the swing's side.
+                    if horiz:
+                        cx, cy = x + end * bw, y + face * bh
+                        px, py = cx + (1 - 2 * end) * radius * cos, cy + side * radius * sin
+                    else:
+                        cx, cy = x + face * bw, y + end * bh
+                        px, py = cx + side * radius * sin, cy + (1 - 2 * end) * radius * cos
+                    ix = np.clip(np.round(px).astype(np.int64), 0, w - 1)
+                    iy = np.clip(np.round(py).astype(np.int64), 0, h - 1)
+                    best = max(best, float(pen[iy, ix].mean()))
+    return best
