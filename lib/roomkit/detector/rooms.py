@@ -404,12 +404,12 @@ def _label_areas(labels: np.ndarray, n: int) -> np.ndarray:
 #: along the closing nor a door swinging through it, is a lobe of that neighbour, not a room of
 #: its own: a kitchen or dining bay cut off an open plan at stub walls, a corridor cut across
 #: into segments, a fixture's open end. Rooms are entered through doors, which plans draw.
-LOBE_SHARE = 0.15
+LOBE_SHARE = 0.1
 #: Closings with thin ink along at least this share of their length are drawn (a partition
 #: drawn as a line, a glazed screen, a threshold): what they close stays closed.
 LOBE_INKED = 0.5
 #: Closings beside which at least this share of a door's swing arc is drawn are doorways.
-LOBE_SWING = 0.5
+LOBE_SWING = 0.6
 
 
 def open_lobes(
@@ -552,6 +552,7 @@ def open_lobes(
 
 
 _SWING_ANGLES = np.radians(np.linspace(12.0, 78.0, 30))
+SWING_INSETS = (0.0, 0.1, 0.2)
 
 
 def _swing(pen: np.ndarray, x: int, y: int, bw: int, bh: int) -> float:
@@ -565,17 +566,22 @@ def _swing(pen: np.ndarray, x: int, y: int, bw: int, bh: int) -> float:
     span = bw if horiz else bh
     cos, sin = np.cos(_SWING_ANGLES), np.sin(_SWING_ANGLES)
     for end in (0, 1):
-        for radius in (span, span / 2.0):
-            for side in (-1, 1):
-                for face in (0.5, 0.5 + 0.5 * side):
-                    # Hinged on the wall's axis or at the jamb's corner on the swing's side.
-                    if horiz:
-                        cx, cy = x + end * bw, y + face * bh
-                        px, py = cx + (1 - 2 * end) * radius * cos, cy + side * radius * sin
-                    else:
-                        cx, cy = x + face * bw, y + end * bh
-                        px, py = cx + side * radius * sin, cy + (1 - 2 * end) * radius * cos
-                    ix = np.clip(np.round(px).astype(np.int64), 0, w - 1)
-                    iy = np.clip(np.round(py).astype(np.int64), 0, h - 1)
-                    best = max(best, float(pen[iy, ix].mean()))
+        # The closing may run on along the wall faces beyond the jambs (a neck cut): hinges
+        # and far jambs are tried inset from its ends.
+        for inset in SWING_INSETS:
+            for far in SWING_INSETS:
+                opening = span * (1.0 - inset - far)
+                for radius in (opening, opening / 2.0):
+                    for side in (-1, 1):
+                        for face in (0.5, 0.5 + 0.5 * side):
+                            # Hinged on the wall's axis or at the jamb's corner on the swing's side.
+                            if horiz:
+                                cx, cy = x + end * bw + (1 - 2 * end) * inset * span, y + face * bh
+                                px, py = cx + (1 - 2 * end) * radius * cos, cy + side * radius * sin
+                            else:
+                                cx, cy = x + face * bw, y + end * bh + (1 - 2 * end) * inset * span
+                                px, py = cx + side * radius * sin, cy + (1 - 2 * end) * radius * cos
+                            ix = np.clip(np.round(px).astype(np.int64), 0, w - 1)
+                            iy = np.clip(np.round(py).astype(np.int64), 0, h - 1)
+                            best = max(best, float(pen[iy, ix].mean()))
     return best
