@@ -436,6 +436,51 @@ def open_lobes(
     out = np.zeros_like(guessed)
     if not guessed.any():
         return out
+    # Work on the box of the building's inside (all beyond it is wall or outside).
+    inside = (1 - (wall if outside is None else wall | outside)).astype(np.uint8)
+    bx, by, bw_, bh_ = cv2.boundingRect(inside)
+    if bw_ == 0 or bh_ == 0:
+        return out
+    pad = 2 * int(np.ceil(thickness)) + 4
+    h0, w0 = wall.shape
+    x0, y0 = max(0, bx - pad), max(0, by - pad)
+    x1, y1 = min(w0, bx + bw_ + pad), min(h0, by + bh_ + pad)
+    crop = (slice(y0, y1), slice(x0, x1))
+    ends: list = []
+
+    def page_ends() -> tuple[np.ndarray, ...]:
+        if not ends:
+            ends.extend(_first_barrier(wall | guessed))
+        return tuple(ends)
+
+    out[crop] = _open_lobes(
+        wall[crop],
+        guessed[crop],
+        None if fronts is None else fronts[crop],
+        None if closets is None else closets[crop],
+        None if outside is None else outside[crop],
+        ink[crop],
+        thickness,
+        (x0, y0, w0, h0),
+        page_ends,
+    )
+    return out
+
+
+def _open_lobes(
+    wall: np.ndarray,
+    guessed: np.ndarray,
+    fronts: np.ndarray | None,
+    closets: np.ndarray | None,
+    outside: np.ndarray | None,
+    ink: np.ndarray,
+    thickness: float,
+    page: tuple[int, int, int, int],
+    page_ends,
+) -> np.ndarray:
+    """:func:`open_lobes` on a crop at (x0, y0) of a w0 × h0 page (``page``); ``page_ends``:
+    the page's ``_first_barrier`` of walls and closings, on demand."""
+    out = np.zeros_like(guessed)
     barrier = wall if outside is None else wall | outside
     block = barrier | guessed
     if fronts is not None:
@@ -444,16 +489,18 @@ def open_lobes(
     n, labels, stats, _ = components4(free)
     if n <= 2:
         return out
-    gn, glab, gstats, _ = cv2.connectedComponentsWithStats(guessed, connectivity=8)
+    try:
+        gn, glab, gstats, _ = cv2.connectedComponentsWithStats(guessed, connectivity=8, ltype=cv2.CV_16U)
+    except cv2.error:  # more than 65535 components
+        gn, glab, gstats, _ = cv2.connectedComponentsWithStats(guessed, connectivity=8)
     if gn <= 1:
         return out
     # Boundary pixels of every region, and the closing component each one touches.
     edge = (free > 0) & (cv2.erode(free, _CROSS, borderValue=0) == 0)
-    near = cv2.dilate(glab.astype(np.float32), _CROSS).astype(np.int64)
+    near = cv2.dilate(glab if glab.dtype == np.uint16 else glab.astype(np.float32), _CROSS)
     at = edge & (near > 0)
-    lab_e = labels[edge]
-    edge_n = np.bincount(lab_e, minlength=n)
-    pair_l, pair_c = labels[at], near[at]
+    edge_n = np.bincount(labels[edge], minlength=n)
+    pair_l, pair_c = labels[at].astype(np.int64), near[at].astype(np.int64)
     if pair_l.size == 0:
         return out
     # Regions each closing component touches: keep the components between exactly two.
@@ -503,9 +550,10 @@ def open_lobes(
         for x, y in ((a, b), (b, a)):
             along[(x, y)] = along.get((x, y), 0) + cnt.get((c, x), 0)
             comps.setdefault((x, y), []).append(c)
-    h, w = free.shape
+    px0, py0, w, h = page
     areas = stats[:, cv2.CC_STAT_AREA]
-    border = (stats[:, 0] == 0) | (stats[:, 1] == 0) | (stats[:, 0] + stats[:, 2] >= w) | (stats[:, 1] + stats[:, 3] >= h)
+    sx, sy = stats[:, 0] + px0, stats[:, 1] + py0
+    border = (sx == 0) | (sy == 0) | (sx + stats[:, 2] >= w) | (sy + stats[:, 3] >= h)
     front_n = None
     if fronts is not None and fronts.any():
         fr_near = cv2.dilate(fronts, _CROSS) > 0
@@ -514,21 +562,18 @@ def open_lobes(
     if closets is not None and closets.any():
         closet_n = np.bincount(labels[(closets > 0) & (free > 0)], minlength=n)
     reopen = np.zeros(gn, dtype=bool)
-    ends = None
     exterior_: dict[int, bool] = {}
 
     def beyond(i: int) -> bool:
         # Free space open to the page border (a pocket outside the footprint) is no room.
-        nonlocal ends
         if i not in exterior_:
-            if ends is None:
-                ends = _first_barrier(wall | guessed)
+            ends = page_ends()
             x, y, bw, bh, area = (int(v) for v in stats[i])
             x0, y0 = max(0, x - 1), max(0, y - 1)
             comp = (labels[y0 : y + bh + 1, x0 : x + bw + 1] == i).view(np.uint8)
             exterior_[i] = (
-                _escape(comp, x0, y0, ends) > MAX_ESCAPE_FRACTION * area
-                or _through(comp, x0, y0, ends) > MAX_THROUGH_FRACTION * area
+                _escape(comp, x0 + px0, y0 + py0, ends) > MAX_ESCAPE_FRACTION * area
+                or _through(comp, x0 + px0, y0 + py0, ends) > MAX_THROUGH_FRACTION * area
             )
         return exterior_[i]
 
@@ -555,33 +600,46 @@ _SWING_ANGLES = np.radians(np.linspace(12.0, 78.0, 30))
 SWING_INSETS = (0.0, 0.1, 0.2)
 
 
-def _swing(pen: np.ndarray, x: int, y: int, bw: int, bh: int) -> float:
-    """How much of a door's swing arc is drawn beside a closing (bounding box x, y, bw, bh):
-    the largest share of points on a quarter circle inked in ``pen`` (0/1), over arcs hinged at
-    either end with the opening's width as radius (single doors) or half of it (double doors),
-    swinging to either side."""
-    h, w = pen.shape
-    best = 0.0
-    horiz = bw >= bh
-    span = bw if horiz else bh
+def _swing_templates() -> tuple[np.ndarray, ...]:
+    """Every hinge (end, inset, face), radius and side tried by :func:`_swing`, as arrays over
+    (arc, point): the hinge's position along the closing and across it in units of its span
+    and thickness, and the arc's points relative to the hinge in units of its span (along,
+    across)."""
+    along0, across0, du, dv = [], [], [], []
     cos, sin = np.cos(_SWING_ANGLES), np.sin(_SWING_ANGLES)
     for end in (0, 1):
-        # The closing may run on along the wall faces beyond the jambs (a neck cut): hinges
-        # and far jambs are tried inset from its ends.
+        toward = 1 - 2 * end  # +1: the arc sweeps towards the far end
         for inset in SWING_INSETS:
             for far in SWING_INSETS:
-                opening = span * (1.0 - inset - far)
+                opening = 1.0 - inset - far
                 for radius in (opening, opening / 2.0):
                     for side in (-1, 1):
                         for face in (0.5, 0.5 + 0.5 * side):
-                            # Hinged on the wall's axis or at the jamb's corner on the swing's side.
-                            if horiz:
-                                cx, cy = x + end * bw + (1 - 2 * end) * inset * span, y + face * bh
-                                px, py = cx + (1 - 2 * end) * radius * cos, cy + side * radius * sin
-                            else:
-                                cx, cy = x + face * bw, y + end * bh + (1 - 2 * end) * inset * span
-                                px, py = cx + side * radius * sin, cy + (1 - 2 * end) * radius * cos
-                            ix = np.clip(np.round(px).astype(np.int64), 0, w - 1)
-                            iy = np.clip(np.round(py).astype(np.int64), 0, h - 1)
-                            best = max(best, float(pen[iy, ix].mean()))
-    return best
+                            along0.append(end + toward * inset)
+                            across0.append(face)
+                            du.append(toward * radius * cos)
+                            dv.append(side * radius * sin)
+    return np.array(along0)[:, None], np.array(across0)[:, None], np.array(du), np.array(dv)
+
+
+_SWING = _swing_templates()
+
+
+def _swing(pen: np.ndarray, x: int, y: int, bw: int, bh: int) -> float:
+    """How much of a door's swing arc is drawn beside a closing (bounding box x, y, bw, bh):
+    the largest share of points on a quarter circle inked in ``pen`` (0/1), over arcs hinged
+    near either end (on the wall's axis or at the jamb's corner on the swing's side; the
+    closing may run on along the wall faces beyond the jambs, as neck cuts do, so hinges and
+    far jambs are tried inset from its ends), with the opening as radius (single doors) or half
+    of it (double doors), swinging to either side."""
+    h, w = pen.shape
+    along0, across0, du, dv = _SWING
+    if bw >= bh:  # along x
+        px = x + along0 * bw + du * bw
+        py = y + across0 * bh + dv * bw
+    else:
+        px = x + across0 * bw + dv * bh
+        py = y + along0 * bh + du * bh
+    ix = np.clip(np.rint(px).astype(np.int64), 0, w - 1)
+    iy = np.clip(np.rint(py).astype(np.int64), 0, h - 1)
+    return float(pen[iy, ix].mean(axis=1).max())
