@@ -191,8 +191,10 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     guessed = (bridges & (1 - drawn)) | cuts
     # Closings that only cut a lobe off its room (no line drawn along them, no door swing
     # beside them, a large share of the lobe's outline) are opened again.
-    thin_ink = (pen & (1 - walls.mask)).astype(np.uint8)
-    guessed = guessed & (1 - open_lobes(walls.mask | drawn, guessed, fronts=fronts, closets=closets, outside=outside, ink=thin_ink, thickness=t))
+    lobes = open_lobes(
+        walls.mask | drawn, guessed, fronts=fronts, closets=closets, outside=outside, ink=pen, thickness=t
+    )
+    guessed = guessed & (1 - lobes)
     cands = find_rooms(
         walls.mask | drawn,
         guessed,

@@ -428,7 +428,7 @@ def open_lobes(
     ``wall``: walls and drawn doorways; ``guessed``: bridges and cuts (the closings the room
     stage counts as guessed); ``fronts``/``closets``: closet fronts and closet recesses (see
     ``gaps.close_recesses``): closets keep their closings; ``outside``: beyond the footprint
-    (closings facing it are windows and entrances); ``ink``: thin pen ink, walls excluded;
+    (closings facing it are windows and entrances); ``ink``: pen ink (uint8 0/1; walls are left out);
     ``thickness``: the walls' (px). A
     closing component is reopened only when it separates exactly two regions, the lobe and one
     no smaller, neither of them open to the page border.
@@ -515,20 +515,27 @@ def _open_lobes(
     drawn = np.zeros(gn, dtype=bool)
     if two.any():
         k = 2 * int(np.ceil(thickness / 2.0)) + 1
-        near_ink = cv2.dilate(ink | wall, np.ones((k, k), np.uint8))
-        pen = cv2.dilate(ink, np.ones((5, 5), np.uint8))
+        hh, ww = guessed.shape
         for c in np.nonzero(two)[0]:
             x, y, bw, bh = (int(v) for v in gstats[c, :4])
+            # A window around the closing that holds every swing tried for it.
+            m = max(bw, bh) + k
+            wx0, wy0 = max(0, x - m), max(0, y - m)
+            wx1, wy1 = min(ww, x + bw + m), min(hh, y + bh + m)
+            w_wall = wall[wy0:wy1, wx0:wx1]
+            w_ink = ink[wy0:wy1, wx0:wx1] & (1 - w_wall)
+            lx, ly = x - wx0, y - wy0
             # Closings drawn along in ink (a partition drawn as a line, a glazed screen, folding
             # doors, in thin ink or broken wall pieces), within half a wall's thickness, close
             # what the plan closes.
-            sub = (glab[y : y + bh, x : x + bw] == c) & (near_ink[y : y + bh, x : x + bw] > 0)
+            near_ink = cv2.dilate(w_ink | w_wall, np.ones((k, k), np.uint8))[ly : ly + bh, lx : lx + bw]
+            sub = (glab[y : y + bh, x : x + bw] == c) & (near_ink > 0)
             covered = int(sub.any(axis=0).sum()) if bw >= bh else int(sub.any(axis=1).sum())
             if covered >= LOBE_INKED * max(bw, bh):
                 two[c] = False
                 drawn[c] = True
             # Doorways: a door's swing drawn beside the closing (arcs are thin: matched within 2 px).
-            elif _swing(pen, x, y, bw, bh) >= LOBE_SWING:
+            elif _swing(cv2.dilate(w_ink, np.ones((5, 5), np.uint8)), lx, ly, bw, bh) >= LOBE_SWING:
                 two[c] = False
                 drawn[c] = True
     # Regions a drawn closing separates are kept apart along all their closings.
