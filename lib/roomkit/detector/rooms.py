@@ -405,8 +405,10 @@ def _label_areas(labels: np.ndarray, n: int) -> np.ndarray:
 #: its own: a kitchen or dining bay cut off an open plan at stub walls, a corridor cut across
 #: into segments, a fixture's open end. Rooms are entered through doors, which plans draw.
 LOBE_SHARE = 0.1
-#: Closings with thin ink along at least this share of their length are drawn (a partition
-#: drawn as a line, a glazed screen, a threshold): what they close stays closed.
+#: Closings with ink (thin pen lines or broken wall pieces) within half a wall's thickness
+#: along at least this share of their length are drawn (a partition drawn as a line, a glazed
+#: screen, folding doors): what they close stays closed, and so do other closings between the
+#: same two regions.
 LOBE_INKED = 0.5
 #: Closings beside which at least this share of a door's swing arc is drawn are doorways.
 LOBE_SWING = 0.6
@@ -428,10 +430,10 @@ def open_lobes(
     ``wall``: walls and drawn doorways; ``guessed``: bridges and cuts (the closings the room
     stage counts as guessed); ``fronts``/``closets``: closet fronts and closet recesses (see
     ``gaps.close_recesses``): closets keep their closings; ``outside``: beyond the footprint
-    (closings facing it are windows and entrances); ``ink``: pen ink (uint8 0/1; walls are left out);
-    ``thickness``: the walls' (px). A
-    closing component is reopened only when it separates exactly two regions, the lobe and one
-    no smaller, neither of them open to the page border.
+    (closings facing it are windows and entrances); ``ink``: pen ink (uint8 0/1; walls are
+    left out); ``thickness``: the walls' (px). A closing component is reopened only when it
+    separates exactly two regions, the lobe and one no smaller, neither of them open to the
+    page border.
     """
     out = np.zeros_like(guessed)
     if not guessed.any():
@@ -525,9 +527,7 @@ def _open_lobes(
             w_wall = wall[wy0:wy1, wx0:wx1]
             w_ink = ink[wy0:wy1, wx0:wx1] & (1 - w_wall)
             lx, ly = x - wx0, y - wy0
-            # Closings drawn along in ink (a partition drawn as a line, a glazed screen, folding
-            # doors, in thin ink or broken wall pieces), within half a wall's thickness, close
-            # what the plan closes.
+            # Closings drawn along in ink close what the plan closes (see LOBE_INKED).
             near_ink = cv2.dilate(w_ink | w_wall, np.ones((k, k), np.uint8))[ly : ly + bh, lx : lx + bw]
             sub = (glab[y : y + bh, x : x + bw] == c) & (near_ink > 0)
             covered = int(sub.any(axis=0).sum()) if bw >= bh else int(sub.any(axis=1).sum())
@@ -553,7 +553,7 @@ def _open_lobes(
         cnt[(c, l)] = cnt.get((c, l), 0) + 1
     along: dict[tuple[int, int], int] = {}  # (lobe, neighbour) -> boundary pixels
     comps: dict[tuple[int, int], list[int]] = {}
-    for c, (a, b) in ((c, ls) for c, ls in other.items()):
+    for c, (a, b) in other.items():
         for x, y in ((a, b), (b, a)):
             along[(x, y)] = along.get((x, y), 0) + cnt.get((c, x), 0)
             comps.setdefault((x, y), []).append(c)
