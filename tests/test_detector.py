@@ -683,3 +683,30 @@ def test_closet_on_a_large_thin_walled_plan_is_found_at_half_resolution():
             det = roomkit.detect_rooms(img)
             assert len(det.rooms) == 3, (dx, dy)
             assert _ious(det, [box(204 + dx, 204 + dy, 496 + dx, 332 + dy)])[0] > 0.85, (dx, dy)
+
+
+def _bay_plan(door: bool) -> np.ndarray:
+    """One 592×392 px room with a 68×58 px bay in its top-left corner, behind stub walls that
+    leave a 41 px opening (bridged as a doorway), with or without a door drawn in it."""
+    img = np.full((600, 800), 255, np.uint8)
+    cv2.rectangle(img, (100, 100), (699, 499), 0, 8)
+    cv2.rectangle(img, (176, 96), (183, 173), 0, -1)  # the bay's side wall
+    cv2.rectangle(img, (96, 166), (123, 173), 0, -1)  # stub from the outer wall
+    cv2.rectangle(img, (165, 166), (183, 173), 0, -1)  # stub from the side wall
+    if door:  # a leaf and its swing, thin pen lines
+        cv2.line(img, (124, 170), (124, 212), 0, 2)
+        cv2.ellipse(img, (124, 170), (41, 41), 0, 0, 90, 0, 2)
+    return img
+
+
+def test_bay_cut_off_by_a_doorless_closing_is_part_of_its_room():
+    cfg = DetectorConfig(min_confidence=0.0, door_gap=50)
+    open_bay = roomkit.detect_rooms(_bay_plan(door=False), cfg)
+    # The closing across the bay's opening is a large share of the bay's outline and no door is
+    # drawn: the bay is a lobe of the room, one room with the bay in it.
+    assert len(open_bay.rooms) == 1
+    assert Polygon(open_bay.rooms[0].polygon).contains(Polygon([(110, 110), (170, 110), (170, 160), (110, 160)]))
+    # The same opening with a door drawn swinging through it is a doorway: two rooms.
+    with_door = roomkit.detect_rooms(_bay_plan(door=True), cfg)
+    areas = sorted(r.area_px for r in with_door.rooms)
+    assert len(areas) == 2 and 3000 < areas[0] < 6000

@@ -17,7 +17,7 @@ from roomkit.config import DetectorConfig
 from roomkit.detector.doors import door_leaves
 from roomkit.detector.gaps import bridge_gaps, close_recesses
 from roomkit.detector.preprocess import Frame, prepare
-from roomkit.detector.rooms import RoomCandidate, exterior, find_rooms, split_by_ink
+from roomkit.detector.rooms import RoomCandidate, exterior, find_rooms, open_lobes, split_by_ink
 from roomkit.detector.split import split_at_necks
 from roomkit.detector.walls import WallInfo, components8, drop_small, text_lines, wall_mask, wall_piers
 from roomkit.errors import InputError
@@ -188,9 +188,16 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     min_area = max(config.min_room_area * page, 4.0 * max(t, 1.0) ** 2)
     # A doorway closed on its door symbol is drawn evidence, not a guess: it counts as wall.
     drawn = doorways & bridges
+    guessed = (bridges & (1 - drawn)) | cuts
+    # Closings that only cut a lobe off its room (no line drawn along them, no door swing
+    # beside them, a large share of the lobe's outline) are opened again.
+    lobes = open_lobes(
+        walls.mask | drawn, guessed, fronts=fronts, closets=closets, outside=outside, ink=pen, thickness=t
+    )
+    guessed = guessed & (1 - lobes)
     cands = find_rooms(
         walls.mask | drawn,
-        (bridges & (1 - drawn)) | cuts,
+        guessed,
         fronts=fronts,
         closets=closets,
         outside=outside,

@@ -397,3 +397,256 @@ def _label_areas(labels: np.ndarray, n: int) -> np.ndarray:
     if labels.dtype == np.uint16 and labels.size < 1 << 24:  # float32 bins count exactly
         return cv2.calcHist([labels], [0], None, [n], [0, n]).ravel().astype(np.int64)
     return np.bincount(labels.ravel(), minlength=n)
+
+
+#: A region whose boundary runs along guessed closings (bridges, neck and ink cuts) shared with
+#: one neighbour for at least this share of its length, where the plan draws neither a line
+#: along the closing nor a door swinging through it, is a lobe of that neighbour, not a room of
+#: its own: a kitchen or dining bay cut off an open plan at stub walls, a corridor cut across
+#: into segments, a fixture's open end. Rooms are entered through doors, which plans draw.
+LOBE_SHARE = 0.1
+#: Closings with ink (thin pen lines or broken wall pieces) within half a wall's thickness
+#: along at least this share of their length are drawn (a partition drawn as a line, a glazed
+#: screen, folding doors): what they close stays closed, and so do other closings between the
+#: same two regions.
+LOBE_INKED = 0.5
+#: Closings beside which at least this share of a door's swing arc is drawn are doorways.
+LOBE_SWING = 0.6
+
+
+def open_lobes(
+    wall: np.ndarray,
+    guessed: np.ndarray,
+    *,
+    fronts: np.ndarray | None = None,
+    closets: np.ndarray | None = None,
+    outside: np.ndarray | None = None,
+    ink: np.ndarray,
+    thickness: float = 1.0,
+) -> np.ndarray:
+    """Guessed closings (uint8 0/1, a subset of ``guessed``) to reopen: those between a lobe and
+    the region it is a lobe of (see ``LOBE_SHARE``).
+
+    ``wall``: walls and drawn doorways; ``guessed``: bridges and cuts (the closings the room
+    stage counts as guessed); ``fronts``/``closets``: closet fronts and closet recesses (see
+    ``gaps.close_recesses``): closets keep their closings; ``outside``: beyond the footprint
+    (closings facing it are windows and entrances); ``ink``: pen ink (uint8 0/1; walls are
+    left out); ``thickness``: the walls' (px). A closing component is reopened only when it
+    separates exactly two regions, the lobe and one no smaller, neither of them open to the
+    page border.
+    """
+    out = np.zeros_like(guessed)
+    if not guessed.any():
+        return out
+    # Work on the box of the building's inside (all beyond it is wall or outside).
+    inside = (1 - (wall if outside is None else wall | outside)).astype(np.uint8)
+    bx, by, bw_, bh_ = cv2.boundingRect(inside)
+    if bw_ == 0 or bh_ == 0:
+        return out
+    pad = 2 * int(np.ceil(thickness)) + 4
+    h0, w0 = wall.shape
+    x0, y0 = max(0, bx - pad), max(0, by - pad)
+    x1, y1 = min(w0, bx + bw_ + pad), min(h0, by + bh_ + pad)
+    crop = (slice(y0, y1), slice(x0, x1))
+    ends: list = []
+
+    def page_ends() -> tuple[np.ndarray, ...]:
+        if not ends:
+            ends.extend(_first_barrier(wall | guessed))
+        return tuple(ends)
+
+    out[crop] = _open_lobes(
+        wall[crop],
+        guessed[crop],
+        None if fronts is None else fronts[crop],
+        None if closets is None else closets[crop],
+        None if outside is None else outside[crop],
+        ink[crop],
+        thickness,
+        (x0, y0, w0, h0),
+        page_ends,
+    )
+    return out
+
+
+def _open_lobes(
+    wall: np.ndarray,
+    guessed: np.ndarray,
+    fronts: np.ndarray | None,
+    closets: np.ndarray | None,
+    outside: np.ndarray | None,
+    ink: np.ndarray,
+    thickness: float,
+    page: tuple[int, int, int, int],
+    page_ends,
+) -> np.ndarray:
+    """:func:`open_lobes` on a crop at (x0, y0) of a w0 × h0 page (``page``); ``page_ends``:
+    the page's ``_first_barrier`` of walls and closings, on demand."""
+    out = np.zeros_like(guessed)
+    barrier = wall if outside is None else wall | outside
+    block = barrier | guessed
+    if fronts is not None:
+        block = block | fronts
+    free = (1 - block).astype(np.uint8)
+    n, labels, stats, _ = components4(free)
+    if n <= 2:
+        return out
+    try:
+        gn, glab, gstats, _ = cv2.connectedComponentsWithStats(guessed, connectivity=8, ltype=cv2.CV_16U)
+    except cv2.error:  # more than 65535 components
+        gn, glab, gstats, _ = cv2.connectedComponentsWithStats(guessed, connectivity=8)
+    if gn <= 1:
+        return out
+    # Boundary pixels of every region, and the closing component each one touches.
+    edge = (free > 0) & (cv2.erode(free, _CROSS, borderValue=0) == 0)
+    near = cv2.dilate(glab if glab.dtype == np.uint16 else glab.astype(np.float32), _CROSS)
+    at = edge & (near > 0)
+    edge_n = np.bincount(labels[edge], minlength=n)
+    pair_l, pair_c = labels[at].astype(np.int64), near[at].astype(np.int64)
+    if pair_l.size == 0:
+        return out
+    # Regions each closing component touches: keep the components between exactly two.
+    key = np.unique(pair_c * n + pair_l)
+    kc, kl = key // n, key % n
+    per_comp = np.bincount(kc, minlength=gn)
+    two = per_comp == 2
+    if outside is not None and outside.any():
+        # Closings on the footprint's edge (windows, entrance doors) face the outside.
+        two[np.unique(glab[(cv2.dilate(outside, _CROSS) > 0) & (glab > 0)])] = False
+        two[0] = False
+    drawn = np.zeros(gn, dtype=bool)
+    if two.any():
+        k = 2 * int(np.ceil(thickness / 2.0)) + 1
+        hh, ww = guessed.shape
+        for c in np.nonzero(two)[0]:
+            x, y, bw, bh = (int(v) for v in gstats[c, :4])
+            # A window around the closing that holds every swing tried for it.
+            m = max(bw, bh) + k
+            wx0, wy0 = max(0, x - m), max(0, y - m)
+            wx1, wy1 = min(ww, x + bw + m), min(hh, y + bh + m)
+            w_wall = wall[wy0:wy1, wx0:wx1]
+            w_ink = ink[wy0:wy1, wx0:wx1] & (1 - w_wall)
+            lx, ly = x - wx0, y - wy0
+            # Closings drawn along in ink close what the plan closes (see LOBE_INKED).
+            near_ink = cv2.dilate(w_ink | w_wall, np.ones((k, k), np.uint8))[ly : ly + bh, lx : lx + bw]
+            sub = (glab[y : y + bh, x : x + bw] == c) & (near_ink > 0)
+            covered = int(sub.any(axis=0).sum()) if bw >= bh else int(sub.any(axis=1).sum())
+            if covered >= LOBE_INKED * max(bw, bh):
+                two[c] = False
+                drawn[c] = True
+            # Doorways: a door's swing drawn beside the closing (arcs are thin: matched within 2 px).
+            elif _swing(cv2.dilate(w_ink, np.ones((5, 5), np.uint8)), lx, ly, bw, bh) >= LOBE_SWING:
+                two[c] = False
+                drawn[c] = True
+    # Regions a drawn closing separates are kept apart along all their closings.
+    sides = kl[drawn[kc]].reshape(-1, 2).tolist()  # two regions per drawn closing, in order
+    apart = {(a, b) for a, b in sides} | {(b, a) for a, b in sides}
+    sel = two[kc]
+    kc, kl = kc[sel], kl[sel]
+    other = {}
+    for c, l in zip(kc.tolist(), kl.tolist()):
+        other.setdefault(c, []).append(l)
+    # Boundary pixels of region l along component c.
+    cnt = {}
+    m2 = two[pair_c]
+    for c, l in zip(pair_c[m2].tolist(), pair_l[m2].tolist()):
+        cnt[(c, l)] = cnt.get((c, l), 0) + 1
+    along: dict[tuple[int, int], int] = {}  # (lobe, neighbour) -> boundary pixels
+    comps: dict[tuple[int, int], list[int]] = {}
+    for c, (a, b) in other.items():
+        for x, y in ((a, b), (b, a)):
+            along[(x, y)] = along.get((x, y), 0) + cnt.get((c, x), 0)
+            comps.setdefault((x, y), []).append(c)
+    px0, py0, w, h = page
+    areas = stats[:, cv2.CC_STAT_AREA]
+    sx, sy = stats[:, 0] + px0, stats[:, 1] + py0
+    border = (sx == 0) | (sy == 0) | (sx + stats[:, 2] >= w) | (sy + stats[:, 3] >= h)
+    front_n = None
+    if fronts is not None and fronts.any():
+        fr_near = cv2.dilate(fronts, _CROSS) > 0
+        front_n = np.bincount(labels[edge & fr_near], minlength=n)
+    closet_n = None
+    if closets is not None and closets.any():
+        closet_n = np.bincount(labels[(closets > 0) & (free > 0)], minlength=n)
+    reopen = np.zeros(gn, dtype=bool)
+    exterior_: dict[int, bool] = {}
+
+    def beyond(i: int) -> bool:
+        # Free space open to the page border (a pocket outside the footprint) is no room.
+        if i not in exterior_:
+            ends = page_ends()
+            x, y, bw, bh, area = (int(v) for v in stats[i])
+            x0, y0 = max(0, x - 1), max(0, y - 1)
+            comp = (labels[y0 : y + bh + 1, x0 : x + bw + 1] == i).view(np.uint8)
+            exterior_[i] = (
+                _escape(comp, x0 + px0, y0 + py0, ends) > MAX_ESCAPE_FRACTION * area
+                or _through(comp, x0 + px0, y0 + py0, ends) > MAX_THROUGH_FRACTION * area
+            )
+        return exterior_[i]
+
+    best: dict[int, tuple[int, int]] = {}
+    for (a, b), k in along.items():
+        if k > best.get(a, (0, -1))[0]:
+            best[a] = (k, b)
+    for a, (k, b) in best.items():
+        if (a, b) in apart or k < LOBE_SHARE * edge_n[a] or areas[b] < areas[a] or border[a] or border[b]:
+            continue
+        if front_n is not None and front_n[a] >= CLOSET_FRONT_SHARE * edge_n[a]:
+            continue  # a closet behind its front
+        if closet_n is not None and closet_n[a] >= CLOSET_INSIDE * areas[a]:
+            continue  # a closet behind its door
+        if beyond(a) or beyond(b):
+            continue
+        reopen[comps[(a, b)]] = True
+    if reopen.any():
+        out = reopen[glab].astype(np.uint8) & guessed
+    return out
+
+
+_SWING_ANGLES = np.radians(np.linspace(12.0, 78.0, 30))
+SWING_INSETS = (0.0, 0.1, 0.2)
+
+
+def _swing_templates() -> tuple[np.ndarray, ...]:
+    """Every hinge (end, inset, face), radius and side tried by :func:`_swing`, as arrays over
+    (arc, point): the hinge's position along the closing and across it in units of its span
+    and thickness, and the arc's points relative to the hinge in units of its span (along,
+    across)."""
+    along0, across0, du, dv = [], [], [], []
+    cos, sin = np.cos(_SWING_ANGLES), np.sin(_SWING_ANGLES)
+    for end in (0, 1):
+        toward = 1 - 2 * end  # +1: the arc sweeps towards the far end
+        for inset in SWING_INSETS:
+            for far in SWING_INSETS:
+                opening = 1.0 - inset - far
+                for radius in (opening, opening / 2.0):
+                    for side in (-1, 1):
+                        for face in (0.5, 0.5 + 0.5 * side):
+                            along0.append(end + toward * inset)
+                            across0.append(face)
+                            du.append(toward * radius * cos)
+                            dv.append(side * radius * sin)
+    return np.array(along0)[:, None], np.array(across0)[:, None], np.array(du), np.array(dv)
+
+
+_SWING = _swing_templates()
+
+
+def _swing(pen: np.ndarray, x: int, y: int, bw: int, bh: int) -> float:
+    """How much of a door's swing arc is drawn beside a closing (bounding box x, y, bw, bh):
+    the largest share of points on a quarter circle inked in ``pen`` (0/1), over arcs hinged
+    near either end (on the wall's axis or at the jamb's corner on the swing's side; the
+    closing may run on along the wall faces beyond the jambs, as neck cuts do, so hinges and
+    far jambs are tried inset from its ends), with the opening as radius (single doors) or half
+    of it (double doors), swinging to either side."""
+    h, w = pen.shape
+    along0, across0, du, dv = _SWING
+    if bw >= bh:  # along x
+        px = x + along0 * bw + du * bw
+        py = y + across0 * bh + dv * bw
+    else:
+        px = x + across0 * bw + dv * bh
+        py = y + along0 * bh + du * bh
+    ix = np.clip(np.rint(px).astype(np.int64), 0, w - 1)
+    iy = np.clip(np.rint(py).astype(np.int64), 0, h - 1)
+    return float(pen[iy, ix].mean(axis=1).max())
