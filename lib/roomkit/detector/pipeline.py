@@ -188,15 +188,16 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     min_area = max(config.min_room_area * page, 4.0 * max(t, 1.0) ** 2)
     # A doorway closed on its door symbol is drawn evidence, not a guess: it counts as wall.
     drawn = doorways & bridges
+    drawn_walls = walls.mask | drawn  # walls and doorways closed on their door symbols
     guessed = (bridges & (1 - drawn)) | cuts
     # Closings that only cut a lobe off its room (no line drawn along them, no door swing
     # beside them, a large share of the lobe's outline) are opened again.
     lobes = open_lobes(
-        walls.mask | drawn, guessed, fronts=fronts, closets=closets, outside=outside, ink=pen, thickness=t
+        drawn_walls, guessed, fronts=fronts, closets=closets, outside=outside, ink=pen, thickness=t
     )
     guessed = guessed & (1 - lobes)
     cands = find_rooms(
-        walls.mask | drawn,
+        drawn_walls,
         guessed,
         fronts=fronts,
         closets=closets,

@@ -19,7 +19,7 @@ import numpy as np
 from shapely.geometry import Polygon
 
 from roomkit.detector.split import label_boundaries
-from roomkit.detector.walls import components4
+from roomkit.detector.walls import components4, components_with_stats, labels_of
 
 
 @dataclass(frozen=True)
@@ -345,7 +345,7 @@ def _split_by_ink(
     open_ = free & (1 - cv2.dilate(ink, np.ones((3, 3), np.uint8)))
     # Labels only (OpenCV's per-component stats cost several times the labelling): piece areas
     # come from a histogram of the labels, and each piece's region from its wall-contact pixels.
-    m, pieces = _labels4(open_)
+    m, pieces = labels_of(open_, 4)
     if m <= 2:
         return out
     near_wall = cv2.dilate(barrier, np.ones((5, 5), np.uint8)) > 0
@@ -357,7 +357,7 @@ def _split_by_ink(
     idx = np.nonzero(big)[0]
     if idx.size < 2:
         return out
-    n, regions = _labels4(free)
+    n, regions = labels_of(free, 4)
     # The region of each big piece (all its pixels share one): read at its contact pixels.
     owner = np.zeros(m, dtype=np.int64)
     owner[at] = regions[touching]
@@ -382,14 +382,6 @@ def _split_by_ink(
         cut = label_boundaries(lab, reg)
         out[y : y + bh, x : x + bw] |= cut.astype(np.uint8)
     return out
-
-
-def _labels4(mask: np.ndarray) -> tuple[int, np.ndarray]:
-    """4-connected labels of a 0/1 mask, 16-bit when the count fits (faster to label and read)."""
-    try:
-        return cv2.connectedComponents(mask, connectivity=4, ltype=cv2.CV_16U)
-    except cv2.error:  # more than 65535 components
-        return cv2.connectedComponents(mask, connectivity=4)
 
 
 def _label_areas(labels: np.ndarray, n: int) -> np.ndarray:
@@ -491,10 +483,7 @@ def _open_lobes(
     n, labels, stats, _ = components4(free)
     if n <= 2:
         return out
-    try:
-        gn, glab, gstats, _ = cv2.connectedComponentsWithStats(guessed, connectivity=8, ltype=cv2.CV_16U)
-    except cv2.error:  # more than 65535 components
-        gn, glab, gstats, _ = cv2.connectedComponentsWithStats(guessed, connectivity=8)
+    gn, glab, gstats, _ = components_with_stats(guessed, 8)
     if gn <= 1:
         return out
     # Boundary pixels of every region, and the closing component each one touches.

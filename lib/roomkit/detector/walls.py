@@ -152,18 +152,12 @@ def _long_components4(mask: np.ndarray, min_length: int) -> np.ndarray | None:
     long_[0] = False
     if not long_.any():
         return None
-    h, w = mask.shape
     touched = np.zeros(0, np.intp)
-    if h >= 2 and w >= 2:
-        a, b, c, d = mask[:-1, :-1], mask[:-1, 1:], mask[1:, :-1], mask[1:, 1:]
-        diag = cv2.subtract(cv2.bitwise_and(a, d), cv2.bitwise_or(b, c))  # a and d set
-        anti = cv2.subtract(cv2.bitwise_and(b, c), cv2.bitwise_or(a, d))  # b and c set
-        pts = [cv2.findNonZero(m).reshape(-1, 2) + off for m, off in ((diag, (0, 0)), (anti, (1, 0))) if cv2.countNonZero(m)]
-        if pts:
-            xy = np.concatenate(pts)
-            hit = np.zeros(n, bool)
-            hit[labels[xy[:, 1], xy[:, 0]]] = True
-            touched = np.nonzero(hit & long_)[0]
+    xy = _diagonal_contacts(mask)
+    if len(xy):
+        hit = np.zeros(n, bool)
+        hit[labels[xy[:, 1], xy[:, 0]]] = True
+        touched = np.nonzero(hit & long_)[0]
     keep = long_.copy()
     keep[touched] = False
     out = lookup(keep.astype(np.uint8), labels) if keep.any() else np.zeros_like(mask)
@@ -222,10 +216,7 @@ def fill_hollow_walls(ink: np.ndarray, ink_hist: np.ndarray | None = None) -> tu
     bound = float(ridge_hist(ridge_dt)[THIN_STROKE + 1 :].sum())
     if bound < HOLLOW_DOMINANCE * solid or bound < 2.0 * max(h, w):
         return ink, 0.0
-    try:  # 16-bit labels when they fit: faster to label and to look up
-        n, labels = cv2.connectedComponents(paper, connectivity=4, ltype=cv2.CV_16U)
-    except cv2.error:
-        n, labels = cv2.connectedComponents(paper, connectivity=4)
+    n, labels = labels_of(paper, 4)
     if n <= 2:
         return ink, 0.0
     border = np.zeros(n, dtype=bool)
@@ -250,9 +241,18 @@ def fill_hollow_walls(ink: np.ndarray, ink_hist: np.ndarray | None = None) -> tu
 
 
 def components8(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    """``cv2.connectedComponentsWithStats(mask, connectivity=8)``, with 16-bit labels when the
-    count fits (OpenCV computes the stats about twice as fast then; same labels and stats)."""
+    """``cv2.connectedComponentsWithStats(mask, connectivity=8)``: see
+    :func:`components_with_stats`."""
     return components_with_stats(mask, 8)
+
+
+def labels_of(mask: np.ndarray, connectivity: int) -> tuple[int, np.ndarray]:
+    """``cv2.connectedComponents(mask, connectivity=…)``, with 16-bit labels when the count
+    fits (faster to label, to look up and to histogram)."""
+    try:
+        return cv2.connectedComponents(mask, connectivity=connectivity, ltype=cv2.CV_16U)
+    except cv2.error:  # more than 65535 components
+        return cv2.connectedComponents(mask, connectivity=connectivity)
 
 
 def components_with_stats(mask: np.ndarray, connectivity: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
@@ -262,10 +262,7 @@ def components_with_stats(mask: np.ndarray, connectivity: int) -> tuple[int, np.
     OpenCV's per-pixel stats pass costs several times its labelling (most on dense masks);
     here the stats come from the labels' horizontal runs instead (a few per row).
     """
-    try:
-        n, labels = cv2.connectedComponents(mask, connectivity=connectivity, ltype=cv2.CV_16U)
-    except cv2.error:  # more than 65535 components
-        n, labels = cv2.connectedComponents(mask, connectivity=connectivity)
+    n, labels = labels_of(mask, connectivity)
     stats, centroids = label_stats(labels, n)
     return n, labels, stats, centroids
 
@@ -306,6 +303,19 @@ def label_stats(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return stats, centroids
 
 
+def _diagonal_contacts(mask: np.ndarray) -> np.ndarray:
+    """(x, y) of a mask pixel at every corner-only contact (a 2×2 window holding exactly a
+    diagonal pair), N×2: where 4- and 8-connected components of a 0/1 mask differ."""
+    h, w = mask.shape
+    if h < 2 or w < 2:
+        return np.zeros((0, 2), np.int32)
+    a, b, c, d = mask[:-1, :-1], mask[:-1, 1:], mask[1:, :-1], mask[1:, 1:]
+    diag = cv2.subtract(cv2.bitwise_and(a, d), cv2.bitwise_or(b, c))  # a and d set
+    anti = cv2.subtract(cv2.bitwise_and(b, c), cv2.bitwise_or(a, d))  # b and c set
+    pts = [cv2.findNonZero(m).reshape(-1, 2) + off for m, off in ((diag, (0, 0)), (anti, (1, 0))) if cv2.countNonZero(m)]
+    return np.concatenate(pts) if pts else np.zeros((0, 2), np.int32)
+
+
 def components4(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     """``cv2.connectedComponentsWithStats(mask, connectivity=4)`` of a 0/1 mask, faster.
 
@@ -318,18 +328,13 @@ def components4(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarr
     h, w = mask.shape
     if h < 2 or w < 2:
         return cv2.connectedComponentsWithStats(mask, connectivity=4)
-    a, b, c, d = mask[:-1, :-1], mask[:-1, 1:], mask[1:, :-1], mask[1:, 1:]
-    diag = cv2.subtract(cv2.bitwise_and(a, d), cv2.bitwise_or(b, c))  # a and d set
-    anti = cv2.subtract(cv2.bitwise_and(b, c), cv2.bitwise_or(a, d))  # b and c set
-    corners = cv2.countNonZero(diag) + cv2.countNonZero(anti)
-    if corners and cv2.countNonZero(mask) > 0.25 * h * w:
+    xy = _diagonal_contacts(mask)
+    if len(xy) and cv2.countNonZero(mask) > 0.25 * h * w:
         # Dense masks (free space) have large components: relabelling them would cost more.
         return components_with_stats(mask, 4)
     n, labels, stats, centroids = components8(mask)
-    if not corners:
+    if not len(xy):
         return n, labels, stats, centroids
-    pts = [cv2.findNonZero(m).reshape(-1, 2) + off for m, off in ((diag, (0, 0)), (anti, (1, 0))) if cv2.countNonZero(m)]
-    xy = np.concatenate(pts)
     touched = np.unique(labels[xy[:, 1], xy[:, 0]])
     if stats[touched, cv2.CC_STAT_WIDTH].astype(np.int64) @ stats[touched, cv2.CC_STAT_HEIGHT] > 0.2 * h * w:
         # Relabelling that much costs more than OpenCV's own 4-connected labelling.
