@@ -710,3 +710,32 @@ def test_bay_cut_off_by_a_doorless_closing_is_part_of_its_room():
     with_door = roomkit.detect_rooms(_bay_plan(door=True), cfg)
     areas = sorted(r.area_px for r in with_door.rooms)
     assert len(areas) == 2 and 3000 < areas[0] < 6000
+
+
+def test_small_rectangular_room_with_bridged_openings_is_kept():
+    # A 48×48 px store in the building's corner, its two outer walls broken by openings (bridged,
+    # no door drawn): small and a third guessed, it would be doubtful; but it is a clean
+    # rectangle a door wide and more, as rooms are and the pieces a stray closing cuts off are not.
+    cells = [(100, 100, 700, 600), (100, 600, 160, 660), (160, 600, 700, 660)]
+    img, faces = _plan(cells, size=(800, 800), doors=[(94, 612, 106, 647), (112, 654, 147, 666)])
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 3
+    assert min(_ious(det, faces)) > 0.9
+    store = min(det.rooms, key=lambda r: Polygon(r.polygon).area)
+    assert 0.5 <= store.confidence < min(r.confidence for r in det.rooms if r is not store)
+
+
+def test_shallow_closet_is_not_swallowed_by_a_doorway_bridge():
+    # A cupboard 52 px wide and 17 deep (under 1.6 wall thicknesses, as deep as a doorway's
+    # bridge may be) between two stubs off the top wall, bi-fold panels drawn along its front.
+    # Closing its opening like a doorway would fill it whole; backed by wall, it is a recess.
+    cells = [(100, 100, 500, 600), (500, 100, 1000, 600)]
+    img, (left, right) = _plan(cells, size=(700, 1100), doors=[(494, 250, 506, 320)])
+    img[106:123, 138:150] = 0
+    img[106:123, 202:214] = 0
+    zigzag = np.array([(150, 123), (163, 131), (176, 123), (189, 131), (202, 123)], np.int32)
+    cv2.polylines(img, [zigzag], False, 0, 1)
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 3
+    assert _ious(det, [box(150, 106, 202, 123)])[0] > 0.8
+    assert _ious(det, [right])[0] > 0.95

@@ -158,6 +158,44 @@ def _elongated(wall: np.ndarray, run: int, direction: str) -> np.ndarray:
     return _line_morph(wall, cv2.MORPH_OPEN, run, direction)
 
 
+#: A fill backed by wall along one side and open along the other is a shallow recess (a
+#: cupboard), not an opening through a wall, when it is at least this many wall thicknesses
+#: (plus 2 px) deep: it is left to :func:`close_recesses`, which closes it only where a front is drawn.
+BRIDGE_RECESS_DEPTH = 1.0
+#: …backed: this share of one side is wall, at most BRIDGE_OPEN_SIDE of the other.
+BRIDGE_BACKED = 0.7
+BRIDGE_OPEN_SIDE = 0.3
+
+
+def _drop_recesses(fill: np.ndarray, wall: np.ndarray, depth: int, direction: str) -> np.ndarray:
+    """``fill`` (uint8 0/1, closings along ``direction`` 'h'/'v') without its shallow recesses:
+    components at least ``depth`` px across, wall along one whole side, free on the other."""
+    axis = 0 if direction == "h" else 1  # the sides are rows (top/bottom) or columns
+    n, labels, stats, _ = components8(fill)
+    if n <= 1:
+        return fill
+    deep = stats[:, cv2.CC_STAT_HEIGHT if axis == 0 else cv2.CC_STAT_WIDTH] >= depth
+    deep[0] = False
+    if not deep.any():
+        return fill
+    h, w = fill.shape
+    drop = np.zeros(n, dtype=bool)
+    for i in np.nonzero(deep)[0]:
+        x, y, bw, bh, _area = (int(v) for v in stats[i])
+        x0, y0, x1, y1 = max(0, x - 1), max(0, y - 1), min(w, x + bw + 1), min(h, y + bh + 1)
+        comp = labels[y0:y1, x0:x1] == i
+        sub = wall[y0:y1, x0:x1]
+        shares = []
+        for step in (-1, 1):
+            ey, ex = _edge_neighbours(comp, step, axis)
+            ok = (ey >= 0) & (ey < comp.shape[0]) & (ex >= 0) & (ex < comp.shape[1])
+            shares.append(float(sub[ey[ok], ex[ok]].mean()) if ok.mean() >= 0.9 else 1.0)
+        drop[i] = max(shares) >= BRIDGE_BACKED and min(shares) <= BRIDGE_OPEN_SIDE
+    if not drop.any():
+        return fill
+    return fill & (1 - lookup(drop.astype(np.uint8), labels))
+
+
 def bridge_gaps(
     wall: np.ndarray,
     door_gap: float,
@@ -182,6 +220,7 @@ def bridge_gaps(
     run = max(3, int(round(2.5 * thickness)))
     directions = ("h", "v", "d", "a") if diagonal else ("h", "v")
     grow = np.ones((3, 3), np.uint8)
+    recess_depth = int(round(BRIDGE_RECESS_DEPTH * thickness)) + 2
     box = cv2.boundingRect(wall)
     for direction in directions:
         if direction in "hv":
@@ -189,7 +228,7 @@ def bridge_gaps(
             closed = _line_morph(wall[win], cv2.MORPH_CLOSE, length, direction)
             fill = _thin_fill(closed, wall[win], across, direction)
             if fill.any():
-                bridges[win] |= fill
+                bridges[win] |= _drop_recesses(fill, wall[win], recess_depth, direction)
             continue
         closed = _line_morph(wall, cv2.MORPH_CLOSE, length, direction)
         fill = _thin_fill(closed, wall, across, direction)

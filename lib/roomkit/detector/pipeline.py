@@ -62,6 +62,8 @@ RECESS_MAX_WIDTH = 3.0
 RECESS_MIN_WIDTH = 0.5
 RECESS_MAX_DEPTH = 1.3
 RECESS_MIN_DEPTH = 0.25
+#: Clean rectangles at least this many door gaps across are rooms, if doubtful ones.
+RECT_WIDTH_PER_DOOR_GAP = 0.8
 #: Wall pieces shorter than this many door gaps (on both sides) are text or symbols.
 SMALL_PER_DOOR_GAP = 0.5
 #: Bridge diagonal (45°) walls too.
@@ -172,7 +174,7 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
         outside,
         pen,
         (RECESS_MIN_WIDTH * door_gap, RECESS_MAX_WIDTH * door_gap),
-        (max(RECESS_MIN_DEPTH * door_gap, 1.6 * t + 2), RECESS_MAX_DEPTH * door_gap),
+        (max(RECESS_MIN_DEPTH * door_gap, 1.0 * t + 2), RECESS_MAX_DEPTH * door_gap),
         t,
     )
     free = (1 - (walls.mask | bridges | fronts | outside)).astype(np.uint8)
@@ -207,6 +209,7 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
         simplify=config.simplify_tolerance * frame.scale,
         building_box=box,
         beyond_width=BEYOND_WIDTH_PER_DOOR_GAP * door_gap,
+        rect_width=RECT_WIDTH_PER_DOOR_GAP * door_gap,
     )
     items = []
     for c in cands:

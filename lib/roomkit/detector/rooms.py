@@ -54,6 +54,15 @@ MAX_BEYOND_BUILDING = 0.5
 CLOSET_FRONT_SHARE = 0.15
 CLOSET_INSIDE = 0.6
 CLOSET_CONFIDENCE = 0.6
+#: A region whose outline fills at least RECT_FILL of its minimum bounding rectangle, not a
+#: sliver (sides at least RECT_ASPECT apart) and at least ``rect_width`` across, is a room drawn
+#: as one even where part of its boundary was guessed: pieces cut off a room by a bridge or a
+#: stray line are L-shaped, slivers or small. Its confidence is raised from RECT_DOUBT to
+#: RECT_CONFIDENCE.
+RECT_FILL = 0.9
+RECT_ASPECT = 0.4
+RECT_DOUBT = 0.3
+RECT_CONFIDENCE = 0.55
 
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
@@ -222,6 +231,7 @@ def find_rooms(
     simplify: float,
     building_box: tuple[int, int, int, int] | None = None,
     beyond_width: float = 0.0,
+    rect_width: float = float("inf"),
 ) -> list[RoomCandidate]:
     """Rooms from the free space left by walls, bridges/cuts (``bridges``) and the outside.
 
@@ -291,6 +301,14 @@ def find_rooms(
         fronted = fronts is not None and ring_n and (ring & fronts[y0:y1, x0:x1]).sum() >= CLOSET_FRONT_SHARE * ring_n
         if fronted or (closets is not None and (comp & closets[y0:y1, x0:x1]).sum() >= CLOSET_INSIDE * area):
             conf = max(conf, CLOSET_CONFIDENCE * float(np.clip(0.4 + solidity, 0.0, 1.0)))
+        if RECT_DOUBT <= conf < RECT_CONFIDENCE:
+            (_cx, _cy), (rw, rh), _angle = cv2.minAreaRect(contour)
+            if (
+                outer_area >= RECT_FILL * rw * rh
+                and min(rw, rh) >= RECT_ASPECT * max(rw, rh)
+                and 2.0 * float(cv2.distanceTransform(comp, cv2.DIST_L2, 3).max()) >= rect_width
+            ):
+                conf = RECT_CONFIDENCE
         poly_area = float(abs(cv2.contourArea(pts.astype(np.float32).reshape(-1, 1, 2))))
         cands.append((i, pts, poly_area, conf, bridged))
 
