@@ -739,3 +739,20 @@ def test_shallow_closet_is_not_swallowed_by_a_doorway_bridge():
     assert len(det.rooms) == 3
     assert _ious(det, [box(150, 106, 202, 123)])[0] > 0.8
     assert _ious(det, [right])[0] > 0.95
+
+
+def test_cupboard_smaller_than_a_thousandth_of_the_page_is_kept_by_default():
+    # Listing plans are small images: a cupboard there can be 0.05–0.1 % of the page. The one
+    # above (52×17 px) on a 900×1100 px page is 0.09 %; the default area floor keeps it.
+    cells = [(100, 100, 500, 600), (500, 100, 1000, 600)]
+    img, _faces = _plan(cells, size=(900, 1100), doors=[(494, 250, 506, 320)])
+    img[106:123, 138:150] = 0
+    img[106:123, 202:214] = 0
+    zigzag = np.array([(150, 123), (163, 131), (176, 123), (189, 131), (202, 123)], np.int32)
+    cv2.polylines(img, [zigzag], False, 0, 1)
+    cupboard = box(150, 106, 202, 123)
+    assert cupboard.area < 0.001 * img.size
+    assert _ious(roomkit.detect_rooms(img), [cupboard])[0] > 0.8
+    # A floor above its area drops it.
+    floor = DetectorConfig(min_room_area=1.2 * cupboard.area / img.size)
+    assert _ious(roomkit.detect_rooms(img, floor), [cupboard])[0] == 0.0
