@@ -160,7 +160,8 @@ def _elongated(wall: np.ndarray, run: int, direction: str) -> np.ndarray:
 
 #: A fill backed by wall along one side and open along the other is a shallow recess (a
 #: cupboard), not an opening through a wall, when it is at least this many wall thicknesses
-#: (plus 2 px) deep: it is left to :func:`close_recesses`, which closes it only where a front is drawn.
+#: (plus 2 px) deep: it is left to :func:`close_recesses`, which closes it only where a front
+#: is drawn.
 BRIDGE_RECESS_DEPTH = 1.0
 #: …backed: this share of one side is wall, at most BRIDGE_OPEN_SIDE of the other.
 BRIDGE_BACKED = 0.7

@@ -241,7 +241,8 @@ def find_rooms(
     ``closets``: recesses known for closets (see ``gaps.close_recesses``).
     ``building_box`` (x0, y0, x1, y1, exclusive ends): the bounding box of the building's wall
     structure; a region lying mostly beyond it (``MAX_BEYOND_BUILDING``) and narrower than
-    ``beyond_width`` px is not a room.
+    ``beyond_width`` px is not a room. ``rect_width``: a clean rectangle at least this many px
+    across whose confidence is between ``RECT_DOUBT`` and ``RECT_CONFIDENCE`` gets the latter.
     """
     barrier = wall | bridges
     guessed = bridges
