@@ -756,3 +756,26 @@ def test_cupboard_smaller_than_a_thousandth_of_the_page_is_kept_by_default():
     # A floor above its area drops it.
     floor = DetectorConfig(min_room_area=1.2 * cupboard.area / img.size)
     assert _ious(roomkit.detect_rooms(img, floor), [cupboard])[0] == 0.0
+
+
+def test_faint_closet_front_counts_as_pen_but_grid_ruling_does_not():
+    # The closet plan with its bi-fold front drawn light gray, as thin lines come out of small
+    # JPEG listings: the front still closes the closet.
+    img, (closet, _left, right) = _closet_plan(front=False)
+    zigzag = np.array([(106, 166), (140, 176), (175, 166), (210, 176), (244, 166)], np.int32)
+    cv2.polylines(img, [zigzag], False, 222, 1)
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 3
+    assert _ious(det, [closet])[0] > 0.8
+    assert _ious(det, [right])[0] > 0.95
+    # Grid paper ruled in the same gray every 150 px: straight across the sheet, it is ruling,
+    # not pen, and divides no room.
+    img, faces = _plan(GRID)
+    paper = img == 255
+    ruled = np.zeros_like(paper)
+    ruled[::150, :] = True
+    ruled[:, ::150] = True
+    img[paper & ruled] = 222
+    det = roomkit.detect_rooms(img)
+    assert len(det.rooms) == 4
+    assert min(_ious(det, faces)) > 0.95

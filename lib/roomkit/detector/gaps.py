@@ -121,6 +121,37 @@ def _line_morph_all(img: np.ndarray, op: int, length: int, direction: str) -> np
     return cv2.morphologyEx(img, op, _line_kernel(length, direction))
 
 
+#: Ruled lines (grid paper) are looked for among ink up to this gray level, their breaks up to
+#: this many px closed first: a faint ruled line's pixels straddle the pen level.
+RULED_LEVEL = 235
+RULED_BREAK = 5
+#: Faint ink covering more than this share of the sheet is paper texture (a photocopy's
+#: toner), not lines.
+MAX_FAINT_SHARE = 0.03
+
+
+def pen_ink(gray: np.ndarray, ink: np.ndarray, dark: int, light: int, ruling: int) -> np.ndarray:
+    """All pen ink (uint8 0/1): ``ink`` (the walls' ink), gray levels darker than ``dark``, and
+    faint ink up to ``light`` except where it runs straight, across or down, for ``ruling`` px
+    or more. Thin lines of small listing images come out light gray; so do grid paper's ruled
+    lines, which run on straight across the sheet (broken only where the plan is drawn over
+    them), as pen lines seldom do for that long at that lightness."""
+    pen = ink | (gray < dark).astype(np.uint8)
+    faint = ((gray >= dark) & (gray < light)).astype(np.uint8)
+    if ruling < 2 or not faint.any():
+        return pen | faint
+    lines = ((gray >= dark) & (gray < RULED_LEVEL)).astype(np.uint8)
+    ruled = _line_morph(_line_morph(lines, cv2.MORPH_CLOSE, RULED_BREAK, "h"), cv2.MORPH_OPEN, ruling, "h")
+    ruled |= _line_morph(_line_morph(lines, cv2.MORPH_CLOSE, RULED_BREAK, "v"), cv2.MORPH_OPEN, ruling, "v")
+    faint &= 1 - cv2.dilate(ruled, _SQUARE3)
+    if cv2.countNonZero(faint) > MAX_FAINT_SHARE * faint.size:
+        return pen
+    return pen | faint
+
+
+_SQUARE3 = np.ones((3, 3), np.uint8)
+
+
 def _thin_fill(closed: np.ndarray, barrier: np.ndarray, across: int, direction: str) -> np.ndarray:
     fill = closed & (1 - barrier)
     if not fill.any():

@@ -15,7 +15,7 @@ import numpy as np
 
 from roomkit.config import DetectorConfig
 from roomkit.detector.doors import door_leaves
-from roomkit.detector.gaps import bridge_gaps, close_recesses
+from roomkit.detector.gaps import bridge_gaps, close_recesses, pen_ink
 from roomkit.detector.preprocess import Frame, prepare
 from roomkit.detector.rooms import RoomCandidate, exterior, find_rooms, open_lobes, split_by_ink
 from roomkit.detector.split import split_at_necks
@@ -54,9 +54,13 @@ CORE_AREA_PER_THICKNESS2 = 4.0
 #: between them (doorways too wide for bridging and neck cuts, closed by a leaf and its arc).
 INK_PIECE_PER_DOOR_GAP2 = 4.0
 INK_CONTACT_PER_DOOR_GAP = 2.0
-#: …where pen ink is anything darker than this gray level: the thin, anti-aliased arcs of door
-#: swings come out light on shrunk plans; grid paper and floor tints are lighter still.
-PEN_LEVEL = 215
+#: …where pen ink is anything darker than PEN_LEVEL: the thin, anti-aliased arcs of door
+#: swings come out light on shrunk plans, thin lines light gray on small JPEG listings. Ink
+#: lighter than PEN_DARK counts only where it does not run straight for this many door gaps
+#: (grid paper's ruling is as light); floor tints are lighter still.
+PEN_LEVEL = 230
+PEN_DARK = 215
+RULING_PER_DOOR_GAP = 1.0
 #: Recesses in the walls (closets) this wide and deep, in door gaps, get a front.
 RECESS_MAX_WIDTH = 3.0
 RECESS_MIN_WIDTH = 0.5
@@ -158,7 +162,7 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     box = building_box(comps, door_gap)
     del comps
     # All ink, pen lines included (door symbols, closet fronts, partitions drawn thin).
-    pen = walls.ink | (gray < PEN_LEVEL).astype(np.uint8)
+    pen = pen_ink(gray, walls.ink, PEN_DARK, PEN_LEVEL, int(RULING_PER_DOOR_GAP * door_gap))
     # Door leaves drawn as thick as walls are not walls; their doorways are closed instead.
     leaves, doorways = door_leaves(walls.mask, pen, t, door_gap)
     if leaves.any():
