@@ -725,32 +725,33 @@ def test_small_rectangular_room_with_bridged_openings_is_kept():
     assert 0.5 <= store.confidence < min(r.confidence for r in det.rooms if r is not store)
 
 
-def test_shallow_closet_is_not_swallowed_by_a_doorway_bridge():
-    # A cupboard 52 px wide and 17 deep (under 1.6 wall thicknesses, as deep as a doorway's
-    # bridge may be) between two stubs off the top wall, bi-fold panels drawn along its front.
-    # Closing its opening like a doorway would fill it whole; backed by wall, it is a recess.
+def _cupboard_plan(size: tuple[int, int]) -> tuple[np.ndarray, Polygon, Polygon]:
+    """Two rooms; off the left one's top wall a cupboard 52 px wide and 17 deep (under 1.6 wall
+    thicknesses, as deep as a doorway's bridge may be) between two stubs, bi-fold panels drawn
+    along its front. Returns the image, the cupboard and the right room."""
     cells = [(100, 100, 500, 600), (500, 100, 1000, 600)]
-    img, (left, right) = _plan(cells, size=(700, 1100), doors=[(494, 250, 506, 320)])
+    img, (_left, right) = _plan(cells, size=size, doors=[(494, 250, 506, 320)])
     img[106:123, 138:150] = 0
     img[106:123, 202:214] = 0
     zigzag = np.array([(150, 123), (163, 131), (176, 123), (189, 131), (202, 123)], np.int32)
     cv2.polylines(img, [zigzag], False, 0, 1)
+    return img, box(150, 106, 202, 123), right
+
+
+def test_shallow_closet_is_not_swallowed_by_a_doorway_bridge():
+    # Closing the cupboard's opening like a doorway would fill it whole; backed by wall, it is
+    # a recess.
+    img, cupboard, right = _cupboard_plan((700, 1100))
     det = roomkit.detect_rooms(img)
     assert len(det.rooms) == 3
-    assert _ious(det, [box(150, 106, 202, 123)])[0] > 0.8
+    assert _ious(det, [cupboard])[0] > 0.8
     assert _ious(det, [right])[0] > 0.95
 
 
 def test_cupboard_smaller_than_a_thousandth_of_the_page_is_kept_by_default():
-    # Listing plans are small images: a cupboard there can be 0.05–0.1 % of the page. The one
-    # above (52×17 px) on a 900×1100 px page is 0.09 %; the default area floor keeps it.
-    cells = [(100, 100, 500, 600), (500, 100, 1000, 600)]
-    img, _faces = _plan(cells, size=(900, 1100), doors=[(494, 250, 506, 320)])
-    img[106:123, 138:150] = 0
-    img[106:123, 202:214] = 0
-    zigzag = np.array([(150, 123), (163, 131), (176, 123), (189, 131), (202, 123)], np.int32)
-    cv2.polylines(img, [zigzag], False, 0, 1)
-    cupboard = box(150, 106, 202, 123)
+    # Listing plans are small images: a cupboard there can be 0.05–0.1 % of the page. The same
+    # cupboard on a 900×1100 px page is 0.09 %; the default area floor keeps it.
+    img, cupboard, _right = _cupboard_plan((900, 1100))
     assert cupboard.area < 0.001 * img.size
     assert _ious(roomkit.detect_rooms(img), [cupboard])[0] > 0.8
     # A floor above its area drops it.

@@ -251,7 +251,6 @@ def bridge_gaps(
     bridges = np.zeros_like(wall)
     run = max(3, int(round(2.5 * thickness)))
     directions = ("h", "v", "d", "a") if diagonal else ("h", "v")
-    grow = np.ones((3, 3), np.uint8)
     recess_depth = int(round(BRIDGE_RECESS_DEPTH * thickness)) + 2
     box = cv2.boundingRect(wall)
     for direction in directions:
@@ -271,7 +270,7 @@ def bridge_gaps(
         segs = _elongated(wall, int(run * 0.71), direction)
         n, labels = cv2.connectedComponents(fill, connectivity=8)
         touching = np.zeros(n, dtype=bool)
-        touching[np.unique(labels[cv2.dilate(segs, grow) > 0])] = True
+        touching[np.unique(labels[cv2.dilate(segs, _SQUARE3) > 0])] = True
         touching[0] = False
         bridges |= touching[labels].astype(np.uint8)
 

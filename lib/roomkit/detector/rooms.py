@@ -87,6 +87,11 @@ def _pixel_faces(centres: np.ndarray) -> np.ndarray:
     return coords if len(coords) >= 3 else ring
 
 
+def _span(comp: np.ndarray) -> float:
+    """How wide a region (uint8 0/1) is: the diameter of the largest disk inside it."""
+    return 2.0 * float(cv2.distanceTransform(comp, cv2.DIST_L2, 3).max())
+
+
 def _confidence(area: float, bridged: float, solidity: float, building_area: float) -> float:
     """How sure the detector is that this region is one whole room, in [0, 1].
 
@@ -270,7 +275,7 @@ def find_rooms(
         if (
             building_box is not None
             and _beyond(comp, x0, y0, building_box) > MAX_BEYOND_BUILDING * area
-            and 2.0 * float(cv2.distanceTransform(comp, cv2.DIST_L2, 3).max()) < beyond_width
+            and _span(comp) < beyond_width
         ):
             continue  # between the building and a title, legend or dimension line drawn beside it
         if _escape(comp, x0, y0, ends) > MAX_ESCAPE_FRACTION * area:
@@ -307,7 +312,7 @@ def find_rooms(
             if (
                 outer_area >= RECT_FILL * rw * rh
                 and min(rw, rh) >= RECT_ASPECT * max(rw, rh)
-                and 2.0 * float(cv2.distanceTransform(comp, cv2.DIST_L2, 3).max()) >= rect_width
+                and _span(comp) >= rect_width
             ):
                 conf = RECT_CONFIDENCE
         poly_area = float(abs(cv2.contourArea(pts.astype(np.float32).reshape(-1, 1, 2))))
