@@ -713,11 +713,12 @@ def test_bay_cut_off_by_a_doorless_closing_is_part_of_its_room():
 
 
 def test_small_rectangular_room_with_bridged_openings_is_kept():
-    # A 48×48 px store in the building's corner, its two outer walls broken by openings (bridged,
-    # no door drawn): small and a third guessed, it would be doubtful; but it is a clean
-    # rectangle a door wide and more, as rooms are and the pieces a stray closing cuts off are not.
+    # A 48×48 px store in the building's corner, its two outer walls broken by 30 px openings
+    # (bridged, no door drawn): small and a third guessed, it would be doubtful; but it is a
+    # clean rectangle a door wide and more, as rooms are and the pieces a stray closing cuts off
+    # are not.
     cells = [(100, 100, 700, 600), (100, 600, 160, 660), (160, 600, 700, 660)]
-    img, faces = _plan(cells, size=(800, 800), doors=[(94, 612, 106, 647), (112, 654, 147, 666)])
+    img, faces = _plan(cells, size=(800, 800), doors=[(94, 614, 106, 644), (114, 654, 144, 666)])
     det = roomkit.detect_rooms(img)
     assert len(det.rooms) == 3
     assert min(_ious(det, faces)) > 0.9

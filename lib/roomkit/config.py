@@ -26,7 +26,7 @@ class DetectorConfig:
         500 × 500 px plan can be 15 × 20 px, 0.12 % of it).
     door_gap:
         Longest wall opening (px of the original image) closed as a doorway along a wall line;
-        ``None`` = auto (6 % of the building's extent, at least three wall thicknesses).
+        ``None`` = auto (5.5 % of the building's extent, at least three wall thicknesses).
         Openings up to 1.6× this wide are also cut where the free space necks down.
     wall_thickness:
         Typical wall stroke width in px of the original image; ``None`` = measured from the

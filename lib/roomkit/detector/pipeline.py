@@ -28,9 +28,10 @@ ImageInput = Union[np.ndarray, bytes, bytearray, memoryview, str, Path]
 #: Plans whose walls are much thicker than this (px) are processed shrunk to about this.
 TARGET_THICKNESS = 8.0
 #: Auto door gap as a share of the building's extent (longest side of the walls' bounding
-#: box): a door is ~0.8–1 m in a plan of ~8–20 m; 0.06 measured best on synthetic and real
-#: plans. Never below a few wall thicknesses.
-DOOR_GAP_FRACTION = 0.06
+#: box): a door is ~0.8–1 m in a plan of ~8–20 m. 0.055 measured best on real listing plans
+#: (0.045–0.055 all beat 0.06 there; 0.07 and up lose) and on fresh synthetic ones. Never below
+#: a few wall thicknesses.
+DOOR_GAP_FRACTION = 0.055
 DOOR_GAP_MIN_THICKNESS = 3.0
 #: Wall components with at least this share of the largest one's area make up the building.
 BUILDING_PART = 0.1
