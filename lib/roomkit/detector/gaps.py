@@ -199,6 +199,12 @@ BRIDGE_BACKED = 0.7
 BRIDGE_OPEN_SIDE = 0.3
 
 
+def bridge_recess_depth(thickness: float) -> float:
+    """Depth (px) from which a wall-backed fill is a recess that bridging leaves open
+    (BRIDGE_RECESS_DEPTH wall thicknesses plus 2 px): the closet search starts there."""
+    return BRIDGE_RECESS_DEPTH * thickness + 2
+
+
 def _drop_recesses(fill: np.ndarray, wall: np.ndarray, depth: int, direction: str) -> np.ndarray:
     """``fill`` (uint8 0/1, closings along ``direction`` 'h'/'v') without its shallow recesses:
     components at least ``depth`` px across, wall along one whole side, free on the other."""
@@ -251,7 +257,7 @@ def bridge_gaps(
     bridges = np.zeros_like(wall)
     run = max(3, int(round(2.5 * thickness)))
     directions = ("h", "v", "d", "a") if diagonal else ("h", "v")
-    recess_depth = int(round(BRIDGE_RECESS_DEPTH * thickness)) + 2
+    recess_depth = int(round(bridge_recess_depth(thickness)))
     box = cv2.boundingRect(wall)
     for direction in directions:
         if direction in "hv":

@@ -15,7 +15,7 @@ import numpy as np
 
 from roomkit.config import DetectorConfig
 from roomkit.detector.doors import door_leaves
-from roomkit.detector.gaps import BRIDGE_RECESS_DEPTH, bridge_gaps, close_recesses, pen_ink
+from roomkit.detector.gaps import bridge_gaps, bridge_recess_depth, close_recesses, pen_ink
 from roomkit.detector.preprocess import Frame, prepare
 from roomkit.detector.rooms import RoomCandidate, exterior, find_rooms, open_lobes, split_by_ink
 from roomkit.detector.split import split_at_necks
@@ -179,11 +179,8 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
         outside,
         pen,
         (RECESS_MIN_WIDTH * door_gap, RECESS_MAX_WIDTH * door_gap),
-        # As shallow as the recesses bridging leaves open (see gaps.BRIDGE_RECESS_DEPTH).
-        (
-            max(RECESS_MIN_DEPTH * door_gap, BRIDGE_RECESS_DEPTH * t + 2),
-            RECESS_MAX_DEPTH * door_gap,
-        ),
+        # As shallow as the recesses bridging leaves open.
+        (max(RECESS_MIN_DEPTH * door_gap, bridge_recess_depth(t)), RECESS_MAX_DEPTH * door_gap),
         t,
     )
     free = (1 - (walls.mask | bridges | fronts | outside)).astype(np.uint8)
