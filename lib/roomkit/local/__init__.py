@@ -44,6 +44,11 @@ What differs
 ------------
 - No authentication or IAM: signatures are not checked and moto does not enforce policies, so a
   missing ``s3:GetObject``/``sns:Publish`` on the execution role is not caught here.
+- Every accepted job ends once, even when S3 refuses the result: an output that cannot be
+  written (its bucket was deleted) fails the job with ``ClientError: Failed to upload the
+  output …`` (failure object + error notification); if the failure object cannot be written
+  either, the error notification still goes out and its reason says so. AWS documents neither
+  case; the wording is ours.
 - A missing input object is refused at once (ValidationError); an object deleted after
   acceptance fails the job. AWS documents neither; some messages (missing input, non-async
   endpoint, shutdown) are worded by us — codes and shapes follow the service model.
