@@ -21,6 +21,7 @@ import uuid
 import pytest
 
 from local_testkit import group_members, list_keys, make_endpoint, plan_png, put_input, read_notifications, s3_read
+import roomkit.aws as roomkit_aws
 from roomkit.local import LocalAWS
 
 pytestmark = pytest.mark.slow
@@ -92,3 +93,101 @@ class TestUnwritableOutput:
             assert "The failure object could not be written" in reason and "NoSuchBucket" in reason
         stats = aws.runtime.stats()[ep.name]
         assert (stats["completed"], stats["failed"], stats["backlog"]) == (0, 3, 0)
+
+
+# -- item 8: the operator's credentials stay home ------------------------------------------------
+class _Recorder(http.server.ThreadingHTTPServer):
+    """The "operator's AWS endpoint": records every request that reaches it, answers 403."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str]] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _any(handler) -> None:  # noqa: N805
+                self.seen.append((handler.command, handler.path, handler.headers.get("Authorization", "")))
+                handler.send_response(403)
+                handler.send_header("Content-Length", "0")
+                handler.end_headers()
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _any
+
+            def log_message(handler, *args) -> None:  # noqa: N805
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def _environ(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/environ", "rb") as fh:
+        items = [e.decode("utf-8", "replace") for e in fh.read().split(b"\0") if e]
+    return dict(item.partition("=")[::2] for item in items)
+
+
+def test_real_credentials_never_leave_the_operator(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / ".aws").mkdir(parents=True)
+    (home / ".aws" / "credentials").write_text(
+        "[default]\naws_access_key_id = AKIAPLANTEDHOMEDEFLT\naws_secret_access_key = planted-home-secret\n"
+        "[operator]\naws_access_key_id = AKIAPLANTEDHOMEPROFL\naws_secret_access_key = planted-profile-secret\n")
+    (home / ".aws" / "config").write_text("[default]\nregion = eu-west-3\n[profile operator]\nregion = eu-west-3\n")
+    recorder = _Recorder()
+    threading.Thread(target=recorder.serve_forever, daemon=True).start()
+    operator_url = f"http://127.0.0.1:{recorder.server_address[1]}"
+    planted = {
+        "HOME": str(home),
+        "AWS_ACCESS_KEY_ID": "AKIAPLANTEDENVIRONMT",
+        "AWS_SECRET_ACCESS_KEY": "planted-env-secret",
+        "AWS_SESSION_TOKEN": "planted-env-token",
+        "AWS_PROFILE": "operator",
+        "AWS_ENDPOINT_URL": operator_url,
+        "AWS_ENDPOINT_URL_S3": operator_url,
+    }
+    for name, value in planted.items():
+        monkeypatch.setenv(name, value)
+    try:
+        with LocalAWS(workers=1) as aws:  # the trigger runner too
+            session = aws.session()
+            ep = make_endpoint(session)
+            plan = put_input(session, ep.bucket, "plans/plan.png", plan_png())
+            request = put_input(session, ep.bucket, "in/request.json",
+                                json.dumps({"s3_uri": plan}).encode(), "application/json")
+            job = _submit(session, ep, request, "application/json")
+            notes = read_notifications(session, ep.queue_url, 1, timeout=60, settle=1.0)
+            members = group_members(aws.server.pid)
+            environs = {pid: _environ(pid) for pid in members}
+            moto_url = aws.endpoint_url("s3")
+    finally:
+        recorder.shutdown()
+        recorder.server_close()
+
+    assert recorder.seen == [], f"requests reached the operator's endpoint: {recorder.seen}"
+    assert [n["invocationStatus"] for n in notes] == ["Completed"], notes
+    assert notes[0]["inferenceId"] == job["InferenceId"]
+    assert len(environs) >= 2, "the gunicorn master and its worker"
+    for pid, env in environs.items():
+        leaked = {k: v for k, v in env.items() if "PLANTED" in v.upper() or v == operator_url}
+        assert leaked == {}, (pid, leaked)
+        assert "AWS_PROFILE" not in env and "AWS_DEFAULT_PROFILE" not in env
+        assert env["AWS_ACCESS_KEY_ID"] == "testing" and env["AWS_SESSION_TOKEN"] == "testing"
+        assert env["AWS_ENDPOINT_URL"] == moto_url and "AWS_ENDPOINT_URL_S3" not in env
+        for name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+            assert env[name] == os.devnull, (name, env[name])
+        assert env["AWS_EC2_METADATA_DISABLED"] == "true"
+
+
+def test_local_sessions_read_no_profile_and_no_shared_files(tmp_path, monkeypatch):
+    """The in-process side (LocalAWS's own clients, the trigger runner, user code): a profile
+    named in the environment that does not exist must neither break local mode nor be used."""
+    (tmp_path / "config").write_text("[default]\nregion = eu-west-3\n")
+    monkeypatch.setenv("AWS_PROFILE", "operator-only-profile")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAPLANTEDENVIRONMT")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "planted-env-secret")
+    local = roomkit_aws.session("local", endpoints={"default": "http://127.0.0.1:9"})
+    s3 = local.client("s3")
+    assert s3.meta.endpoint_url == "http://127.0.0.1:9" and s3.meta.region_name == "us-east-1"
+    creds = local.boto.get_credentials().get_frozen_credentials()
+    assert (creds.access_key, creds.secret_key) == ("testing", "testing")
+    assert local.boto.available_profiles == []  # nothing of the caller's config file

@@ -44,6 +44,12 @@ What differs
 ------------
 - No authentication or IAM: signatures are not checked and moto does not enforce policies, so a
   missing ``s3:GetObject``/``sns:Publish`` on the execution role is not caught here.
+- No real credential is ever used: the serving processes get only moto's endpoint, the fake keys
+  and the region — none of the caller's ``AWS_*`` variables, profile or ``~/.aws`` files (the
+  shared config and credentials files are pointed at ``os.devnull``, instance metadata is off);
+  ``AWS_*`` entries of a model's ``Environment`` are ignored with a warning, where SageMaker
+  would pass them. Local sessions (LocalAWS's own clients, the trigger runner) read no profile
+  or shared file either.
 - Every accepted job ends once, even when S3 refuses the result: an output that cannot be
   written (its bucket was deleted) fails the job with ``ClientError: Failed to upload the
   output …`` (failure object + error notification); if the failure object cannot be written
@@ -182,6 +188,7 @@ class LocalAWS:
         self._metrics_thread: threading.Thread | None = None
         self._cloudwatch: Any = None
         self.server_command = server_command
+        self._server_aws_env: dict[str, str] = {}
         self._given_work_dir = Path(work_dir) if work_dir else None
         self.work_dir: Path | None = None
         self.moto: MotoServer | None = None
@@ -223,6 +230,8 @@ class LocalAWS:
         sagemaker = moto_only.client("sagemaker", config=pool)
         self.account_id = moto_only.client("sts").get_caller_identity()["Account"]
         self.image_uri = self._register_image(moto_only.client("ecr"))
+        # What a serving process gets instead of the caller's AWS settings: moto and fake keys.
+        self._server_aws_env = moto_only.env()
 
         default_dir = self.model_dir or (self.work_dir / "models" / "default")
         default_dir.mkdir(parents=True, exist_ok=True)
@@ -370,7 +379,7 @@ class LocalAWS:
         return ServingProcess(
             model_dir, workers=self.workers, server_timeout_s=self.server_timeout_s, env=env,
             startup_timeout_s=self.startup_timeout_s, command=self.server_command, name=name,
-            log_path=self.work_dir / "logs" / f"serve-{name}.log",
+            log_path=self.work_dir / "logs" / f"serve-{name}.log", aws_env=self._server_aws_env,
         )
 
     def _register_image(self, ecr: Any) -> str:

@@ -7,6 +7,12 @@ does the same on loopback: it starts ``roomkit serve --host 127.0.0.1 --port P -
 ``SAGEMAKER_MODEL_SERVER_TIMEOUT``, the model's ``Environment``), waits for ``/ping`` and, from a
 watchdog thread, restarts it on the same port when it exits unexpectedly.
 
+The child never sees the caller's AWS settings: every inherited ``AWS_*`` variable (keys,
+``AWS_PROFILE``, ``AWS_CONFIG_FILE``, endpoint URLs …) is dropped, the shared config and
+credentials files point at nothing, the instance metadata service is off, and only ``aws_env``
+(in local mode: the loopback endpoints and the fake credentials) is put back. A request it signs
+can therefore never carry the operator's key or reach the operator's endpoints.
+
 The child runs in its own process group, so stopping or restarting it also reaps the worker
 processes it forked (an orphaned worker would otherwise keep the port).
 """
@@ -31,6 +37,13 @@ log = logging.getLogger(__name__)
 # SageMaker's async invocation timeout tops out at one hour; the container's own timeout must
 # never be the shorter one, so the runtime (which enforces InvocationTimeoutSeconds) decides.
 DEFAULT_SERVER_TIMEOUT_S = 3600
+# What the child gets whatever the caller has: no shared config/credentials file, no instance
+# metadata lookups (botocore's last resort when no credentials are set).
+_AWS_LOCKDOWN = {
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 CommandBuilder = Callable[[str, int, int, Path], Sequence[str]]
 
 
@@ -72,7 +85,11 @@ class ServingProcess:
     server_timeout_s:
         ``SAGEMAKER_MODEL_SERVER_TIMEOUT`` (per-request timeout inside the server).
     env:
-        Extra environment (the model's ``Environment`` map), on top of this process's own.
+        Extra environment (the model's ``Environment`` map), on top of this process's own
+        minus its ``AWS_*`` variables; the model's own ``AWS_*`` entries are ignored too.
+    aws_env:
+        The only AWS settings the child gets (``AWS_ENDPOINT_URL``, keys, region); see the
+        module docstring.
     startup_timeout_s:
         How long ``/ping`` may take to answer 200 after a (re)start.
     log_path:
@@ -92,6 +109,7 @@ class ServingProcess:
         name: str = "default",
         host: str = "127.0.0.1",
         max_restarts_per_minute: int = 5,
+        aws_env: Mapping[str, str] | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
@@ -99,6 +117,7 @@ class ServingProcess:
         self.workers = workers
         self.server_timeout_s = int(server_timeout_s)
         self.extra_env = dict(env or {})
+        self.aws_env = dict(aws_env or {})
         self.startup_timeout_s = startup_timeout_s
         self.log_path = Path(log_path) if log_path else None
         self.command = command or roomkit_serve_command
@@ -178,13 +197,22 @@ class ServingProcess:
 
     # -- internals -----------------------------------------------------------------------------
     def _environment(self) -> dict[str, str]:
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if not _is_aws_setting(k)}
         env["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(self.workers)
         env["SAGEMAKER_MODEL_SERVER_TIMEOUT"] = str(self.server_timeout_s)
         env.setdefault("PYTHONUNBUFFERED", "1")
         # The model's Environment wins, as in a container (the toolkit variables are the
-        # user's to set); the port is the platform's.
-        env.update(self.extra_env)
+        # user's to set); the port and the AWS settings are the platform's.
+        ignored = sorted(k for k in self.extra_env if _is_aws_setting(k))
+        if ignored:
+            log.warning("serving process %s: the model's %s ignored in local mode (the loopback "
+                        "endpoints and fake credentials are used)", self.name, ", ".join(ignored))
+        env.update({k: v for k, v in self.extra_env.items() if not _is_aws_setting(k)})
+        env.update(_AWS_LOCKDOWN)
+        env.update(self.aws_env)
+        # Loopback traffic never goes through a proxy the caller may have configured.
+        for name in ("NO_PROXY", "no_proxy"):
+            env[name] = ",".join(filter(None, [env.get(name, ""), "127.0.0.1", "localhost"]))
         env["SAGEMAKER_BIND_TO_PORT"] = str(self.port)
         return env
 
@@ -293,6 +321,11 @@ class ServingProcess:
                 except ServerStartError as exc:
                     self.failure = exc.message
                     log.error("restart of serving process %s failed: %s", self.name, exc.message)
+
+
+def _is_aws_setting(name: str) -> bool:
+    """A variable botocore reads (credentials, profile, config files, endpoints, region)."""
+    return name.upper().startswith("AWS_")
 
 
 def _signal_group(pgid: int, sig: int) -> None:
