@@ -191,3 +191,40 @@ def test_local_sessions_read_no_profile_and_no_shared_files(tmp_path, monkeypatc
     creds = local.boto.get_credentials().get_frozen_credentials()
     assert (creds.access_key, creds.secret_key) == ("testing", "testing")
     assert local.boto.available_profiles == []  # nothing of the caller's config file
+
+
+# -- item 9: a hung serving process ---------------------------------------------------------------
+def test_a_server_that_stops_answering_ping_is_replaced_and_its_jobs_fail_once():
+    with LocalAWS(workers=1, trigger=False, health_check_interval_s=0.5, unhealthy_after_s=3) as aws:
+        session = aws.session()
+        ep = make_endpoint(session, concurrency=2)
+        bucket = _input_bucket(session)
+        hung_pid = aws.server.pid
+        os.killpg(hung_pid, signal.SIGSTOP)  # alive, holding its port, answering nothing
+        try:
+            held = [_submit(session, ep, put_input(session, bucket, f"in/{i}.png", plan_png()),
+                            InvocationTimeoutSeconds=600) for i in range(2)]
+            notes = read_notifications(session, ep.queue_url, 2, timeout=90, settle=2.0)
+        finally:
+            try:
+                os.killpg(hung_pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass  # replaced: the group is gone
+
+        counts = collections.Counter(n["inferenceId"] for n in notes)
+        assert set(counts) == {j["InferenceId"] for j in held} and max(counts.values()) == 1, notes
+        for note in notes:
+            assert note["invocationStatus"] == "Failed"
+            assert "stopped answering GET /ping" in note["failureReason"]
+            assert "was replaced" in note["failureReason"]
+        for job in held:
+            error = json.loads(s3_read(session, job["FailureLocation"])[0])["error"]
+            assert error["code"] == "model_container_unhealthy"
+        assert list_keys(session, ep.bucket, "results/") == []
+        assert aws.server.health_replacements >= 1 and aws.server.pid != hung_pid
+        assert group_members(hung_pid) == [], "the hung group was killed, not left behind"
+
+        # the replacement serves the next job
+        after = _submit(session, ep, put_input(session, bucket, "in/after.png", plan_png()))
+        note = read_notifications(session, ep.queue_url, 1, timeout=60)
+        assert [(n["inferenceId"], n["invocationStatus"]) for n in note] == [(after["InferenceId"], "Completed")]

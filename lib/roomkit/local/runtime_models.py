@@ -552,7 +552,8 @@ class AsyncRuntime:
     retry_on_crash:
         A job whose connection to the serving process breaks before any response (the server
         crashed or was killed) is sent once more after the server is back, within the job's
-        invocation timeout; a second break fails it.
+        invocation timeout; a second break fails it. A job whose container was replaced because
+        it stopped answering ``/ping`` is failed at once, never resent.
     """
 
     def __init__(
@@ -909,6 +910,7 @@ class AsyncRuntime:
             left = deadline - time.monotonic()
             if job is not None:
                 job.attempts += 1
+            incarnation = server.incarnation
             try:
                 resp = self._http.request(
                     "POST", server.url + "/invocations", body=body, headers=headers,
@@ -926,6 +928,16 @@ class AsyncRuntime:
                     urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.MaxRetryError,
                     ConnectionError) as exc:
                 broken = f"{type(exc).__name__}: {exc}"
+                hung = server.replaced_reason(incarnation)
+                if hung is not None and isinstance(exc, urllib3.exceptions.ProtocolError):
+                    # The request was inside a container that hung and was replaced for it: it
+                    # is not sent again (it may be what hung the container).
+                    raise InvocationFailed(
+                        f"The model container primary {hung} and was replaced while processing "
+                        "this request; the request was not retried.",
+                        body=_error_body("model_container_unhealthy",
+                                         f"the serving process {hung} and was replaced"),
+                    ) from None
                 log.warning("connection to %s broke (%s), attempt %d of %d",
                             server.url, broken, attempt + 1, attempts)
                 time.sleep(0.2)  # let the watchdog notice a dead process before waiting on it
