@@ -62,17 +62,20 @@ def make_endpoint(
     model_data_url: str | None = None,
     image: str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/roomkit:local",
     asynchronous: bool = True,
+    failure_bucket: str | None = None,
 ) -> Endpoint:
     """Model + endpoint config (AsyncInferenceConfig with SNS topics) + endpoint, and an SQS queue
-    subscribed to both topics, all through boto3."""
+    subscribed to both topics, all through boto3. Failures go to ``bucket`` unless
+    ``failure_bucket`` names another one (created too)."""
     suffix = uuid.uuid4().hex[:8]
     name = name or f"ep-{suffix}"
     bucket = bucket or f"rk-{suffix}"
     s3, sm, sns, sqs = (session.client(s) for s in ("s3", "sagemaker", "sns", "sqs"))
-    try:
-        s3.create_bucket(Bucket=bucket)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
+    for name_ in {bucket, failure_bucket or bucket}:
+        try:
+            s3.create_bucket(Bucket=name_)
+        except s3.exceptions.BucketAlreadyOwnedByYou:
+            pass
     ok = sns.create_topic(Name=f"{name}-ok")["TopicArn"]
     err = sns.create_topic(Name=f"{name}-err")["TopicArn"]
     queue = sqs.create_queue(QueueName=f"{name}-notes")["QueueUrl"]
@@ -84,7 +87,7 @@ def make_endpoint(
         container["ModelDataUrl"] = model_data_url
     sm.create_model(ModelName=f"{name}-model", ExecutionRoleArn=ROLE, PrimaryContainer=container)
     output = f"s3://{bucket}/results"
-    failures = f"s3://{bucket}/failures" if failure_path else None
+    failures = f"s3://{failure_bucket or bucket}/failures" if failure_path else None
     cfg: dict[str, Any] = {
         "EndpointConfigName": f"{name}-config",
         "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": f"{name}-model",

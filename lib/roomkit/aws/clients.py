@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import boto3
+import botocore.session
 from botocore.config import Config
 
 from roomkit.errors import ConfigError
@@ -89,7 +90,7 @@ def session(
     ``mode="aws"``: the default boto3 credential chain (``profile`` if given) and ``region``
     (or the configured default). ``mode="local"``: loopback endpoints from ``endpoints``, or else
     from the state file written by ``roomkit local up``; fake credentials that can never reach a
-    real account.
+    real account, and none of the caller's profile, config or credentials files.
     """
     if mode not in MODES:
         raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -109,8 +110,19 @@ def session(
         aws_secret_access_key="testing",
         aws_session_token="testing",
         region_name=region,
+        botocore_session=_without_caller_config(),
     )
     return AwsSession(mode="local", region=region, boto=boto, endpoints=dict(endpoints))
+
+
+def _without_caller_config() -> botocore.session.Session:
+    """A botocore session that reads no ``AWS_PROFILE`` and no shared config or credentials
+    file: a local session neither fails on the caller's profile nor picks up its settings."""
+    return botocore.session.Session(session_vars={
+        "profile": (None, None, None, None),
+        "config_file": (None, None, os.devnull, None),
+        "credentials_file": (None, None, os.devnull, None),
+    })
 
 
 def local_state_path() -> Path:

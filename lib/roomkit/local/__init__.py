@@ -36,7 +36,10 @@ What is faithful to AWS
   ``InvocationTimeoutSeconds`` (no answer in time → failure), inline ``Body`` ≤ 128,000 bytes.
 - The container contract: ``ModelDataUrl`` extracted into the model directory, the model's
   ``Environment`` (it wins over the defaults), ``SAGEMAKER_MODEL_SERVER_WORKERS``/``_TIMEOUT``,
-  readiness by ``GET /ping``, a dead container replaced.
+  readiness by ``GET /ping``, a dead container replaced, and so is a hung one: a serving process
+  that fails every ``GET /ping`` (2 s timeout) for ``unhealthy_after_s`` (30 s by default;
+  SageMaker does not publish its bound) is killed and restarted, and the jobs inside it fail
+  ("stopped answering GET /ping … and was replaced"), never resent.
 - ``ApproximateBacklogSize``, ``…PerInstance``, ``HasBacklogWithoutCapacity`` and
   ``ApproximateAgeOfOldestRequest`` in CloudWatch (``AWS/SageMaker``, ``EndpointName``).
 
@@ -44,6 +47,17 @@ What differs
 ------------
 - No authentication or IAM: signatures are not checked and moto does not enforce policies, so a
   missing ``s3:GetObject``/``sns:Publish`` on the execution role is not caught here.
+- No real credential is ever used: the serving processes get only moto's endpoint, the fake keys
+  and the region — none of the caller's ``AWS_*`` variables, profile or ``~/.aws`` files (the
+  shared config and credentials files are pointed at ``os.devnull``, instance metadata is off);
+  ``AWS_*`` entries of a model's ``Environment`` are ignored with a warning, where SageMaker
+  would pass them. Local sessions (LocalAWS's own clients, the trigger runner) read no profile
+  or shared file either.
+- Every accepted job ends once, even when S3 refuses the result: an output that cannot be
+  written (its bucket was deleted) fails the job with ``ClientError: Failed to upload the
+  output …`` (failure object + error notification); if the failure object cannot be written
+  either, the error notification still goes out and its reason says so. AWS documents neither
+  case; the wording is ours.
 - A missing input object is refused at once (ValidationError); an object deleted after
   acceptance fails the job. AWS documents neither; some messages (missing input, non-async
   endpoint, shutdown) are worded by us — codes and shapes follow the service model.
@@ -85,7 +99,8 @@ from roomkit.local.moto_server import MotoServer
 from roomkit.local.runtime_models import AsyncRuntime, ControlPlane, ModelServers
 from roomkit.local.runtime_responses import RuntimeServer
 from roomkit.local.service_access import BackendS3, BackendSNS
-from roomkit.local.server_process import DEFAULT_SERVER_TIMEOUT_S, CommandBuilder, ServingProcess
+from roomkit.local.server_process import (DEFAULT_HEALTH_CHECK_INTERVAL_S, DEFAULT_SERVER_TIMEOUT_S,
+                                          DEFAULT_UNHEALTHY_AFTER_S, CommandBuilder, ServingProcess)
 from roomkit.local.trigger_runner import TRIGGER_TAG, TriggerRunner
 
 __all__ = ["LocalAWS", "LocalModeError", "TRIGGER_TAG", "IMAGE_REPOSITORY", "IMAGE_TAG"]
@@ -139,6 +154,10 @@ class LocalAWS:
     server_command:
         Builds the serving process's argv from (host, port, workers, model_dir); defaults to
         ``python -m roomkit serve ...``.
+    health_check_interval_s, unhealthy_after_s:
+        ``GET /ping`` every ``health_check_interval_s`` once a serving process is up; one that
+        has failed every ping for ``unhealthy_after_s`` is replaced and its in-flight jobs fail
+        (``None`` turns the check off).
     """
 
     def __init__(
@@ -159,6 +178,8 @@ class LocalAWS:
         metrics_interval_s: float | None = 10.0,
         server_command: CommandBuilder | None = None,
         work_dir: str | Path | None = None,
+        health_check_interval_s: float = DEFAULT_HEALTH_CHECK_INTERVAL_S,
+        unhealthy_after_s: float | None = DEFAULT_UNHEALTHY_AFTER_S,
     ) -> None:
         self.workers = workers
         self.region = region
@@ -177,6 +198,9 @@ class LocalAWS:
         self._metrics_thread: threading.Thread | None = None
         self._cloudwatch: Any = None
         self.server_command = server_command
+        self.health_check_interval_s = health_check_interval_s
+        self.unhealthy_after_s = unhealthy_after_s
+        self._server_aws_env: dict[str, str] = {}
         self._given_work_dir = Path(work_dir) if work_dir else None
         self.work_dir: Path | None = None
         self.moto: MotoServer | None = None
@@ -218,6 +242,8 @@ class LocalAWS:
         sagemaker = moto_only.client("sagemaker", config=pool)
         self.account_id = moto_only.client("sts").get_caller_identity()["Account"]
         self.image_uri = self._register_image(moto_only.client("ecr"))
+        # What a serving process gets instead of the caller's AWS settings: moto and fake keys.
+        self._server_aws_env = moto_only.env()
 
         default_dir = self.model_dir or (self.work_dir / "models" / "default")
         default_dir.mkdir(parents=True, exist_ok=True)
@@ -365,7 +391,8 @@ class LocalAWS:
         return ServingProcess(
             model_dir, workers=self.workers, server_timeout_s=self.server_timeout_s, env=env,
             startup_timeout_s=self.startup_timeout_s, command=self.server_command, name=name,
-            log_path=self.work_dir / "logs" / f"serve-{name}.log",
+            log_path=self.work_dir / "logs" / f"serve-{name}.log", aws_env=self._server_aws_env,
+            health_check_interval_s=self.health_check_interval_s, unhealthy_after_s=self.unhealthy_after_s,
         )
 
     def _register_image(self, ecr: Any) -> str:

@@ -17,7 +17,10 @@ call the runtime:
 
 Every job ends in exactly one terminal outcome (one object, at most one notification): the
 outcome is claimed under a lock before anything is written, so a job failed by shutdown or by
-its TTL can never also be written as a success.
+its TTL can never also be written as a success. A claimed outcome always ends the job: an output
+that cannot be written (the bucket is gone) turns into a failure; a failure object that cannot be
+written still gets its error notification, with both reasons; an unexpected error in the runtime
+fails the job rather than leaving it unfinished.
 """
 from __future__ import annotations
 
@@ -260,6 +263,7 @@ class AsyncInvocation:
     outcome: str | None = None  # "Completed" | "Failed"
     failure_reason: str | None = None
     attempts: int = 0
+    finisher: int | None = field(default=None, repr=False)  # thread that claimed the outcome
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def claim(self, from_states: tuple[JobState, ...]) -> bool:
@@ -268,7 +272,13 @@ class AsyncInvocation:
             if self.state not in from_states:
                 return False
             self.state = JobState.FINISHING
+            self.finisher = threading.get_ident()
             return True
+
+    def claimed_here(self) -> bool:
+        """This thread claimed the outcome and has not finished writing it."""
+        with self._lock:
+            return self.state is JobState.FINISHING and self.finisher == threading.get_ident()
 
 
 @dataclass(frozen=True)
@@ -542,7 +552,8 @@ class AsyncRuntime:
     retry_on_crash:
         A job whose connection to the serving process breaks before any response (the server
         crashed or was killed) is sent once more after the server is back, within the job's
-        invocation timeout; a second break fails it.
+        invocation timeout; a second break fails it. A job whose container was replaced because
+        it stopped answering ``/ping`` is failed at once, never resent.
     """
 
     def __init__(
@@ -786,6 +797,19 @@ class AsyncRuntime:
         return queue
 
     def _run(self, job: AsyncInvocation) -> None:
+        """Run one job; whatever goes wrong in the runtime itself, the job still ends once."""
+        try:
+            self._run_job(job)
+        except Exception as exc:  # noqa: BLE001 (an accepted job must never be left unfinished)
+            log.exception("async job %s: the runtime failed while processing it", job.inference_id)
+            reason = (f"InternalFailure: the local runtime failed while processing this request "
+                      f"({type(exc).__name__}: {exc}).")
+            if job.claimed_here():
+                self._finish_failed(job, reason, _error_body("internal_failure", reason), "application/json")
+            else:
+                self._fail(job, reason)
+
+    def _run_job(self, job: AsyncInvocation) -> None:
         """Fetch the input (before holding a container slot), call the container (in a slot),
         then write the outcome and notify (after the slot is free)."""
         queue = self._queues[job.endpoint.name]
@@ -845,8 +869,14 @@ class AsyncRuntime:
             return
         if not job.claim((JobState.RUNNING,)):
             return  # failed meanwhile (shutdown): that outcome stands
-        bucket, key = parse_s3_uri(job.output_location)
-        self.s3.put_object(Bucket=bucket, Key=key, Body=reply.body, ContentType=reply.content_type)
+        try:
+            bucket, key = parse_s3_uri(job.output_location)
+            self.s3.put_object(Bucket=bucket, Key=key, Body=reply.body, ContentType=reply.content_type)
+        except (ClientError, ValueError, urllib3.exceptions.HTTPError, OSError) as exc:
+            reason = f"ClientError: Failed to upload the output to {job.output_location}: {_why(exc)}."
+            log.error("async job %s: %s", job.inference_id, reason)
+            self._finish_failed(job, reason, _error_body("output_write_failed", reason), "application/json")
+            return
         job.outcome = "Completed"
         job.state = JobState.DONE
         self._notify(job, reply.body, reply.content_type)
@@ -880,6 +910,7 @@ class AsyncRuntime:
             left = deadline - time.monotonic()
             if job is not None:
                 job.attempts += 1
+            incarnation = server.incarnation
             try:
                 resp = self._http.request(
                     "POST", server.url + "/invocations", body=body, headers=headers,
@@ -897,6 +928,16 @@ class AsyncRuntime:
                     urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.MaxRetryError,
                     ConnectionError) as exc:
                 broken = f"{type(exc).__name__}: {exc}"
+                hung = server.replaced_reason(incarnation)
+                if hung is not None and isinstance(exc, urllib3.exceptions.ProtocolError):
+                    # The request was inside a container that hung and was replaced for it: it
+                    # is not sent again (it may be what hung the container).
+                    raise InvocationFailed(
+                        f"The model container primary {hung} and was replaced while processing "
+                        "this request; the request was not retried.",
+                        body=_error_body("model_container_unhealthy",
+                                         f"the serving process {hung} and was replaced"),
+                    ) from None
                 log.warning("connection to %s broke (%s), attempt %d of %d",
                             server.url, broken, attempt + 1, attempts)
                 time.sleep(0.2)  # let the watchdog notice a dead process before waiting on it
@@ -933,16 +974,23 @@ class AsyncRuntime:
         if body is None:
             body = _error_body("inference_failed", reason)
             content_type = "application/json"
-        job.failure_reason = reason
+        self._finish_failed(job, reason, body, content_type)
+        return True
+
+    def _finish_failed(self, job: AsyncInvocation, reason: str, body: bytes, content_type: str) -> None:
+        """End a claimed job as failed: the failure object, then the error notification, which
+        goes out even when the object cannot be written (its reason then says so)."""
         try:
             bucket, key = parse_s3_uri(job.failure_location)
             self.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
-        except (ClientError, ValueError, urllib3.exceptions.HTTPError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 (the notification must go out whatever broke)
             log.error("could not write failure object %s: %s", job.failure_location, exc)
+            reason = (f"{reason} The failure object could not be written to {job.failure_location} "
+                      f"either: {_why(exc)}.")
+        job.failure_reason = reason
         job.outcome = "Failed"
         job.state = JobState.DONE
         self._notify(job, body, content_type)
-        return True
 
     def _notify(self, job: AsyncInvocation, body: bytes, content_type: str) -> None:
         spec = job.endpoint
@@ -969,6 +1017,15 @@ class AsyncRuntime:
 
 def _iso(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def _why(exc: Exception) -> str:
+    """An S3 error in a few words: its code and message for a ClientError."""
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code, message = err.get("Code", ""), err.get("Message", "")
+        return f"{code} ({message})" if code and message else (code or message or str(exc))
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _error_body(code: str, message: str) -> bytes:

@@ -5,7 +5,15 @@ waits for ``GET /ping`` and replaces an instance whose container dies. :class:`S
 does the same on loopback: it starts ``roomkit serve --host 127.0.0.1 --port P --workers W
 --model-dir D`` with the environment a container would get (``SAGEMAKER_MODEL_SERVER_WORKERS``,
 ``SAGEMAKER_MODEL_SERVER_TIMEOUT``, the model's ``Environment``), waits for ``/ping`` and, from a
-watchdog thread, restarts it on the same port when it exits unexpectedly.
+watchdog thread, restarts it on the same port when it exits unexpectedly or stops answering
+``/ping`` for ``unhealthy_after_s`` (a hung container is replaced, as SageMaker replaces an
+instance that fails its health checks).
+
+The child never sees the caller's AWS settings: every inherited ``AWS_*`` variable (keys,
+``AWS_PROFILE``, ``AWS_CONFIG_FILE``, endpoint URLs …) is dropped, the shared config and
+credentials files point at nothing, the instance metadata service is off, and only ``aws_env``
+(in local mode: the loopback endpoints and the fake credentials) is put back. A request it signs
+can therefore never carry the operator's key or reach the operator's endpoints.
 
 The child runs in its own process group, so stopping or restarting it also reaps the worker
 processes it forked (an orphaned worker would otherwise keep the port).
@@ -31,6 +39,18 @@ log = logging.getLogger(__name__)
 # SageMaker's async invocation timeout tops out at one hour; the container's own timeout must
 # never be the shorter one, so the runtime (which enforces InvocationTimeoutSeconds) decides.
 DEFAULT_SERVER_TIMEOUT_S = 3600
+# SageMaker pings every few seconds with a 2 s timeout and replaces an instance whose container
+# keeps failing; it does not publish the bound, so ours is a setting (short in tests).
+PING_TIMEOUT_S = 2.0
+DEFAULT_HEALTH_CHECK_INTERVAL_S = 5.0
+DEFAULT_UNHEALTHY_AFTER_S = 30.0
+# What the child gets whatever the caller has: no shared config/credentials file, no instance
+# metadata lookups (botocore's last resort when no credentials are set).
+_AWS_LOCKDOWN = {
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 CommandBuilder = Callable[[str, int, int, Path], Sequence[str]]
 
 
@@ -72,11 +92,19 @@ class ServingProcess:
     server_timeout_s:
         ``SAGEMAKER_MODEL_SERVER_TIMEOUT`` (per-request timeout inside the server).
     env:
-        Extra environment (the model's ``Environment`` map), on top of this process's own.
+        Extra environment (the model's ``Environment`` map), on top of this process's own
+        minus its ``AWS_*`` variables; the model's own ``AWS_*`` entries are ignored too.
+    aws_env:
+        The only AWS settings the child gets (``AWS_ENDPOINT_URL``, keys, region); see the
+        module docstring.
     startup_timeout_s:
         How long ``/ping`` may take to answer 200 after a (re)start.
     log_path:
         File receiving the child's stdout and stderr (a pipe could fill up and block it).
+    health_check_interval_s, unhealthy_after_s:
+        Once ready, ``GET /ping`` every ``health_check_interval_s`` (2 s timeout each); a process
+        that has failed every ping for ``unhealthy_after_s`` is killed and started again, and
+        :meth:`replaced_reason` says so for the requests it held. ``None`` turns this off.
     """
 
     def __init__(
@@ -92,6 +120,9 @@ class ServingProcess:
         name: str = "default",
         host: str = "127.0.0.1",
         max_restarts_per_minute: int = 5,
+        aws_env: Mapping[str, str] | None = None,
+        health_check_interval_s: float = DEFAULT_HEALTH_CHECK_INTERVAL_S,
+        unhealthy_after_s: float | None = DEFAULT_UNHEALTHY_AFTER_S,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
@@ -99,6 +130,9 @@ class ServingProcess:
         self.workers = workers
         self.server_timeout_s = int(server_timeout_s)
         self.extra_env = dict(env or {})
+        self.aws_env = dict(aws_env or {})
+        self.health_check_interval_s = health_check_interval_s
+        self.unhealthy_after_s = unhealthy_after_s
         self.startup_timeout_s = startup_timeout_s
         self.log_path = Path(log_path) if log_path else None
         self.command = command or roomkit_serve_command
@@ -107,6 +141,11 @@ class ServingProcess:
         self.port = 0
         self.max_restarts_per_minute = max_restarts_per_minute
         self.restarts = 0
+        self.health_replacements = 0
+        # Each launch is an incarnation; the runtime notes the one a request went to and asks
+        # replaced_reason() when the connection breaks.
+        self.incarnation = 0
+        self._replaced: dict[int, str] = {}
         self.last_exit: str | None = None
         self.failure: str | None = None
         self._proc: subprocess.Popen | None = None
@@ -157,6 +196,11 @@ class ServingProcess:
             self._watchdog.join(timeout=5)
         self._watchdog = None
 
+    def replaced_reason(self, incarnation: int) -> str | None:
+        """Why incarnation ``incarnation`` was killed by the health check, if it was (no lock:
+        the watchdog holds it for a whole restart)."""
+        return self._replaced.get(incarnation)
+
     def log_tail(self, max_chars: int = 2000) -> str:
         if self.log_path is None or not self.log_path.exists():
             return ""
@@ -178,13 +222,22 @@ class ServingProcess:
 
     # -- internals -----------------------------------------------------------------------------
     def _environment(self) -> dict[str, str]:
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if not _is_aws_setting(k)}
         env["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(self.workers)
         env["SAGEMAKER_MODEL_SERVER_TIMEOUT"] = str(self.server_timeout_s)
         env.setdefault("PYTHONUNBUFFERED", "1")
         # The model's Environment wins, as in a container (the toolkit variables are the
-        # user's to set); the port is the platform's.
-        env.update(self.extra_env)
+        # user's to set); the port and the AWS settings are the platform's.
+        ignored = sorted(k for k in self.extra_env if _is_aws_setting(k))
+        if ignored:
+            log.warning("serving process %s: the model's %s ignored in local mode (the loopback "
+                        "endpoints and fake credentials are used)", self.name, ", ".join(ignored))
+        env.update({k: v for k, v in self.extra_env.items() if not _is_aws_setting(k)})
+        env.update(_AWS_LOCKDOWN)
+        env.update(self.aws_env)
+        # Loopback traffic never goes through a proxy the caller may have configured.
+        for name in ("NO_PROXY", "no_proxy"):
+            env[name] = ",".join(filter(None, [env.get(name, ""), "127.0.0.1", "localhost"]))
         env["SAGEMAKER_BIND_TO_PORT"] = str(self.port)
         return env
 
@@ -217,6 +270,7 @@ class ServingProcess:
             out = self._log_file
         else:
             out = subprocess.DEVNULL
+        self.incarnation += 1
         self._proc = subprocess.Popen(  # noqa: S603 (argv built here, no shell)
             argv,
             env=self._environment(),
@@ -262,11 +316,40 @@ class ServingProcess:
             self._log_file = None
 
     def _watch(self) -> None:
-        """Restart the process when it exits without being asked to (the instance-replacement
-        SageMaker does), at most ``max_restarts_per_minute`` times a minute."""
+        """Replace the process when it exits without being asked to, or when it has failed every
+        ``/ping`` for ``unhealthy_after_s`` (the instance replacement SageMaker does), at most
+        ``max_restarts_per_minute`` times a minute."""
+        failing_since: float | None = None
+        next_check = time.monotonic() + self.health_check_interval_s
         while not self._stopping.wait(0.2):
             proc = self._proc
             if proc is not None and proc.poll() is None:
+                if self.unhealthy_after_s is None or not self._ready.is_set():
+                    failing_since = None
+                    continue
+                started = time.monotonic()
+                if started < next_check:
+                    continue
+                next_check = started + self.health_check_interval_s
+                if self.ping(timeout=PING_TIMEOUT_S):
+                    failing_since = None
+                    continue
+                failing_since = failing_since or started
+                failing_for = time.monotonic() - failing_since
+                if failing_for < self.unhealthy_after_s:
+                    continue
+                with self._lock:
+                    if self._stopping.is_set() or self._proc is not proc:
+                        continue
+                    reason = f"stopped answering GET /ping for {failing_for:.0f} s"
+                    self._replaced[self.incarnation] = reason
+                    self.last_exit = reason
+                    self.health_replacements += 1
+                    log.error("serving process %s (pid %s) %s; replacing it", self.name, proc.pid, reason)
+                    self._terminate(1.0)
+                    failing_since = None
+                    if not self._restart_locked():
+                        return
                 continue
             with self._lock:
                 if self._stopping.is_set() or self._proc is not proc:
@@ -276,23 +359,35 @@ class ServingProcess:
                     log.warning("serving process %s (pid %s) %s; restarting it",
                                 self.name, proc.pid, self.last_exit)
                     self._terminate(1.0)
-                now = time.monotonic()
-                self._restart_times = [t for t in self._restart_times if now - t < 60]
-                if len(self._restart_times) >= self.max_restarts_per_minute:
-                    self.failure = (
-                        f"the serving process {self.last_exit} and was restarted "
-                        f"{len(self._restart_times)} times in the last minute; waiting before the next try"
-                    )
-                    log.error(self.failure)
-                    if self._stopping.wait(10):
-                        return
-                self._restart_times.append(time.monotonic())
-                self.restarts += 1
-                try:
-                    self._launch_until_ready()
-                except ServerStartError as exc:
-                    self.failure = exc.message
-                    log.error("restart of serving process %s failed: %s", self.name, exc.message)
+                failing_since = None
+                if not self._restart_locked():
+                    return
+
+    def _restart_locked(self) -> bool:
+        """Launch again (the lock held), rate-limited; False when stopping."""
+        now = time.monotonic()
+        self._restart_times = [t for t in self._restart_times if now - t < 60]
+        if len(self._restart_times) >= self.max_restarts_per_minute:
+            self.failure = (
+                f"the serving process {self.last_exit} and was restarted "
+                f"{len(self._restart_times)} times in the last minute; waiting before the next try"
+            )
+            log.error(self.failure)
+            if self._stopping.wait(10):
+                return False
+        self._restart_times.append(time.monotonic())
+        self.restarts += 1
+        try:
+            self._launch_until_ready()
+        except ServerStartError as exc:
+            self.failure = exc.message
+            log.error("restart of serving process %s failed: %s", self.name, exc.message)
+        return True
+
+
+def _is_aws_setting(name: str) -> bool:
+    """A variable botocore reads (credentials, profile, config files, endpoints, region)."""
+    return name.upper().startswith("AWS_")
 
 
 def _signal_group(pgid: int, sig: int) -> None:
