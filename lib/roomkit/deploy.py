@@ -709,10 +709,6 @@ def resolve_kms_key(session: AwsSession, key: str | None) -> str | None:
         raise DeployError(f"async_inference.kms_key_id {key!r} cannot be resolved: {_code(exc)}") from None
 
 
-def _resolve_kms(session: AwsSession, key: str | None) -> str | None:
-    return resolve_kms_key(session, key)
-
-
 def _default_image(session: AwsSession, account: str) -> str:
     if session.mode != "local":
         raise ConfigError("image_uri is required in aws mode (the ECR image of the serving container)")
@@ -754,7 +750,7 @@ def deploy(
     report(f"image {image_uri}: {image.get('imageManifestMediaType')} {image.get('imageDigest', '')[:19]}")
     if spec.role_arn:
         preflight_role(iam_client, spec.role_arn, report)
-    kms_key_arn = _resolve_kms(session, spec.async_inference.kms_key_id)
+    kms_key_arn = resolve_kms_key(session, spec.async_inference.kms_key_id)
 
     # 2. bucket(s)
     bucket = spec.bucket or names["bucket"]
