@@ -453,3 +453,95 @@ def test_kms_key_and_realtime_kind(aws):
     config = sm.describe_endpoint_config(EndpointConfigName=rt.endpoint_config_name)
     assert "AsyncInferenceConfig" not in config and config["ProductionVariants"][0]["InitialInstanceCount"] == 2
     assert rt.scaling_resource_id is None and rt.success_topic_arn is None
+
+
+# -- robustness: eventual consistency, failed rollbacks, log groups ---------------------------------
+def test_a_just_created_config_that_cannot_be_found_yet_is_retried(aws):
+    from roomkit.aws.deploy import start_endpoint_rollout
+
+    sm = aws.client("sagemaker")
+    stub = Stubber(sm)
+    missing = "Could not find endpoint configuration arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/rk-test-cfg-1."
+    stub.add_client_error("create_endpoint", "ValidationException", missing, 400)
+    stub.add_client_error("create_endpoint", "ValidationException", missing, 400)
+    stub.add_response("create_endpoint", {"EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/rk-test"},
+                      {"EndpointName": "rk-test", "EndpointConfigName": "rk-test-cfg-1", "Tags": []})
+    slept = []
+    with stub:
+        start_endpoint_rollout(sm, "rk-test", "rk-test-cfg-1", update=False, tags=[], patience_s=60, sleep=slept.append)
+    stub.assert_no_pending_responses()
+    assert slept == [1.0, 2.0]
+    # other errors, and the same error once the patience is spent, are not retried
+    stub.add_client_error("update_endpoint", "ValidationException", "Could not find endpoint \"rk-test\".", 400)
+    with stub, pytest.raises(Exception, match="Could not find endpoint"):
+        start_endpoint_rollout(sm, "rk-test", "rk-test-cfg-1", update=True, tags=[], patience_s=60, sleep=slept.append)
+    stub.add_client_error("update_endpoint", "ValidationException", missing, 400)
+    with stub, pytest.raises(Exception, match="Could not find endpoint configuration"):
+        start_endpoint_rollout(sm, "rk-test", "rk-test-cfg-1", update=True, tags=[], patience_s=0, sleep=slept.append)
+    assert slept == [1.0, 2.0]
+
+
+def test_update_rollback_failed_ends_the_wait_with_the_reason(aws):
+    from roomkit.aws.deploy import wait_for_endpoint
+
+    sm = aws.client("sagemaker")
+    stub = Stubber(sm)
+    stub.add_response("describe_endpoint", _endpoint("Updating", "c"))
+    stub.add_response("describe_endpoint", _endpoint("UpdateRollbackFailed", "c", "Rollback failed: capacity"))
+    with stub, pytest.raises(DeployError, match="UpdateRollbackFailed: the update and its automatic rollback both "
+                                                 r"failed \(Rollback failed: capacity\)"):
+        wait_for_endpoint(sm, "rk-test", timeout=3600, poll_s=0, progress=False)
+    stub.assert_no_pending_responses()
+
+
+def test_deploy_updates_an_endpoint_left_in_update_rollback_failed_even_with_the_same_config(aws, monkeypatch):
+    first = deploy(make_spec(aws), aws, progress=False)
+    stamp = _freeze(monkeypatch)
+    sm = aws.client("sagemaker")
+    stub = Stubber(sm)
+    stub.add_response("describe_model", {"ModelName": first.model_name, "ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/m",
+                                         "CreationTime": datetime(2026, 1, 1), "ExecutionRoleArn": first.role_arn})
+    stub.add_response("describe_endpoint", _endpoint("UpdateRollbackFailed", first.endpoint_config_name, "mixed"))
+    new_name = first.endpoint_config_name.rsplit("-", 1)[0] + f"-{stamp}"
+    stub.add_response("create_endpoint_config", {"EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/n"},
+                      {"EndpointConfigName": new_name, "ProductionVariants": ANY, "AsyncInferenceConfig": ANY, "Tags": ANY})
+    stub.add_response("update_endpoint", {"EndpointArn": first.endpoint_arn},
+                      {"EndpointName": "rk-test", "EndpointConfigName": new_name})
+    stub.add_response("describe_endpoint", _endpoint("InService", new_name))
+    with stub:
+        dep = deploy(make_spec(aws), PartlyStubbed(aws, sagemaker=sm), progress=False, poll_s=0)
+    stub.assert_no_pending_responses()
+    assert dep.endpoint_config_name == new_name
+    assert any("UpdateRollbackFailed (mixed): a new update restores one config" in line for line in dep.changes)
+
+
+def test_teardown_everything_removes_the_endpoint_and_function_log_groups(aws):
+    from roomkit.aws.deploy import deploy_trigger
+
+    dep = deploy(make_spec(aws), aws, progress=False)
+    trig = deploy_trigger(dep, aws, target="lambda", progress=False)
+    logs = aws.client("logs")
+    groups = [f"/aws/sagemaker/Endpoints/{dep.endpoint_name}", f"/aws/lambda/{trig.function_name}", "/aws/other-app"]
+    for group in groups:  # what SageMaker and Lambda create when they run
+        logs.create_log_group(logGroupName=group)
+    teardown(dep, aws, progress=False)
+    assert len(logs.describe_log_groups()["logGroups"]) == 3  # the default teardown keeps logs
+    removed = teardown(dep, aws, everything=True, progress=False)
+    assert f"removed log group {groups[0]}" in removed and f"removed log group {groups[1]}" in removed
+    assert [g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]] == ["/aws/other-app"]
+    assert teardown(dep, aws, everything=True, progress=False) == []
+
+
+# -- serverless: the container keeps within the platform's limits ----------------------------------
+def test_serverless_model_gets_the_platforms_timeout_and_payload_limits(aws):
+    dep = deploy(make_spec(aws, kind="serverless"), aws, progress=False)
+    env = aws.client("sagemaker").describe_model(ModelName=dep.model_name)["PrimaryContainer"]["Environment"]
+    assert env["SAGEMAKER_MODEL_SERVER_TIMEOUT"] == "55"  # answers before the 60 s cut-off
+    assert env["SAGEMAKER_MAX_REQUEST_SIZE"] == str(4 * 1024 * 1024)
+    lower = deploy(make_spec(aws, name="rk-sl", kind="serverless",
+                             environment={"SAGEMAKER_MODEL_SERVER_TIMEOUT": "30"}), aws, progress=False)
+    env = aws.client("sagemaker").describe_model(ModelName=lower.model_name)["PrimaryContainer"]["Environment"]
+    assert env["SAGEMAKER_MODEL_SERVER_TIMEOUT"] == "30"
+    realtime = deploy(make_spec(aws, name="rk-rt2", kind="realtime"), aws, progress=False)
+    env = aws.client("sagemaker").describe_model(ModelName=realtime.model_name)["PrimaryContainer"].get("Environment", {})
+    assert "SAGEMAKER_MODEL_SERVER_TIMEOUT" not in env

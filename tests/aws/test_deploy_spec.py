@@ -106,3 +106,14 @@ def test_ecr_uri_parsing():
     digest = "sha256:" + "a" * 64
     parsed = parse_ecr_uri(f"123456789012.dkr.ecr.us-east-1.amazonaws.com/team/roomkit@{digest}")
     assert parsed["repo"] == "team/roomkit" and parsed["digest"] == digest and parsed["tag"] is None
+
+
+@pytest.mark.parametrize("environment, message", [
+    ({"SAGEMAKER_MODEL_SERVER_TIMEOUT": "300"}, "is 300 s but a serverless endpoint ends every invocation after 60 s"),
+    ({"SAGEMAKER_MODEL_SERVER_TIMEOUT": "soon"}, "must be whole seconds"),
+    ({"SAGEMAKER_MAX_REQUEST_SIZE": "10MB"}, "accepts payloads up to 4194304 bytes"),
+])
+def test_serverless_spec_may_not_promise_more_than_the_platform(environment, message):
+    with pytest.raises(ConfigError, match=message):
+        DeploymentSpec(name="rk", kind="serverless", environment=environment)
+    DeploymentSpec(name="rk", kind="async", environment=environment if "soon" not in str(environment) else {})

@@ -554,7 +554,10 @@ def test_transform_aws_path_writes_manifests_starts_jobs_and_collects_outputs(en
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     aws_session = roomkit.aws.session("aws", region="us-east-1")
     assert aws_session.mode == "aws"
-    target = replace(env.target, model_name="rk-model", instance_type="ml.m5.xlarge", instance_count=2)
+    iam_client = env.session.client("iam")
+    iam_client.create_role(RoleName="rk-exec", AssumeRolePolicyDocument="{}")
+    target = replace(env.target, model_name="rk-model", instance_type="ml.m5.xlarge", instance_count=2,
+                     role_name="rk-exec")
     env.s3.put_object(Bucket=BUCKET, Key="backlog/a.png", Body=PNG + b"a")
     env.s3.put_object(Bucket=BUCKET, Key="backlog/b.png", Body=PNG + b"b")
     env.s3.put_object(Bucket=BUCKET, Key="backlog/c.pdf", Body=b"%PDF-1.4 c")
@@ -574,6 +577,12 @@ def test_transform_aws_path_writes_manifests_starts_jobs_and_collects_outputs(en
     assert png_job["TransformInput"]["SplitType"] == "None"
     assert png_job["TransformOutput"] == {"S3OutputPath": out, "Accept": "application/json", "AssembleWith": "None"}
     assert png_job["TransformResources"] == {"InstanceType": "ml.m5.xlarge", "InstanceCount": 2}
+    # AWS: MaxConcurrentTransforms × MaxPayloadInMB <= 100; one request per vCPU, plans under 1 MB
+    assert (png_job["MaxConcurrentTransforms"], png_job["MaxPayloadInMB"]) == (4, 1)
+    # the execution role may write the jobs' logs
+    doc = iam_client.get_role_policy(RoleName="rk-exec", PolicyName="roomkit-transform")["PolicyDocument"]
+    doc = doc if isinstance(doc, dict) else json.loads(doc)
+    assert doc["Statement"][0]["Resource"][0].endswith(":log-group:/aws/sagemaker/TransformJobs")
     source = png_job["TransformInput"]["DataSource"]["S3DataSource"]
     assert source["S3DataType"] == "ManifestFile"
     bucket, key = source["S3Uri"][5:].split("/", 1)
@@ -585,3 +594,31 @@ def test_transform_aws_path_writes_manifests_starts_jobs_and_collects_outputs(en
     assert (rows["c.pdf"].status, rows["c.pdf"].rooms) == ("success", 4)
     assert rows["b.png"].status == "failed" and "without an output" in rows["b.png"].error
     assert rows["a.png"].output_location == f"{out}backlog/a.png.out"
+
+
+@pytest.mark.parametrize("largest, instance, requested, expected", [
+    (300_000, "ml.m5.large", None, (2, 1)),
+    (300_000, "ml.c5.4xlarge", None, (16, 1)),
+    (30 * 1024 * 1024, "ml.m5.4xlarge", None, (3, 30)),  # 16 vCPUs, but 3 × 30 MB is the most
+    (100 * 1024 * 1024, "ml.m5.xlarge", None, (1, 100)),
+    (5 * 1024 * 1024, "ml.m5.large", 20, (20, 5)),
+])
+def test_transform_limits_respect_the_concurrency_times_payload_ceiling(largest, instance, requested, expected):
+    from roomkit.aws.transform import transform_limits
+
+    concurrency, payload = transform_limits(largest, instance, requested)
+    assert (concurrency, payload) == expected and concurrency * payload <= 100
+
+
+def test_transform_refuses_a_concurrency_that_breaks_the_ceiling_before_starting_jobs(env, tmp_path):
+    from dataclasses import replace
+
+    from roomkit.aws.transform import transform_limits
+
+    with pytest.raises(ConfigError, match=r"= 105, above Batch Transform's limit of 100: use at most 6"):
+        transform_limits(15 * 1024 * 1024, "ml.m5.large", 7)
+    env.s3.put_object(Bucket=BUCKET, Key="big/a.png", Body=PNG + b"a" * (30 * 1024 * 1024))
+    target = replace(env.target, model_name="rk-model")
+    with pytest.raises(ConfigError, match="max_concurrent_transforms=8 .* use at most 3"):
+        sub.transform([f"s3://{BUCKET}/big/"], target, env.session, max_concurrent_transforms=8, progress=False)
+    assert env.session.client("sagemaker").list_transform_jobs()["TransformJobSummaries"] == []

@@ -130,7 +130,6 @@ def test_tricky_keys_are_decoded_and_sent_with_their_content_type(s3, runtime, k
 @pytest.mark.parametrize("key, content_type, reason", [
     ("blueprints/readme.txt", None, "not a plan type"),
     ("blueprints/plan", None, "no extension"),
-    ("blueprints/plan.png", "text/plain", "Content-Type text/plain is not a plan type"),
     ("blueprints/sub/", None, "folder marker"),
     ("elsewhere/plan.png", None, "outside prefix"),
 ])
@@ -147,7 +146,102 @@ def test_object_content_type_wins_over_extension_and_never_json(s3, runtime):
     process_event(s3_event("blueprints/scan.jpg"), CONFIG, sagemaker_runtime=runtime, s3=s3)
     s3.put_object(Bucket=BUCKET, Key="blueprints/raw.png", Body=b"abc", ContentType="application/json")
     out = process_event(s3_event("blueprints/raw.png"), CONFIG, sagemaker_runtime=runtime, s3=s3)
-    assert statuses(out) == ["skipped"]
+    assert statuses(out) == ["refused"]  # never sent, least of all as JSON
+
+
+# -- refused uploads: failure object + error notification, like any input the endpoint refuses ---
+@pytest.fixture
+def error_topic(aws):
+    """An error topic with a queue subscribed, as deploy makes them; yields (arn, read_notes)."""
+    sns, sqs = aws.client("sns"), aws.client("sqs")
+    arn = sns.create_topic(Name="plans-error")["TopicArn"]
+    url = sqs.create_queue(QueueName="plans-notes")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+
+    def read_notes():
+        from roomkit.aws.notifications import parse_notification
+
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        for m in got:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return [parse_notification(m["Body"]) for m in got]
+
+    return arn, read_notes
+
+
+def test_plan_named_upload_of_another_type_gets_a_failure_object_and_error_notification(aws, s3, runtime, error_topic):
+    topic_arn, read_notes = error_topic
+    config = TriggerConfig(endpoint_name="plans", failure_path=f"s3://{BUCKET}/async-failures",
+                           error_topic_arn=topic_arn)
+    key = "blueprints/plan.png"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"just some text", ContentType="text/plain")
+    out = process_event(s3_event(key), config, sagemaker_runtime=runtime, s3=s3, sns=aws.client("sns"))
+    (res,) = out["results"]
+    assert res["status"] == "refused" and out["batchItemFailures"] == []
+    assert "Content-Type text/plain is not a plan type" in res["reason"]
+    failure = res["failure_location"]
+    assert failure == f"s3://{BUCKET}/async-failures/{res['inference_id']}-error.out"
+    body = json.loads(s3.get_object(Bucket=BUCKET, Key=failure.split("/", 3)[3])["Body"].read())
+    assert body["status"] == "error" and body["error"]["code"] == "unsupported_media_type"
+    (note,) = read_notes()
+    assert (note.status, note.inference_id, note.failure_location) == ("failed", res["inference_id"], failure)
+    assert note.input_location == f"s3://{BUCKET}/{key}" and note.endpoint_name == "plans"
+    assert "text/plain" in note.failure_reason
+    # a redelivery is a duplicate: no second notification
+    again = process_event(s3_event(key), config, sagemaker_runtime=runtime, s3=s3, sns=aws.client("sns"))
+    assert statuses(again) == ["duplicate"] and read_notes() == []
+
+
+def test_a_refusal_that_cannot_be_recorded_fails_the_record_and_frees_its_claim(aws, s3, runtime, error_topic):
+    topic_arn, read_notes = error_topic
+    gone = topic_arn.replace("plans-error", "deleted-topic")
+    config = TriggerConfig(endpoint_name="plans", failure_path=f"s3://{BUCKET}/async-failures/", error_topic_arn=gone)
+    s3.put_object(Bucket=BUCKET, Key="blueprints/plan.pdf", Body=b"x", ContentType="text/html")
+    out = process_event(sqs_event(s3_event("blueprints/plan.pdf")), config, sagemaker_runtime=runtime, s3=s3,
+                        sns=aws.client("sns"))
+    assert statuses(out) == ["failed"] and out["batchItemFailures"] == [{"itemIdentifier": "m0"}]
+    assert "recording the refusal failed" in out["results"][0]["reason"]
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix=".roomkit/").get("KeyCount") == 0  # claim released
+    fixed = TriggerConfig(endpoint_name="plans", failure_path=f"s3://{BUCKET}/async-failures/", error_topic_arn=topic_arn)
+    out = process_event(sqs_event(s3_event("blueprints/plan.pdf")), fixed, sagemaker_runtime=runtime, s3=s3,
+                        sns=aws.client("sns"))
+    assert statuses(out) == ["refused"] and len(read_notes()) == 1
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"FAILURE_PATH": "async-failures/"}, "FAILURE_PATH must be an s3://bucket/prefix/ URI"),
+    ({"ERROR_TOPIC_ARN": "plans-error"}, "ERROR_TOPIC_ARN must be an SNS topic ARN"),
+])
+def test_refusal_settings_are_validated(env, message):
+    with pytest.raises(ConfigError, match=message):
+        TriggerConfig.from_env({"ENDPOINT_NAME": "plans", **env})
+
+
+# -- HeadObject 403: a deleted upload, or a real access problem ------------------------------------
+def _denied_s3(aws, listed_keys):
+    client = aws.client("s3")
+    stub = Stubber(client)
+    stub.add_client_error("head_object", "403", "Forbidden", 403)
+    stub.add_response("list_objects_v2", {"Contents": [{"Key": k} for k in listed_keys], "KeyCount": len(listed_keys)},
+                      {"Bucket": BUCKET, "Prefix": "blueprints/gone.png", "MaxKeys": 1})
+    return client, stub
+
+
+def test_head_object_403_on_a_deleted_upload_reads_as_gone(aws, runtime):
+    s3, stub = _denied_s3(aws, [])
+    with stub:
+        out = process_event(sqs_event(s3_event("blueprints/gone.png")), CONFIG, sagemaker_runtime=runtime, s3=s3)
+    stub.assert_no_pending_responses()
+    assert statuses(out) == ["skipped"] and out["results"][0]["reason"] == "object no longer exists"
+    assert out["batchItemFailures"] == []
+
+
+def test_head_object_403_on_an_existing_upload_is_an_access_error(aws, runtime):
+    s3, stub = _denied_s3(aws, ["blueprints/gone.png"])
+    with stub:
+        out = process_event(sqs_event(s3_event("blueprints/gone.png")), CONFIG, sagemaker_runtime=runtime, s3=s3)
+    assert statuses(out) == ["failed"] and "needs s3:GetObject" in out["results"][0]["reason"]
 
 
 def test_deleted_object_other_bucket_and_removal_events_are_skipped(s3, runtime):
@@ -222,6 +316,35 @@ def test_in_flight_claim_is_retried_and_stale_claim_taken_over(s3, runtime):
     assert statuses(process_event(event, CONFIG, sagemaker_runtime=runtime, s3=s3)) == ["submitted"]
 
 
+def test_a_crash_between_claim_and_invoke_is_recovered_within_lambdas_retries(s3, runtime, monkeypatch):
+    """Lambda retries a failed asynchronous event twice, ~1 and ~3 minutes after the first try,
+    then sends it to the dead-letter queue: the claim the crashed try left must be stale by then."""
+    key = "blueprints/crash.png"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"v1")
+    event = s3_event(key, sequencer="09")
+    inference_id = trigger.inference_id_for(trigger.S3Object(bucket=BUCKET, key=key, sequencer="09"))
+    start = time.time()
+    clock = {"now": start}
+    monkeypatch.setattr(trigger.time, "time", lambda: clock["now"])
+    # try 1 claims, then the function dies (timeout, out of memory) before it invokes
+    assert trigger._claim(s3, trigger.S3Object(bucket=BUCKET, key=key, sequencer="09"), CONFIG, inference_id) is None
+    clock["now"] = start + 60 + 1  # retry 1: the claimer may still be running (timeout 60 s)
+    assert statuses(process_event(event, CONFIG, sagemaker_runtime=runtime, s3=s3)) == ["failed"]
+    clock["now"] = start + 180  # retry 2, the last one: takes the claim over and submits
+    expect_invoke(runtime, key, "image/png", inference_id=inference_id)
+    assert statuses(process_event(event, CONFIG, sagemaker_runtime=runtime, s3=s3)) == ["submitted"]
+
+
+def test_claim_staleness_follows_the_function_timeout():
+    from roomkit.aws.trigger_deploy import claim_stale_after
+
+    assert claim_stale_after(60, target="lambda") == 75  # > 60 s (live claimer), < 180 s (last retry)
+    assert claim_stale_after(10, target="sqs") == 45  # received again every 30 s, five times
+    with pytest.raises(ConfigError, match="timeout_s=170 is too long"):
+        claim_stale_after(170, target="lambda")
+    assert TriggerConfig(endpoint_name="x").claim_stale_after_s < trigger.LAMBDA_LAST_RETRY_AFTER_S
+
+
 def test_mixed_batch_reports_only_the_bad_messages(s3, runtime):
     for key in ("blueprints/a.png", "blueprints/b.png"):
         s3.put_object(Bucket=BUCKET, Key=key, Body=b"abc")
@@ -262,18 +385,24 @@ def test_handler_uses_plain_boto3_from_the_environment(aws, s3, monkeypatch, mot
 
 
 # -- packaging -------------------------------------------------------------------------------------
-def test_handler_zip_is_four_files_and_imports_without_cv2_numpy_or_boto3(tmp_path):
+def test_handler_zip_is_the_handler_and_its_own_sdk_and_imports_without_cv2_or_numpy(tmp_path):
     data = package_handler()
-    assert data == package_handler()  # reproducible
+    assert data == package_handler.__wrapped__()  # reproducible (built again, not the cached copy)
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()
-    assert sorted(names) == ["roomkit/__init__.py", "roomkit/aws/__init__.py", "roomkit/aws/trigger.py",
-                            "roomkit/errors.py"]
-    (tmp_path / "fn.zip").write_bytes(data)
+    handler = {"roomkit/__init__.py", "roomkit/errors.py", "roomkit/aws/__init__.py", "roomkit/aws/trigger.py"}
+    assert handler <= set(names)
+    assert not [n for n in names if n.startswith("roomkit/") and n not in handler]
+    assert {"boto3/__init__.py", "botocore/__init__.py", "urllib3/__init__.py", "dateutil/__init__.py",
+            "jmespath/__init__.py", "s3transfer/__init__.py", "six.py"} <= set(names)
+    assert "botocore/data/s3/2006-03-01/service-2.json.gz" in names or "botocore/data/s3/2006-03-01/service-2.json" in names
+    assert not [n for n in names if n.startswith("botocore/data/ec2/") or n.endswith(".pyc")]
+    assert len(data) < 10_000_000  # the botocore models it does not call are left out
+    zipfile.ZipFile(io.BytesIO(data)).extractall(tmp_path / "task")
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import roomkit.aws.trigger as t; "
             "assert t.__file__.startswith(sys.argv[1]), t.__file__; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('cv2', 'numpy', 'boto3', 'botocore')]; "
             "assert not bad, bad; print(t.TriggerConfig.from_env({'ENDPOINT_NAME': 'x'}).endpoint_name)")
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "fn.zip")], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(tmp_path / "task")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "x"
     tree = ast.parse(Path(trigger.__file__).read_text())
@@ -281,6 +410,30 @@ def test_handler_zip_is_four_files_and_imports_without_cv2_numpy_or_boto3(tmp_pa
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert imported <= {"__future__", "hashlib", "json", "logging", "os", "re", "time", "dataclasses", "typing",
                         "urllib", "roomkit", "boto3", "botocore"}
+
+
+def test_the_zip_alone_runs_the_handler_with_conditional_writes(tmp_path, aws, s3, moto_url):
+    """Only the zip and the standard library on sys.path (-I -S), as on a Lambda runtime whose
+    bundled boto3 would be too old: the vendored botocore claims, invokes and deduplicates."""
+    zipfile.ZipFile(io.BytesIO(package_handler())).extractall(tmp_path / "task")
+    s3.put_object(Bucket=BUCKET, Key="blueprints/a.png", Body=b"abc", ContentType="image/png")
+    code = (
+        "import sys, json; sys.path.insert(0, sys.argv[1]); import botocore, roomkit.aws.trigger as t; "
+        "assert botocore.__file__.startswith(sys.argv[1]), botocore.__file__; "
+        "v = tuple(int(x) for x in botocore.__version__.split('.')[:3]); assert v >= (1, 35, 69), v; "
+        "event = json.loads(sys.argv[2]); first = t.handler(event); second = t.handler(event); "
+        "print(json.dumps([first['results'][0]['status'], second['results'][0]['status']]))"
+    )
+    env = {"AWS_ENDPOINT_URL": moto_url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": "us-east-1", "ENDPOINT_NAME": "plans", "INPUT_PREFIX": "blueprints/",
+           "AWS_LAMBDA_FUNCTION_NAME": "plans-upload-trigger", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(tmp_path / "task"),
+                           json.dumps(s3_event("blueprints/a.png", sequencer="01"))],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == ["submitted", "duplicate"]
+    claims = s3.list_objects_v2(Bucket=BUCKET, Prefix=".roomkit/trigger-claims/")["Contents"]
+    assert len(claims) == 1
 
 
 # -- deploy_trigger / remove_trigger ---------------------------------------------------------------

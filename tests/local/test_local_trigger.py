@@ -54,6 +54,9 @@ def test_upload_is_detected_once_and_a_failed_record_is_retried(aws):
     while aws.trigger.failed == 0 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert aws.trigger.failed >= 1
+    deadline = time.monotonic() + 10  # the two uploads may arrive in separate batches
+    while _visible(session, queue) != 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert _visible(session, queue) == 1, "the failed record is kept, the skipped one deleted"
 
     ep = make_endpoint(session, name=name, bucket=bucket)  # now it exists: the retry goes through
@@ -83,3 +86,27 @@ def test_misconfigured_trigger_queue_keeps_its_messages(aws):
         time.sleep(0.1)
     assert "REQUEST_TTL_SECONDS" in aws.trigger.config_errors.get(queue, "")
     assert _visible(session, queue) == waiting + 1
+
+
+def test_a_plan_named_upload_of_another_type_is_refused_with_failure_object_and_notification(aws):
+    """Through the deployed trigger, like any refused input: a failure object and an error
+    notification on the deployment's queue; the endpoint is never invoked."""
+    from roomkit.aws.deploy import deploy, deploy_trigger, teardown
+    from roomkit.aws.spec import DeploymentSpec
+    from roomkit.aws.notifications import parse_notification
+
+    session = aws.session()
+    dep = deploy(DeploymentSpec(name="rk-refuse", image_uri=aws.image_uri), session, progress=False)
+    deploy_trigger(dep, session, progress=False)
+    s3 = session.client("s3")
+    key = "blueprints/floor plan.png"
+    s3.put_object(Bucket=dep.bucket, Key=key, Body=b"meeting notes, not a plan", ContentType="text/plain")
+    notes = [parse_notification(n) for n in read_notifications(session, dep.notification_queue_url, 1, timeout=30,
+                                                               settle=1.0)]
+    assert [(n.status, n.input_location) for n in notes] == [("failed", f"s3://{dep.bucket}/{key}")]
+    bucket, failure_key = notes[0].failure_location[5:].split("/", 1)
+    assert notes[0].failure_location.startswith(dep.failure_path)
+    body = json.loads(s3.get_object(Bucket=bucket, Key=failure_key)["Body"].read())
+    assert body["error"]["code"] == "unsupported_media_type"
+    assert aws.runtime.stats().get(dep.endpoint_name, {}).get("completed", 0) == 0
+    teardown(dep, session, everything=True, progress=False)

@@ -309,7 +309,8 @@ def test_unknown_routes_and_methods(server):
     assert reply.headers["allow"] == "POST"
     reply = call(server.port, "GET", "/execution-parameters")
     assert reply.status == 200
-    assert reply.json() == {"MaxConcurrentTransforms": 2, "BatchStrategy": "SINGLE_RECORD", "MaxPayloadInMB": 100}
+    # AWS requires MaxConcurrentTransforms × MaxPayloadInMB <= 100
+    assert reply.json() == {"MaxConcurrentTransforms": 2, "BatchStrategy": "SINGLE_RECORD", "MaxPayloadInMB": 50}
 
 
 def test_body_over_the_limit_is_refused_before_it_is_sent(server, expected):

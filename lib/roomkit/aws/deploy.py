@@ -34,18 +34,30 @@ from botocore.exceptions import ClientError
 
 from roomkit.aws import iam
 from roomkit.aws import AwsSession
-from roomkit.aws.spec import DeploymentSpec, load_model_config, parse_ecr_uri, parse_s3_uri
+from roomkit.aws.spec import (
+    SERVERLESS_MAX_PAYLOAD_BYTES, SERVERLESS_SERVER_TIMEOUT_S, DeploymentSpec, load_model_config, parse_ecr_uri,
+    parse_s3_uri,
+)
 from roomkit.aws.deployment import Deployment, TriggerDeployment
 from roomkit.errors import ConfigError, RoomkitError
 
 __all__ = [
     "DeployError", "Deployment", "DeploymentSpec", "TriggerDeployment", "deploy", "teardown",
-    "preflight_image", "deploy_trigger", "remove_trigger", "resource_names",
+    "preflight_image", "deploy_trigger", "remove_trigger", "resource_names", "container_environment",
+    "start_endpoint_rollout", "resolve_kms_key", "delete_log_groups",
 ]
 
 DOCKER_V2_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 OWNER_TAG = "roomkit:deployment"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+# Endpoint states deploy waits out before changing anything.
+IN_PROGRESS_STATES = ("Creating", "Updating", "SystemUpdating", "RollingBack")
+# Both the rolling update and its automatic rollback failed: the endpoint serves a mix of the
+# old and new configs until another UpdateEndpoint succeeds (waiting never ends it).
+ROLLBACK_FAILED = "UpdateRollbackFailed"
+# CreateEndpoint/UpdateEndpoint read the endpoint config from an eventually consistent store:
+# right after CreateEndpointConfig they may not find it (CreateEndpoint's API reference).
+CONFIG_VISIBILITY_PATIENCE_S = 60.0
 ROLE_POLICY_NAME = "roomkit-endpoint"
 LOCAL_IMAGE_REPOSITORY, LOCAL_IMAGE_TAG = "roomkit", "local"
 
@@ -549,6 +561,12 @@ def wait_for_endpoint(sm: Any, name: str, *, timeout: float, poll_s: float, prog
                     f"endpoint {name} is {status}: {reason or 'no FailureReason given'} "
                     f"(container logs: CloudWatch /aws/sagemaker/Endpoints/{name})"
                 )
+            if status == ROLLBACK_FAILED and not gone:
+                raise DeployError(
+                    f"endpoint {name} is {ROLLBACK_FAILED}: the update and its automatic rollback both failed "
+                    f"({reason or 'no FailureReason given'}); it serves a mix of configs until another update "
+                    "succeeds: fix the cause and re-run deploy (it updates the endpoint again), or teardown"
+                )
             if time.monotonic() - start > timeout:
                 raise DeployError(
                     f"endpoint {name} still {status} after {timeout:.0f}s; SageMaker keeps working on it: "
@@ -557,6 +575,34 @@ def wait_for_endpoint(sm: Any, name: str, *, timeout: float, poll_s: float, prog
             time.sleep(poll_s)
     finally:
         bar.close()
+
+
+def start_endpoint_rollout(sm: Any, endpoint: str, config_name: str, *, update: bool, tags: list[dict[str, str]],
+                           patience_s: float, sleep: Callable[[float], None] | None = None) -> None:
+    """CreateEndpoint (or UpdateEndpoint with ``update``) on a just-created endpoint config.
+
+    SageMaker looks the config up in an eventually consistent store, so right after
+    CreateEndpointConfig it can answer "Could not find endpoint configuration": that answer is
+    retried for ``patience_s`` seconds (with backoff) before it is reported.
+    """
+    sleep = sleep or time.sleep
+    deadline = time.monotonic() + patience_s
+    delay = 1.0
+    while True:
+        try:
+            if update:
+                sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
+            else:
+                sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config_name, Tags=tags)
+            return
+        except ClientError as exc:
+            message = str(exc.response.get("Error", {}).get("Message", ""))
+            missing_config = _code(exc) == "ValidationException" and "endpoint config" in message.lower() and (
+                "could not find" in message.lower() or "does not exist" in message.lower())
+            if not missing_config or time.monotonic() + delay > deadline:
+                raise
+            sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 # -- autoscaling -----------------------------------------------------------------------------------
@@ -639,7 +685,20 @@ def _remove_autoscaling(aas: Any, cw: Any, resource_id: str, names: dict[str, st
 
 
 # -- deploy ----------------------------------------------------------------------------------------
-def _resolve_kms(session: AwsSession, key: str | None) -> str | None:
+def container_environment(spec: DeploymentSpec) -> dict[str, str]:
+    """The model container's environment: the spec's, plus for ``serverless`` the server limits
+    that match the platform's (a 60 s invocation, 4 MB payloads), so a slow or large request
+    gets the server's JSON error before the platform cuts it off. The spec may set them lower
+    (values above the platform's are refused by :class:`DeploymentSpec`)."""
+    env = dict(spec.environment)
+    if spec.kind == "serverless":
+        env.setdefault("SAGEMAKER_MODEL_SERVER_TIMEOUT", str(SERVERLESS_SERVER_TIMEOUT_S))
+        env.setdefault("SAGEMAKER_MAX_REQUEST_SIZE", str(SERVERLESS_MAX_PAYLOAD_BYTES))
+    return env
+
+
+def resolve_kms_key(session: AwsSession, key: str | None) -> str | None:
+    """The ARN of a KMS key id, alias or ARN (``None`` when no key is configured)."""
     if not key:
         return None
     if key.startswith("arn:") and ":key/" in key:
@@ -691,7 +750,7 @@ def deploy(
     report(f"image {image_uri}: {image.get('imageManifestMediaType')} {image.get('imageDigest', '')[:19]}")
     if spec.role_arn:
         preflight_role(iam_client, spec.role_arn, report)
-    kms_key_arn = _resolve_kms(session, spec.async_inference.kms_key_id)
+    kms_key_arn = resolve_kms_key(session, spec.async_inference.kms_key_id)
 
     # 2. bucket(s)
     bucket = spec.bucket or names["bucket"]
@@ -766,7 +825,7 @@ def deploy(
     preflight_role(iam_client, role_arn, report)
 
     # 6. model (content-named: same image digest + artifact + env + role = same model)
-    container = {"Image": image_uri, "ModelDataUrl": model_data_url, "Environment": dict(spec.environment)}
+    container = {"Image": image_uri, "ModelDataUrl": model_data_url, "Environment": container_environment(spec)}
     model_name = names["model_prefix"] + _hash({**container, "digest": image.get("imageDigest"), "role": role_arn})
     try:
         sm.describe_model(ModelName=model_name)
@@ -791,7 +850,7 @@ def deploy(
     config_hash = _hash(config_body, 10)
     endpoint = names["endpoint"]
     current = _describe_endpoint(sm, endpoint)
-    if current and current["EndpointStatus"] in ("Creating", "Updating", "SystemUpdating", "RollingBack"):
+    if current and current["EndpointStatus"] in IN_PROGRESS_STATES:
         report(f"endpoint {endpoint} is {current['EndpointStatus']}: waiting before changing it")
         current = wait_for_endpoint(sm, endpoint, timeout=timeout, poll_s=poll_s, progress=progress)
     if current and current["EndpointStatus"] == "Deleting":
@@ -811,7 +870,8 @@ def deploy(
                 f"endpoint {endpoint} exists and was not created by roomkit for {spec.name!r} "
                 f"(config {current_config}); pick another name"
             )
-    unchanged = bool(current) and current_config.startswith(names["config_prefix"] + config_hash + "-") and not force_update
+    unchanged = (bool(current) and current_config.startswith(names["config_prefix"] + config_hash + "-")
+                 and not force_update and current["EndpointStatus"] != ROLLBACK_FAILED)
     resource_id = f"endpoint/{endpoint}/variant/{spec.variant_name}"
     aas, cw = session.client("application-autoscaling"), session.client("cloudwatch")
     if unchanged:
@@ -827,16 +887,18 @@ def deploy(
         sm.create_endpoint_config(EndpointConfigName=config_name, **config_body,
                                   Tags=_tags_list({**tags, OWNER_TAG: spec.name, "roomkit:config-hash": config_hash}))
         report(f"created endpoint config {config_name}")
-        if current is None:
-            sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config_name,
-                               Tags=_tags_list({**tags, OWNER_TAG: spec.name}))
-            report(f"creating endpoint {endpoint}")
-        else:
+        if current is not None:
+            if current["EndpointStatus"] == ROLLBACK_FAILED:
+                report(f"endpoint {endpoint} is {ROLLBACK_FAILED} ({current.get('FailureReason')}): "
+                       "a new update restores one config")
             # A registered scalable target blocks variant changes: remove it, re-add after.
             for line in _remove_autoscaling(aas, cw, resource_id, names):
                 report(f"removed {line} for the update")
-            sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
-            report(f"updating endpoint {endpoint}: {current_config} -> {config_name}")
+        start_endpoint_rollout(sm, endpoint, config_name, update=current is not None,
+                               tags=_tags_list({**tags, OWNER_TAG: spec.name}),
+                               patience_s=CONFIG_VISIBILITY_PATIENCE_S if session.mode == "aws" else 0.0)
+        report(f"updating endpoint {endpoint}: {current_config} -> {config_name}" if current is not None
+               else f"creating endpoint {endpoint}")
         try:
             desc = wait_for_endpoint(sm, endpoint, timeout=timeout, poll_s=poll_s, progress=progress,
                                      expect_config=config_name)
@@ -878,6 +940,7 @@ def deploy(
         notification_queue_url=queue_url, notification_queue_arn=queue_arn, raw_notifications=False,
         scaling_resource_id=scaling_resource, scaling_policy_names=policies, alarm_name=alarm,
         owned=owned, trigger=previous.trigger if previous and previous.name == spec.name else None,
+        kms_key_arn=kms_key_arn,
         spec=spec.to_dict(),
         created_at=(previous.created_at if previous and previous.name == spec.name else None) or _now(),
         updated_at=_now(),
@@ -926,7 +989,9 @@ def _empty_bucket(s3: Any, bucket: str) -> int:
 def teardown(deployment: Deployment, session: AwsSession, *, everything: bool = False,
              progress: bool = True) -> list[str]:
     """Remove the endpoint and what serves it; with ``everything`` also the trigger, queue,
-    topics, role and buckets that roomkit created (resources the spec only pointed at stay).
+    topics, role and buckets that roomkit created (resources the spec only pointed at stay), and
+    the CloudWatch log groups of the endpoint (``/aws/sagemaker/Endpoints/<name>``) and of the
+    trigger function (``/aws/lambda/<function>``).
 
     Safe to re-run: what is already gone is skipped. Returns one line per removed resource.
     """
@@ -934,6 +999,10 @@ def teardown(deployment: Deployment, session: AwsSession, *, everything: bool = 
     names = resource_names(deployment.name, deployment.account_id, deployment.region)
     sm = session.client("sagemaker")
     aas, cw = session.client("application-autoscaling"), session.client("cloudwatch")
+    log_groups = [f"/aws/sagemaker/Endpoints/{deployment.endpoint_name}"]
+    if deployment.trigger is None or deployment.trigger.target == "lambda":
+        function = (deployment.trigger.function_name if deployment.trigger else None) or names["trigger_function"]
+        log_groups.append(f"/aws/lambda/{function}")
 
     if everything and deployment.trigger is not None:
         from roomkit.aws.trigger_deploy import remove_trigger as _remove_trigger
@@ -1001,9 +1070,21 @@ def teardown(deployment: Deployment, session: AwsSession, *, everything: bool = 
                     raise
                 if _ignore_missing(s3.delete_bucket, Bucket=ident):
                     report(f"removed bucket {ident} ({n} objects)")
+        for group in delete_log_groups(session.client("logs"), log_groups):
+            report(f"removed log group {group}")
     if not report.lines and progress:
         print(f"nothing to remove for {deployment.name}", file=sys.stderr)
     return report.lines
+
+
+def delete_log_groups(logs: Any, groups: list[str]) -> list[str]:
+    """Delete the named CloudWatch log groups (the endpoint's, the trigger function's); those
+    already gone are skipped. Returns the ones deleted."""
+    removed = []
+    for group in groups:
+        if _ignore_missing(logs.delete_log_group, logGroupName=group):
+            removed.append(group)
+    return removed
 
 
 def deploy_trigger(deployment: Deployment, session: AwsSession, **kwargs: Any) -> TriggerDeployment:

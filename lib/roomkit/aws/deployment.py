@@ -86,6 +86,8 @@ class Deployment:
     alarm_name: str | None = None
     owned: list[str] = field(default_factory=list)
     trigger: TriggerDeployment | None = None
+    # The customer KMS key of the buckets and outputs (resolved ARN), if the spec names one.
+    kms_key_arn: str | None = None
     spec: dict[str, Any] = field(default_factory=dict)
     created_at: str | None = None
     updated_at: str | None = None

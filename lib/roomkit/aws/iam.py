@@ -2,7 +2,8 @@
 
 Pure functions returning policy dicts: no AWS calls, so tests can read every statement. Each
 statement has a ``Sid`` naming why it exists. ``Resource: "*"`` appears only where AWS accepts
-nothing narrower (``ecr:GetAuthorizationToken``).
+nothing narrower: ``ecr:GetAuthorizationToken``, and ``cloudwatch:PutMetricData``, which is then
+limited by its ``cloudwatch:namespace`` condition key instead.
 """
 from __future__ import annotations
 
@@ -10,6 +11,13 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 VERSION = "2012-10-17"
+# Where SageMaker's agents publish endpoint and transform-job metrics with the execution role
+# (``/aws/sagemaker/Endpoints``, ``/aws/sagemaker/TransformJobs`` …). PutMetricData has no
+# resource type, so the namespace condition is what scopes it.
+SAGEMAKER_METRIC_NAMESPACES = ("/aws/sagemaker/*",)
+TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"
+# Actions that may carry ``Resource: "*"`` only together with the named condition key.
+STAR_RESOURCE_WITH_CONDITION = {"cloudwatch:PutMetricData": "cloudwatch:namespace"}
 
 
 def partition_for(region: str) -> str:
@@ -159,15 +167,60 @@ def execution_role_policy(
             "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
             "Resource": [log_group, f"{log_group}:log-stream:*"],
         },
+        metrics_statement("PublishSageMakerMetrics", SAGEMAKER_METRIC_NAMESPACES),
     ]
     if kms_key_arn:
-        statements.append({
-            "Sid": "UseKmsKey",
-            "Effect": "Allow",
-            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-            "Resource": kms_key_arn,
-        })
+        statements += kms_statements(kms_key_arn, grant=True)
     return {"Version": VERSION, "Statement": statements}
+
+
+def metrics_statement(sid: str, namespaces: Iterable[str]) -> dict[str, Any]:
+    """``cloudwatch:PutMetricData`` limited to ``namespaces`` (the action has no resource type)."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": "cloudwatch:PutMetricData",
+        "Resource": "*",
+        "Condition": {"StringLike": {"cloudwatch:namespace": sorted(namespaces)}},
+    }
+
+
+def kms_statements(kms_key_arn: str, *, grant: bool) -> list[dict[str, Any]]:
+    """Use of the customer key: S3 reads (Decrypt) and writes (GenerateDataKey) of objects it
+    encrypts; with ``grant``, ``kms:CreateGrant`` for the AWS resources SageMaker attaches it to
+    (the instance's storage volume), and nothing else."""
+    statements: list[dict[str, Any]] = [{
+        "Sid": "UseKmsKey",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"] if grant
+        else ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Resource": kms_key_arn,
+    }]
+    if grant:
+        statements.append({
+            "Sid": "GrantKmsKeyToSageMakerResources",
+            "Effect": "Allow",
+            "Action": "kms:CreateGrant",
+            "Resource": kms_key_arn,
+            "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        })
+    return statements
+
+
+def transform_job_policy(*, region: str, account: str) -> dict[str, Any]:
+    """Extra execution-role policy once Batch Transform runs the model: its jobs log to
+    ``/aws/sagemaker/TransformJobs`` (the metrics namespace is already in the role's policy)."""
+    p = partition_for(region)
+    group = f"arn:{p}:logs:{region}:{account}:log-group:{TRANSFORM_LOG_GROUP}"
+    return {
+        "Version": VERSION,
+        "Statement": [{
+            "Sid": "WriteTransformJobLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            "Resource": [group, f"{group}:log-stream:*"],
+        }],
+    }
 
 
 def trigger_read_policy(*, region: str, bucket: str, prefix: str) -> dict[str, Any]:
@@ -194,36 +247,54 @@ def trigger_function_policy(
     claims_prefix: str | None,
     function_name: str,
     dead_letter_queue_arn: str | None = None,
+    failure_location: S3Location | None = None,
+    error_topic_arn: str | None = None,
+    kms_key_arn: str | None = None,
 ) -> dict[str, Any]:
     """Inline policy of the trigger Lambda's role: invoke this one endpoint asynchronously, read
-    the upload prefix, keep its idempotency claims, write its own logs, and hand events it gave
-    up on to its dead-letter queue."""
+    the upload prefix (and list it, so a deleted upload reads as 404 rather than 403), keep its
+    idempotency claims, write the failure object and error notification of a refused upload,
+    write its own logs, hand events it gave up on to its dead-letter queue, and use the
+    bucket's KMS key when there is one."""
     p = partition_for(region)
     # SageMaker endpoint ARNs carry the name in lower case.
     endpoint_arn = f"arn:{p}:sagemaker:{region}:{account}:endpoint/{endpoint_name.lower()}"
     log_group = f"arn:{p}:logs:{region}:{account}:log-group:/aws/lambda/{function_name}"
+    uploads = S3Location(bucket, prefix)
     statements: list[dict[str, Any]] = [
         {"Sid": "InvokeThisEndpointAsync", "Effect": "Allow",
          "Action": "sagemaker:InvokeEndpointAsync", "Resource": endpoint_arn},
         {"Sid": "ReadUploads", "Effect": "Allow", "Action": "s3:GetObject",
-         "Resource": s3_object_arn(p, bucket, prefix)},
+         "Resource": uploads.arn(p)},
     ]
+    listed = [uploads]
     if claims_prefix:
         statements.append({"Sid": "KeepIdempotencyClaims", "Effect": "Allow",
                            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
                            "Resource": s3_object_arn(p, bucket, claims_prefix)})
+        listed.append(S3Location(bucket, claims_prefix))
+    statements += _list_bucket_statements("ListUploadsAndClaims", p, listed)
+    if failure_location is not None:
+        statements.append({"Sid": "WriteRefusedUploadFailures", "Effect": "Allow",
+                           "Action": "s3:PutObject", "Resource": failure_location.arn(p)})
+    if error_topic_arn:
+        statements.append({"Sid": "PublishRefusedUploadErrors", "Effect": "Allow",
+                           "Action": "sns:Publish", "Resource": error_topic_arn})
     statements.append({"Sid": "WriteFunctionLogs", "Effect": "Allow",
                        "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
                        "Resource": [log_group, f"{log_group}:log-stream:*"]})
     if dead_letter_queue_arn:
         statements.append({"Sid": "SendFailedEventsToDeadLetterQueue", "Effect": "Allow",
                            "Action": "sqs:SendMessage", "Resource": dead_letter_queue_arn})
+    if kms_key_arn:
+        statements += kms_statements(kms_key_arn, grant=False)
     return {"Version": VERSION, "Statement": statements}
 
 
 def wildcard_findings(document: dict[str, Any], *, allowed: Iterable[str] = ("ecr:GetAuthorizationToken",)) -> list[str]:
     """Problems a reviewer would flag: wildcard actions, ``Resource: "*"`` outside ``allowed``
-    actions, ``*FullAccess``. Empty list = clean. Used by the tests and by ``deploy`` itself."""
+    actions (or, for :data:`STAR_RESOURCE_WITH_CONDITION` actions, without their condition key),
+    ``*FullAccess``. Empty list = clean. Used by the tests and by ``deploy`` itself."""
     allowed = set(allowed)
     problems = []
     for st in document.get("Statement", []):
@@ -239,8 +310,15 @@ def wildcard_findings(document: dict[str, Any], *, allowed: Iterable[str] = ("ec
                 problems.append(f"{sid}: wildcard action {a}")
             if "FullAccess" in a:
                 problems.append(f"{sid}: {a}")
-        if "*" in resources and not set(actions) <= allowed:
+        if "*" in resources and not set(actions) <= allowed and not _scoped_by_condition(st, actions):
             problems.append(f"{sid}: Resource '*' for {', '.join(actions)}")
         if not st.get("Sid"):
             problems.append("statement without Sid")
     return problems
+
+
+def _scoped_by_condition(statement: dict[str, Any], actions: list[str]) -> bool:
+    """Whether every action is one that takes ``Resource: "*"`` with its condition key, and the
+    statement carries that key."""
+    keys = {k for op in (statement.get("Condition") or {}).values() if isinstance(op, dict) for k in op}
+    return bool(actions) and all(STAR_RESOURCE_WITH_CONDITION.get(a) in keys for a in actions)

@@ -33,6 +33,12 @@ KINDS = ("async", "serverless", "realtime")
 NOTIFICATION_TARGETS = ("SUCCESS_NOTIFICATION_TOPIC", "ERROR_NOTIFICATION_TOPIC")
 # Serverless endpoints accept these memory sizes only (MB).
 SERVERLESS_MEMORY_SIZES = (1024, 2048, 3072, 4096, 5120, 6144)
+# Serverless invocations end after 60 s and take payloads up to 4 MB; the container's own limits
+# (SAGEMAKER_MODEL_SERVER_TIMEOUT, SAGEMAKER_MAX_REQUEST_SIZE) default to these, the timeout a few
+# seconds under so that the server's JSON error reaches the caller first.
+SERVERLESS_INVOCATION_TIMEOUT_S = 60
+SERVERLESS_SERVER_TIMEOUT_S = 55
+SERVERLESS_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
 
 # The name prefix becomes part of bucket, role, topic, queue, model and endpoint names. Bucket
 # names are the tightest constraint: lowercase, digits, hyphens; <account>-<region> is appended.
@@ -306,6 +312,8 @@ class DeploymentSpec:
         for section, cls in _SECTIONS.items():
             if not isinstance(getattr(self, section), cls):
                 raise ConfigError(f"{section} must be a {cls.__name__}")
+        if self.kind == "serverless":
+            _check_serverless_environment(self.environment)
         if self.kind == "async" and self.autoscaling.enabled and self.instance_count > self.autoscaling.max_capacity:
             raise ConfigError(
                 f"instance_count ({self.instance_count}) must be <= autoscaling.max_capacity "
@@ -397,6 +405,33 @@ class DeploymentSpec:
 
     def replace(self, **changes: Any) -> "DeploymentSpec":
         return replace(self, **changes)
+
+
+def _check_serverless_environment(env: Mapping[str, str]) -> None:
+    """A serverless container may not promise more than the platform gives (60 s, 4 MB)."""
+    from roomkit.serving.options import parse_size  # pure Python, no server behind it
+
+    timeout = env.get("SAGEMAKER_MODEL_SERVER_TIMEOUT")
+    if timeout is not None:
+        try:
+            seconds = int(timeout)
+        except ValueError:
+            raise ConfigError(f"environment.SAGEMAKER_MODEL_SERVER_TIMEOUT must be whole seconds, got {timeout!r}") from None
+        if not 1 <= seconds <= SERVERLESS_INVOCATION_TIMEOUT_S:
+            raise ConfigError(
+                f"environment.SAGEMAKER_MODEL_SERVER_TIMEOUT is {seconds} s but a serverless endpoint ends every "
+                f"invocation after {SERVERLESS_INVOCATION_TIMEOUT_S} s: use at most "
+                f"{SERVERLESS_INVOCATION_TIMEOUT_S} (default {SERVERLESS_SERVER_TIMEOUT_S}), or kind: async for longer plans"
+            )
+    size = env.get("SAGEMAKER_MAX_REQUEST_SIZE")
+    if size is not None:
+        nbytes = parse_size(size, "environment.SAGEMAKER_MAX_REQUEST_SIZE")
+        if nbytes > SERVERLESS_MAX_PAYLOAD_BYTES:
+            raise ConfigError(
+                f"environment.SAGEMAKER_MAX_REQUEST_SIZE is {nbytes} bytes but a serverless endpoint accepts "
+                f"payloads up to {SERVERLESS_MAX_PAYLOAD_BYTES} bytes (4 MB): use at most that, or kind: async "
+                "for larger plans (up to 1 GB)"
+            )
 
 
 def load_model_config(value: Mapping[str, Any] | str) -> dict[str, Any]:

@@ -37,6 +37,7 @@ class AsyncTarget:
     mode: str | None = None
     region: str | None = None
     kind: str = "async"
+    role_name: str | None = None  # the execution role, when roomkit made it (Batch Transform adds to it)
 
     def __post_init__(self) -> None:
         if not self.endpoint_name:
@@ -62,6 +63,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "mode": ("mode",),
     "kind": ("kind",),
     "region": ("region", "region_name"),
+    "role_name": ("role_name",),
 }
 _NESTED = ("spec", "async_config", "async_inference", "notifications", "resources")
 

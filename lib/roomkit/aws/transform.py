@@ -10,7 +10,13 @@ the same :class:`~roomkit.aws.jobs.ResultRow` table as :func:`roomkit.aws.submit
 AWS mode
     ``CreateTransformJob`` with the deployment's model, instance type and count; the model's
     execution role must be able to read the inputs (plans under the deployment's input prefix
-    are; copy others there first) and write the output prefix. If any object fails, Batch
+    are; copy others there first) and write the output prefix. A roomkit-made role also gets an
+    inline policy ``roomkit-transform`` for the jobs' logs (``/aws/sagemaker/TransformJobs``).
+    AWS requires ``MaxConcurrentTransforms × MaxPayloadInMB ≤ 100``: the payload limit is the
+    largest plan rounded up to whole MB, the concurrency one request per vCPU of the instance
+    type (what the server's workers take, and what its ``/execution-parameters`` answers) within
+    that product; an explicit ``max_concurrent_transforms`` beyond it is refused before any job
+    starts. If any object fails, Batch
     Transform marks the whole job Failed but keeps the outputs of the objects that succeeded:
     those rows are ``success``; the others are ``failed`` with the job's ``FailureReason``.
 
@@ -27,6 +33,8 @@ Local mode
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 import re
 import time
@@ -43,6 +51,11 @@ from roomkit.aws.s3 import progress_bar, read
 from roomkit.aws.target import AsyncTarget, target_of
 
 MAX_PAYLOAD_MB = 100  # Batch Transform's MaxPayloadInMB ceiling
+# AWS: MaxConcurrentTransforms × MaxPayloadInMB must not exceed this.
+MAX_CONCURRENCY_PAYLOAD_PRODUCT = 100
+MB = 1024 * 1024
+TRANSFORM_POLICY = "roomkit-transform"
+log = logging.getLogger(__name__)
 _TERMINAL = ("Completed", "Failed", "Stopped")
 PENDING_KEY = "__pending__"
 _JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
@@ -91,9 +104,11 @@ def transform(
     s3 = session.client("s3")
     sagemaker = session.client("sagemaker")
     plans = resolve_inputs(inputs, s3)
-    too_big = [p.source for p in plans if p.size > MAX_PAYLOAD_MB * 1024 * 1024]
+    too_big = [p.source for p in plans if p.size > MAX_PAYLOAD_MB * MB]
     if too_big:
         raise InputError(f"Batch Transform takes objects up to {MAX_PAYLOAD_MB} MB: {', '.join(too_big)}")
+    instance_type = instance_type or target.instance_type or "ml.m5.large"
+    concurrency, payload_mb = transform_limits(max(p.size for p in plans), instance_type, max_concurrent_transforms)
 
     base = job_name or _job_name(target.endpoint_name)
     if not _JOB_NAME.fullmatch(base):
@@ -106,6 +121,9 @@ def transform(
     parse_s3_uri(output_uri)
 
     from roomkit.aws.submit import plan_key_of, upload_plan
+
+    if target.role_name:
+        _grant_transform_logs(session, target.role_name)
 
     uris: list[str] = []
     for plan in plans:
@@ -124,9 +142,9 @@ def transform(
         manifest = _write_manifest(s3, target, name, bucket, [uris[i] for i in idx])
         sagemaker.create_transform_job(**_job_request(
             name, target, manifest, ctype, output_uri,
-            instance_type=instance_type or target.instance_type or "ml.m5.large",
+            instance_type=instance_type,
             instance_count=instance_count or target.instance_count or 1,
-            max_concurrent=max_concurrent_transforms,
+            max_concurrent=concurrency, max_payload_mb=payload_mb,
             invocation_timeout_seconds=invocation_timeout_seconds,
         ))
         names[ctype] = name
@@ -171,6 +189,61 @@ def transform(
     return result
 
 
+def instance_vcpus(instance_type: str) -> int:
+    """vCPUs of an ``ml.<family>.<size>`` type by its size (large 2, xlarge 4, Nxlarge 4N);
+    1 when the size says nothing (medium, metal, unknown)."""
+    size = instance_type.rsplit(".", 1)[-1]
+    if size == "large":
+        return 2
+    match = re.fullmatch(r"(\d*)xlarge", size)
+    if match:
+        return 4 * int(match.group(1) or 1)
+    return 1
+
+
+def transform_limits(largest_bytes: int, instance_type: str, max_concurrent: int | None = None) -> tuple[int, int]:
+    """``(MaxConcurrentTransforms, MaxPayloadInMB)`` for a job whose largest plan has
+    ``largest_bytes``, within AWS's ``MaxConcurrentTransforms × MaxPayloadInMB ≤ 100``.
+
+    The payload limit is the largest plan in whole MB (at least 1); the concurrency is
+    ``max_concurrent`` when given (ConfigError, with the largest allowed value, when the product
+    would pass 100), else one request per vCPU of ``instance_type``, lowered to fit.
+    """
+    payload_mb = max(1, math.ceil(largest_bytes / MB))
+    if payload_mb > MAX_PAYLOAD_MB:
+        raise InputError(f"Batch Transform takes objects up to {MAX_PAYLOAD_MB} MB; the largest is {payload_mb} MB")
+    most = MAX_CONCURRENCY_PAYLOAD_PRODUCT // payload_mb
+    if max_concurrent is None:
+        return max(1, min(instance_vcpus(instance_type), most)), payload_mb
+    if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
+        raise ConfigError(f"max_concurrent_transforms must be a positive integer, got {max_concurrent!r}")
+    if max_concurrent * payload_mb > MAX_CONCURRENCY_PAYLOAD_PRODUCT:
+        raise ConfigError(
+            f"max_concurrent_transforms={max_concurrent} with plans up to {payload_mb} MB gives "
+            f"MaxConcurrentTransforms × MaxPayloadInMB = {max_concurrent * payload_mb}, above Batch Transform's "
+            f"limit of {MAX_CONCURRENCY_PAYLOAD_PRODUCT}: use at most {most} for these plans"
+        )
+    return max_concurrent, payload_mb
+
+
+def _grant_transform_logs(session: Any, role_name: str) -> None:
+    """Let the deployment's (roomkit-made) execution role write the transform jobs' logs."""
+    from botocore.exceptions import ClientError
+
+    from roomkit.aws import iam
+
+    policy = iam.transform_job_policy(region=session.region, account=session.account_id())
+    try:
+        session.client("iam").put_role_policy(RoleName=role_name, PolicyName=TRANSFORM_POLICY,
+                                              PolicyDocument=json.dumps(policy))
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code not in ("AccessDenied", "AccessDeniedException"):
+            raise
+        log.warning("cannot add %s to role %s (%s): the transform jobs run, but their CloudWatch logs "
+                    "(%s) may be missing", TRANSFORM_POLICY, role_name, code, iam.TRANSFORM_LOG_GROUP)
+
+
 def _job_name(endpoint_name: str) -> str:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     return f"{endpoint_name[:40].rstrip('-')}-bt-{stamp}"
@@ -187,13 +260,14 @@ def _write_manifest(s3: Any, target: AsyncTarget, name: str, bucket: str, uris: 
 
 def _job_request(
     name: str, target: AsyncTarget, manifest: str, content_type: str, output_uri: str, *,
-    instance_type: str, instance_count: int, max_concurrent: int | None, invocation_timeout_seconds: int,
+    instance_type: str, instance_count: int, max_concurrent: int, max_payload_mb: int, invocation_timeout_seconds: int,
 ) -> dict[str, Any]:
     request: dict[str, Any] = {
         "TransformJobName": name,
         "ModelName": target.model_name,
         "BatchStrategy": "SingleRecord",
-        "MaxPayloadInMB": MAX_PAYLOAD_MB,
+        "MaxConcurrentTransforms": int(max_concurrent),
+        "MaxPayloadInMB": int(max_payload_mb),
         "ModelClientConfig": {
             "InvocationsTimeoutInSeconds": int(invocation_timeout_seconds),
             "InvocationsMaxRetries": 1,
@@ -208,8 +282,6 @@ def _job_request(
         "TransformResources": {"InstanceType": instance_type, "InstanceCount": int(instance_count)},
         "Tags": [{"Key": "roomkit:endpoint", "Value": target.endpoint_name}],
     }
-    if max_concurrent:
-        request["MaxConcurrentTransforms"] = int(max_concurrent)
     return request
 
 

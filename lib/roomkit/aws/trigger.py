@@ -3,16 +3,24 @@
 Runs as an AWS Lambda function (``roomkit.aws.trigger.handler``, Python runtime, only boto3 needed)
 and, in local mode, inside the local runtime, which feeds it the bucket's notifications from an
 SQS queue through :func:`process_event`. This module imports the standard library and
-:mod:`roomkit.errors` only (boto3 lazily, in :func:`handler`), so the deployment zip is three
-small files and a cold start costs milliseconds.
+:mod:`roomkit.errors` only (boto3 lazily, in :func:`handler`), so a cold start costs
+milliseconds; the deployment zip carries the botocore it needs (see
+:func:`roomkit.aws.trigger_deploy.package_handler`).
 
 For each S3 ``ObjectCreated`` record — delivered directly, or wrapped in SQS and/or SNS
 envelopes, or as an EventBridge "Object Created" event — it decodes the key (URL encoding, ``+``
-for spaces, UTF-8), skips what is outside the configured prefix or not a plan (by extension and,
-when the object has one, by Content-Type), and calls ``InvokeEndpointAsync`` with
+for spaces, UTF-8), skips what is outside the configured prefix or not a plan by its extension,
+and calls ``InvokeEndpointAsync`` with
 ``InputLocation`` pointing at the object, the plan's own ``ContentType`` (never
 ``application/json`` for image bytes) and an ``InferenceId`` derived from bucket, key and
 version (S3 ``versionId``, else the event ``sequencer``, else the ETag).
+
+An upload named like a plan whose own Content-Type says it is something else (``plan.png``
+stored as ``text/plain``) is *refused*, like any input the endpoint refuses: the trigger writes
+the failure object ``<FAILURE_PATH><inference id>-error.out`` (``{"status": "error", "error":
+{"code": "unsupported_media_type", ...}}``) and publishes SageMaker's ``InferenceResult``
+notification with ``invocationStatus: Failed`` to ``ERROR_TOPIC_ARN``, without invoking the
+endpoint (which would wake it, and a JSON Content-Type would change what it reads).
 
 Redelivery (S3, SNS and SQS are all at-least-once) must not start a second job, and SageMaker
 does not deduplicate on ``InferenceId``. So each submission is recorded in a small *claim*
@@ -20,8 +28,12 @@ object ``<CLAIMS_PREFIX><inference id>.json`` in the same bucket, written with S
 ``If-None-Match: *``: the first delivery wins the claim, invokes, and marks it ``submitted``;
 a later delivery finds it and skips. A claim still ``claimed`` (the winner is mid-invoke or
 crashed) is retried later, and taken over once older than ``CLAIM_STALE_AFTER_SECONDS`` — so a
-crash between claim and invoke delays a plan but never loses it. If the invoke fails the claim is
-deleted and the record is reported failed, so the event source retries it.
+crash between claim and invoke delays a plan but never loses it. The default (150 s) lies
+between the function's timeout (no live claimer is overtaken) and the ~180 s after which
+Lambda's last asynchronous retry arrives (retries come 1 and then 2 minutes after a failure), so
+that retry finds the claim stale; ``deploy_trigger`` sets it from the function's timeout. If the
+invoke (or anything after the claim) fails, the claim is deleted and the record is reported
+failed, so the event source retries it.
 
 Failures are per record: for SQS events the result carries ``batchItemFailures`` (the function's
 event source mapping needs ``ReportBatchItemFailures``); for direct S3/SNS events
@@ -35,7 +47,8 @@ Environment (validated at cold start, with a message naming the variable):
 ``ACCEPT`` (``application/json``), ``REQUEST_TTL_SECONDS`` (60–21600),
 ``INVOCATION_TIMEOUT_SECONDS`` (1–3600), ``CHECK_CONTENT_TYPE`` (``true``),
 ``CLAIMS_PREFIX`` (``.roomkit/trigger-claims/``; ``off`` disables deduplication),
-``CLAIM_STALE_AFTER_SECONDS`` (900).
+``CLAIM_STALE_AFTER_SECONDS`` (150), ``FAILURE_PATH`` (``s3://bucket/prefix/`` for refused
+uploads' failure objects), ``ERROR_TOPIC_ARN`` (their error notifications).
 """
 from __future__ import annotations
 
@@ -67,8 +80,17 @@ GENERIC_CONTENT_TYPES = {"", "binary/octet-stream", "application/octet-stream", 
 _CONTENT_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png",
                     "image/tif": "image/tiff", "image/x-tiff": "image/tiff", "application/x-pdf": "application/pdf"}
 DEFAULT_CLAIMS_PREFIX = ".roomkit/trigger-claims/"
+# Lambda retries a failed asynchronous invocation after ~1 min and again ~2 min later: a claim
+# left by a crashed attempt must be stale by the last retry (~180 s after the claim at the
+# earliest) but not before the claimer's own timeout ends.
+LAMBDA_LAST_RETRY_AFTER_S = 180
+DEFAULT_CLAIM_STALE_AFTER_S = 150
+REFUSED_CODE = "unsupported_media_type"
 
-SUBMITTED, SKIPPED, DUPLICATE, FAILED = "submitted", "skipped", "duplicate", "failed"
+SUBMITTED, SKIPPED, DUPLICATE, FAILED, REFUSED = "submitted", "skipped", "duplicate", "failed", "refused"
+_DONE_STATES = (SUBMITTED, REFUSED)  # claim states after which a redelivery is a duplicate
+_S3_PATH_RE = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.*)$")
+_SNS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:([a-z0-9-]+):\d{12}:[A-Za-z0-9_.-]{1,256}$")
 
 
 # -- configuration ---------------------------------------------------------------------------------
@@ -110,13 +132,16 @@ class TriggerConfig:
     invocation_timeout_seconds: int | None = None
     check_content_type: bool = True
     claims_prefix: str | None = DEFAULT_CLAIMS_PREFIX
-    claim_stale_after_s: int = 900
+    claim_stale_after_s: int = DEFAULT_CLAIM_STALE_AFTER_S
+    failure_path: str | None = None
+    error_topic_arn: str | None = None
 
     ENV = {
         "ENDPOINT_NAME": "endpoint_name", "INPUT_PREFIX": "input_prefix", "PLAN_SUFFIXES": "suffixes",
         "INPUT_BUCKET": "bucket", "ACCEPT": "accept", "REQUEST_TTL_SECONDS": "request_ttl_seconds",
         "INVOCATION_TIMEOUT_SECONDS": "invocation_timeout_seconds", "CHECK_CONTENT_TYPE": "check_content_type",
         "CLAIMS_PREFIX": "claims_prefix", "CLAIM_STALE_AFTER_SECONDS": "claim_stale_after_s",
+        "FAILURE_PATH": "failure_path", "ERROR_TOPIC_ARN": "error_topic_arn",
     }
 
     def __post_init__(self) -> None:
@@ -144,6 +169,16 @@ class TriggerConfig:
                 raise ConfigError(
                     f"CLAIMS_PREFIX {self.claims_prefix!r} must lie outside INPUT_PREFIX {self.input_prefix!r}"
                 )
+        if self.failure_path is not None:
+            match = _S3_PATH_RE.match(self.failure_path) if isinstance(self.failure_path, str) else None
+            if not match:
+                raise ConfigError(f"FAILURE_PATH must be an s3://bucket/prefix/ URI, got {self.failure_path!r}")
+            key = match.group(2)
+            object.__setattr__(self, "failure_path", f"s3://{match.group(1)}/{key.rstrip('/') + '/' if key else ''}")
+        if self.error_topic_arn is not None and (
+            not isinstance(self.error_topic_arn, str) or not _SNS_ARN_RE.match(self.error_topic_arn)
+        ):
+            raise ConfigError(f"ERROR_TOPIC_ARN must be an SNS topic ARN, got {self.error_topic_arn!r}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "TriggerConfig":
@@ -165,7 +200,10 @@ class TriggerConfig:
             invocation_timeout_seconds=_int_env(env, "INVOCATION_TIMEOUT_SECONDS", 1, 3600, None),
             check_content_type=_bool_env(env, "CHECK_CONTENT_TYPE", True),
             claims_prefix=claims_prefix,
-            claim_stale_after_s=_int_env(env, "CLAIM_STALE_AFTER_SECONDS", 1, 86400, 900) or 900,
+            claim_stale_after_s=_int_env(env, "CLAIM_STALE_AFTER_SECONDS", 1, 86400, DEFAULT_CLAIM_STALE_AFTER_S)
+            or DEFAULT_CLAIM_STALE_AFTER_S,
+            failure_path=(env.get("FAILURE_PATH") or "").strip() or None,
+            error_topic_arn=(env.get("ERROR_TOPIC_ARN") or "").strip() or None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -315,27 +353,66 @@ def _error_text(exc: Exception) -> str:
     return f"{_error_code(exc)}: {message}" if message else str(exc)
 
 
-def _content_type(obj: S3Object, config: TriggerConfig, s3: Any) -> tuple[str | None, str | None]:
-    """(ContentType to send, or None with the reason to skip)."""
+@dataclass(frozen=True)
+class _Verdict:
+    """What to do with an object: send it as ``content_type``, skip it, or refuse it."""
+
+    content_type: str | None = None
+    skip: str | None = None
+    refuse: str | None = None
+    declared: str | None = None
+
+
+def _verdict(obj: S3Object, config: TriggerConfig, s3: Any) -> _Verdict:
+    """Plans by extension are sent; a plan-named object whose Content-Type contradicts it is
+    refused (failure object + error notification); everything else is skipped."""
     suffix = os.path.splitext(obj.key)[1].lower()
     if suffix not in config.suffixes:
-        return None, f"not a plan type ({suffix or 'no extension'}; accepted: {', '.join(config.suffixes)})"
+        return _Verdict(skip=f"not a plan type ({suffix or 'no extension'}; accepted: {', '.join(config.suffixes)})")
     by_extension = PLAN_TYPES[suffix]
     if not config.check_content_type:
-        return by_extension, None
-    try:
-        head = s3.head_object(Bucket=obj.bucket, Key=obj.key)
-    except Exception as exc:  # noqa: BLE001 - botocore ClientError without importing botocore here
-        if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-            return None, "object no longer exists"
-        raise
-    declared = str(head.get("ContentType") or "").split(";")[0].strip().lower()
-    declared = _CONTENT_ALIASES.get(declared, declared)
+        return _Verdict(content_type=by_extension)
+    head = _head(obj, s3)
+    if head is None:
+        return _Verdict(skip="object no longer exists")
+    raw = str(head.get("ContentType") or "").split(";")[0].strip().lower()
+    declared = _CONTENT_ALIASES.get(raw, raw)
     if declared in GENERIC_CONTENT_TYPES:
-        return by_extension, None
+        return _Verdict(content_type=by_extension)
     if declared in PLAN_TYPES.values():
-        return declared, None
-    return None, f"Content-Type {declared} is not a plan type"
+        return _Verdict(content_type=declared)
+    return _Verdict(
+        declared=raw,
+        refuse=(f"Content-Type {raw} is not a plan type (a {suffix} plan is {by_extension}; accepted: "
+                f"{', '.join(sorted(set(PLAN_TYPES.values())))}); the upload was not sent to the endpoint"),
+    )
+
+
+def _head(obj: S3Object, s3: Any) -> Mapping[str, Any] | None:
+    """HeadObject, or None when the object is gone. Without ``s3:ListBucket`` S3 answers a
+    missing key with 403, so a 403 is checked against a listing of that very key."""
+    try:
+        return s3.head_object(Bucket=obj.bucket, Key=obj.key)
+    except Exception as exc:  # noqa: BLE001 - botocore ClientError without importing botocore here
+        code = _error_code(exc)
+        if code in ("404", "NoSuchKey", "NotFound"):
+            return None
+        if code not in ("403", "AccessDenied", "Forbidden"):
+            raise
+    try:
+        listed = s3.list_objects_v2(Bucket=obj.bucket, Prefix=obj.key, MaxKeys=1).get("Contents") or []
+    except Exception as exc:  # noqa: BLE001
+        raise RuntimeError(
+            f"HeadObject s3://{obj.bucket}/{obj.key} answered 403 and the key cannot be listed "
+            f"({_error_code(exc)}): the trigger's role needs s3:GetObject on the upload prefix and "
+            "s3:ListBucket on the bucket"
+        ) from None
+    if any(item.get("Key") == obj.key for item in listed):
+        raise RuntimeError(
+            f"HeadObject s3://{obj.bucket}/{obj.key} answered 403 although the object exists: the trigger's "
+            "role needs s3:GetObject on the upload prefix (and kms:Decrypt when the bucket uses a KMS key)"
+        )
+    return None
 
 
 def _claim_key(config: TriggerConfig, inference_id: str) -> str:
@@ -357,8 +434,8 @@ def _claim(s3: Any, obj: S3Object, config: TriggerConfig, inference_id: str) -> 
         existing = json.loads(found["Body"].read() or b"{}")
     except Exception as exc:  # noqa: BLE001 - vanished in between, or unreadable: retry later
         return f"busy: claim {key} changing ({_error_code(exc)})"
-    if existing.get("state") == SUBMITTED:
-        return f"{DUPLICATE}: already submitted as {inference_id}"
+    if existing.get("state") in _DONE_STATES:
+        return f"{DUPLICATE}: already {existing.get('state')} as {inference_id}"
     age = time.time() - float(existing.get("at") or 0)
     if age < config.claim_stale_after_s:
         return f"busy: another delivery is submitting it ({age:.0f}s ago)"
@@ -370,8 +447,12 @@ def _claim(s3: Any, obj: S3Object, config: TriggerConfig, inference_id: str) -> 
         return f"busy: claim {key} taken over concurrently ({_error_code(exc)})"
 
 
-def process_object(obj: S3Object, config: TriggerConfig, *, sagemaker_runtime: Any, s3: Any) -> RecordResult:
-    """Decide about one created object and, if it is a plan, submit it once."""
+def process_object(obj: S3Object, config: TriggerConfig, *, sagemaker_runtime: Any, s3: Any,
+                   sns: Any = None) -> RecordResult:
+    """Decide about one created object and, if it is a plan, submit it (or refuse it) once.
+
+    ``sns`` publishes a refused upload's error notification (needed with ``ERROR_TOPIC_ARN``).
+    """
     result = RecordResult(status=SKIPPED, bucket=obj.bucket, key=obj.key)
     if config.bucket and obj.bucket != config.bucket:
         result.reason = f"bucket {obj.bucket} is not {config.bucket}"
@@ -385,9 +466,9 @@ def process_object(obj: S3Object, config: TriggerConfig, *, sagemaker_runtime: A
     if config.claims_prefix and obj.key.startswith(config.claims_prefix):
         result.reason = "a trigger claim"
         return result
-    content_type, why_not = _content_type(obj, config, s3)
-    if content_type is None:
-        result.reason = why_not
+    verdict = _verdict(obj, config, s3)
+    if verdict.skip is not None:
+        result.reason = verdict.skip
         return result
     inference_id = inference_id_for(obj)
     result.inference_id = inference_id
@@ -397,6 +478,43 @@ def process_object(obj: S3Object, config: TriggerConfig, *, sagemaker_runtime: A
             result.status = DUPLICATE if refused.startswith(DUPLICATE) else FAILED
             result.reason = refused
             return result
+    try:
+        if verdict.refuse is not None:
+            _refuse(obj, config, inference_id, verdict, result, s3=s3, sns=sns)
+        else:
+            _invoke(obj, config, inference_id, verdict.content_type or "", result, sagemaker_runtime)
+    except Exception as exc:  # noqa: BLE001 - reported per record; the event source retries it
+        what = "recording the refusal" if result.status == REFUSED else "submitting it"
+        result.status = FAILED
+        result.reason = f"{what} failed: {_error_text(exc)}"
+    if result.status == FAILED:
+        _release_claim(s3, obj, config, inference_id)
+        return result
+    if config.claims_prefix:
+        try:
+            s3.put_object(
+                Bucket=obj.bucket, Key=_claim_key(config, inference_id), ContentType="application/json",
+                Body=json.dumps({"state": result.status, "at": time.time(), "key": obj.key, "inference_id": inference_id,
+                                 "output_location": result.output_location,
+                                 "failure_location": result.failure_location}).encode(),
+            )
+        except Exception:  # noqa: BLE001 - the job runs; a redelivery would wait for staleness
+            log.warning("%s %s but could not mark its claim", result.status, inference_id)
+    return result
+
+
+def _release_claim(s3: Any, obj: S3Object, config: TriggerConfig, inference_id: str) -> None:
+    """Delete our claim so the event source's retry may take it at once."""
+    if not config.claims_prefix:
+        return
+    try:
+        s3.delete_object(Bucket=obj.bucket, Key=_claim_key(config, inference_id))
+    except Exception:  # noqa: BLE001 - the claim goes stale and is taken over later
+        log.warning("could not release claim for %s", inference_id)
+
+
+def _invoke(obj: S3Object, config: TriggerConfig, inference_id: str, content_type: str,
+            result: RecordResult, runtime: Any) -> None:
     kwargs: dict[str, Any] = {
         "EndpointName": config.endpoint_name,
         "InputLocation": f"s3://{obj.bucket}/{obj.key}",
@@ -409,33 +527,54 @@ def process_object(obj: S3Object, config: TriggerConfig, *, sagemaker_runtime: A
     if config.invocation_timeout_seconds:
         kwargs["InvocationTimeoutSeconds"] = config.invocation_timeout_seconds
     try:
-        response = sagemaker_runtime.invoke_endpoint_async(**kwargs)
-    except Exception as exc:  # noqa: BLE001 - reported per record; the event source retries it
-        if config.claims_prefix:
-            try:
-                s3.delete_object(Bucket=obj.bucket, Key=_claim_key(config, inference_id))
-            except Exception:  # noqa: BLE001 - the claim goes stale and is taken over later
-                log.warning("could not release claim for %s", inference_id)
+        response = runtime.invoke_endpoint_async(**kwargs)
+    except Exception as exc:  # noqa: BLE001
         result.status = FAILED
         result.reason = f"InvokeEndpointAsync on {config.endpoint_name} failed: {_error_text(exc)}"
-        return result
+        return
     result.status = SUBMITTED
     result.output_location = response.get("OutputLocation")
     result.failure_location = response.get("FailureLocation")
-    if config.claims_prefix:
-        try:
-            s3.put_object(
-                Bucket=obj.bucket, Key=_claim_key(config, inference_id), ContentType="application/json",
-                Body=json.dumps({"state": SUBMITTED, "at": time.time(), "key": obj.key, "inference_id": inference_id,
-                                 "output_location": result.output_location,
-                                 "failure_location": result.failure_location}).encode(),
-            )
-        except Exception:  # noqa: BLE001 - the job runs; a redelivery would wait for staleness
-            log.warning("submitted %s but could not mark its claim", inference_id)
-    return result
 
 
-def process_event(event: Mapping[str, Any], config: TriggerConfig, *, sagemaker_runtime: Any, s3: Any) -> dict[str, Any]:
+def _refuse(obj: S3Object, config: TriggerConfig, inference_id: str, verdict: _Verdict,
+            result: RecordResult, *, s3: Any, sns: Any) -> None:
+    """Write the failure object and publish the error notification SageMaker would for an
+    input the endpoint refuses. Raises when either cannot be written (the record is retried)."""
+    input_location = f"s3://{obj.bucket}/{obj.key}"
+    reason = f"ClientError: the upload trigger refused {input_location}: {verdict.refuse}."
+    result.status = REFUSED
+    result.reason = verdict.refuse
+    body = json.dumps({"status": "error", "error": {"code": REFUSED_CODE, "message": f"{input_location}: {verdict.refuse}"}})
+    if config.failure_path:
+        match = _S3_PATH_RE.match(config.failure_path)
+        assert match is not None  # validated by TriggerConfig
+        key = f"{match.group(2)}{inference_id}-error.out"
+        s3.put_object(Bucket=match.group(1), Key=key, Body=body.encode(), ContentType="application/json")
+        result.failure_location = f"s3://{match.group(1)}/{key}"
+    if config.error_topic_arn:
+        if sns is None:
+            raise RuntimeError("ERROR_TOPIC_ARN is set but no SNS client was given to publish the refusal")
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        request = {"endpointName": config.endpoint_name, "inputLocation": input_location, "accept": config.accept}
+        if verdict.declared:
+            request["contentType"] = verdict.declared
+        response: dict[str, Any] = {"contentType": "application/json"}
+        if result.failure_location:
+            response["failureLocation"] = result.failure_location
+        message = {
+            "awsRegion": config.error_topic_arn.split(":")[3], "eventTime": now, "receivedTime": now,
+            "invocationStatus": "Failed", "failureReason": reason, "requestParameters": request,
+            "responseParameters": response, "inferenceId": inference_id, "eventVersion": "1.0",
+            "eventSource": "aws:sagemaker", "eventName": "InferenceResult",
+        }
+        sns.publish(TopicArn=config.error_topic_arn, Message=json.dumps(message))
+    if not (config.failure_path or config.error_topic_arn):
+        log.warning("refused %s but FAILURE_PATH and ERROR_TOPIC_ARN are unset: nothing records it", input_location)
+
+
+def process_event(event: Mapping[str, Any], config: TriggerConfig, *, sagemaker_runtime: Any, s3: Any,
+                  sns: Any = None) -> dict[str, Any]:
     """Handle one Lambda event (S3, SQS, SNS or EventBridge shaped).
 
     Returns ``{"batchItemFailures": [{"itemIdentifier": messageId}, ...], "results": [...]}``:
@@ -457,7 +596,7 @@ def process_event(event: Mapping[str, Any], config: TriggerConfig, *, sagemaker_
                 message_failed = True
                 objects = []
             for obj in objects:
-                res = _safe_process(obj, config, sagemaker_runtime, s3)
+                res = _safe_process(obj, config, sagemaker_runtime, s3, sns)
                 res.message_id = message_id
                 results.append(res)
                 message_failed |= res.status == FAILED
@@ -470,18 +609,19 @@ def process_event(event: Mapping[str, Any], config: TriggerConfig, *, sagemaker_
             results.append(RecordResult(status=FAILED, reason=f"unreadable event: {exc}"))
             objects = []
         for obj in objects:
-            results.append(_safe_process(obj, config, sagemaker_runtime, s3))
+            results.append(_safe_process(obj, config, sagemaker_runtime, s3, sns))
     for res in results:
-        log.info(json.dumps({k: v for k, v in asdict(res).items() if v is not None}, ensure_ascii=False))
+        level = logging.WARNING if res.status in (FAILED, REFUSED) else logging.INFO
+        log.log(level, json.dumps({k: v for k, v in asdict(res).items() if v is not None}, ensure_ascii=False))
     return {
         "batchItemFailures": [{"itemIdentifier": m} for m in dict.fromkeys(failures)],
         "results": [asdict(r) for r in results],
     }
 
 
-def _safe_process(obj: S3Object, config: TriggerConfig, runtime: Any, s3: Any) -> RecordResult:
+def _safe_process(obj: S3Object, config: TriggerConfig, runtime: Any, s3: Any, sns: Any) -> RecordResult:
     try:
-        return process_object(obj, config, sagemaker_runtime=runtime, s3=s3)
+        return process_object(obj, config, sagemaker_runtime=runtime, s3=s3, sns=sns)
     except Exception as exc:  # noqa: BLE001 - one bad record never sinks the batch
         return RecordResult(status=FAILED, bucket=obj.bucket, key=obj.key, reason=_error_text(exc))
 
@@ -508,9 +648,10 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         from botocore.config import Config
 
         retries = Config(retries={"mode": "standard", "max_attempts": 5})
-        _STATE["clients"] = (boto3.client("sagemaker-runtime", config=retries), boto3.client("s3", config=retries))
-    runtime, s3 = _STATE["clients"]
-    out = process_event(event, _STATE["config"], sagemaker_runtime=runtime, s3=s3)
+        sns = boto3.client("sns", config=retries) if _STATE["config"].error_topic_arn else None
+        _STATE["clients"] = (boto3.client("sagemaker-runtime", config=retries), boto3.client("s3", config=retries), sns)
+    runtime, s3, sns = _STATE["clients"]
+    out = process_event(event, _STATE["config"], sagemaker_runtime=runtime, s3=s3, sns=sns)
     records = event.get("Records") if isinstance(event, Mapping) else None
     is_sqs = isinstance(records, list) and any(isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs" for r in records)
     if is_sqs:

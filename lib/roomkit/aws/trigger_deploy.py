@@ -1,11 +1,15 @@
 """Deploy and remove the upload trigger of a deployment (:mod:`roomkit.aws.trigger`).
 
 AWS (``target="lambda"``): the handler is zipped (``roomkit/aws/trigger.py`` and the two tiny modules
-it imports), installed as a Lambda function whose role may only call
+it imports, plus the AWS SDK it runs with, see :func:`package_handler`), installed as a Lambda
+function whose role may only call
 ``sagemaker:InvokeEndpointAsync`` on this one endpoint, read the upload prefix, keep its
-idempotency claims and write its logs; S3 gets permission to invoke it (scoped to the bucket and
+idempotency claims, record refused uploads (failure object + error notification), write its logs
+and use the deployment's KMS key; S3 gets permission to invoke it (scoped to the bucket and
 account), and the bucket notification gains one entry per plan suffix under the prefix — entries
-other tools put on the bucket are kept.
+other tools put on the bucket are kept. S3 matches filter values against URL-encoded keys, so the
+prefix is written encoded ('+' for a space, ``%XX`` for other special characters) in aws mode;
+moto matches raw keys, so local mode writes it as is.
 
 Local mode (``target="sqs"``): moto cannot run Lambda functions without Docker, so the bucket
 notifies an SQS queue tagged ``roomkit:trigger-env`` (the handler's environment as JSON); the
@@ -16,12 +20,15 @@ role gains a second inline policy reading the upload prefix while the trigger ex
 """
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import io
 import json
 import time
 import zipfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 from botocore.exceptions import ClientError
 
@@ -33,7 +40,7 @@ from roomkit.aws.deploy import (
 )
 from roomkit.aws.deployment import Deployment, TriggerDeployment
 from roomkit.errors import ConfigError
-from roomkit.aws.trigger import DEFAULT_CLAIMS_PREFIX, TriggerConfig
+from roomkit.aws.trigger import DEFAULT_CLAIMS_PREFIX, LAMBDA_LAST_RETRY_AFTER_S, TriggerConfig
 
 TRIGGER_TAG = "roomkit:trigger-env"
 TRIGGER_READ_POLICY = "roomkit-trigger-input"
@@ -42,19 +49,93 @@ LAMBDA_RUNTIME = "python3.12"
 # The handler zip: the trigger and what it imports (both package __init__s are lazy, errors is
 # pure), as paths under lib/roomkit.
 HANDLER_MODULES = ("__init__.py", "errors.py", "aws/__init__.py", "aws/trigger.py")
+# The AWS SDK the handler runs with, copied from this environment into the zip. Lambda's runtime
+# bundles its own boto3, which can predate the conditional writes the claims use (PutObject
+# If-None-Match / If-Match need botocore >= 1.35.69); the function's own copy comes first on
+# Lambda's sys.path. All of these are pure Python, so the files installed here (pinned by
+# requirements.lock) run unchanged on the python3.12 runtime, and packaging needs no network.
+SDK_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
+MIN_BOTOCORE = (1, 35, 69)
+# botocore's service models: only those the handler calls (the whole set is ~25 MB).
+SDK_SERVICES = ("s3", "sagemaker-runtime", "sns")
+# A claim left by a crashed attempt is taken over this long after the function's timeout.
+CLAIM_STALE_MARGIN_S = 15
 
 
+def _zip_info(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+    info.external_attr = 0o644 << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
+
+
+def _sdk_files() -> dict[str, Path]:
+    """Zip name -> installed file for :data:`SDK_DISTRIBUTIONS` (sources, data, licences)."""
+    files: dict[str, Path] = {}
+    for dist_name in SDK_DISTRIBUTIONS:
+        try:
+            dist = importlib.metadata.distribution(dist_name)
+        except importlib.metadata.PackageNotFoundError:
+            raise DeployError(f"cannot package the trigger: {dist_name} is not installed here") from None
+        if dist_name == "botocore":
+            version = tuple(int(x) for x in dist.version.split(".")[:3] if x.isdigit())
+            if version < MIN_BOTOCORE:
+                raise DeployError(
+                    f"cannot package the trigger: botocore {dist.version} is installed, the claims' conditional "
+                    f"writes need >= {'.'.join(map(str, MIN_BOTOCORE))} (pip install -r requirements.lock)"
+                )
+        for rel in dist.files or ():
+            parts = rel.parts
+            if parts[0] == ".." or "__pycache__" in parts or rel.suffix == ".pyc":
+                continue
+            if parts[0].endswith(".dist-info") and not (rel.name == "METADATA" or "LICENSE" in rel.name.upper()
+                                                        or "NOTICE" in rel.name.upper()):
+                continue
+            if parts[:2] == ("botocore", "data") and len(parts) > 3 and parts[2] not in SDK_SERVICES:
+                continue
+            files[rel.as_posix()] = Path(str(dist.locate_file(rel)))
+    return files
+
+
+@functools.lru_cache(maxsize=1)
 def package_handler() -> bytes:
-    """The Lambda deployment zip (reproducible: fixed timestamps and order)."""
+    """The Lambda deployment zip: the handler's four modules and the AWS SDK it runs with
+    (:data:`SDK_DISTRIBUTIONS` from this environment). Reproducible: fixed timestamps and order."""
     root = Path(__file__).resolve().parents[1]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in HANDLER_MODULES:
-            info = zipfile.ZipInfo(f"roomkit/{name}", date_time=(2020, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, (root / name).read_bytes())
+            zf.writestr(_zip_info(f"roomkit/{name}"), (root / name).read_bytes())
+        for name, path in sorted(_sdk_files().items()):
+            zf.writestr(_zip_info(name), path.read_bytes())
     return buf.getvalue()
+
+
+def claim_stale_after(timeout_s: int, *, target: str) -> int:
+    """``CLAIM_STALE_AFTER_SECONDS`` for a trigger whose handler runs at most ``timeout_s``.
+
+    Longer than any live claimer can hold a claim, shorter than the redelivery window: Lambda's
+    last asynchronous retry comes ~180 s after a failed attempt started; an SQS message is
+    received again every visibility timeout (``max(timeout_s, 30)``), five times.
+    """
+    if target == "sqs":
+        return max(timeout_s, 30) + CLAIM_STALE_MARGIN_S
+    stale = timeout_s + CLAIM_STALE_MARGIN_S
+    if stale >= LAMBDA_LAST_RETRY_AFTER_S:
+        raise ConfigError(
+            f"timeout_s={timeout_s} is too long for the upload trigger: a crashed attempt's claim must go stale "
+            f"(timeout + {CLAIM_STALE_MARGIN_S} s) before Lambda's last retry (~{LAMBDA_LAST_RETRY_AFTER_S} s), "
+            f"so use at most {LAMBDA_LAST_RETRY_AFTER_S - CLAIM_STALE_MARGIN_S - 1} s"
+        )
+    return stale
+
+
+def s3_filter_value(value: str, *, mode: str) -> str:
+    """A key prefix/suffix as S3 notification filters need it: URL-encoded, '+' for a space
+    (S3's documented rule); moto, in local mode, matches raw keys, so there it stays as is."""
+    if mode == "local":
+        return value
+    return quote_plus(value, safe="/!-_.*'()")
 
 
 def _notification_id(name: str, suffix: str) -> str:
@@ -148,6 +229,8 @@ def deploy_trigger(
         suffixes=tuple(suffixes) if suffixes else TriggerConfig.__dataclass_fields__["suffixes"].default,
         bucket=bucket, request_ttl_seconds=request_ttl_seconds,
         invocation_timeout_seconds=invocation_timeout_seconds, claims_prefix=claims_prefix,
+        claim_stale_after_s=claim_stale_after(timeout_s, target=target),
+        failure_path=deployment.failure_path, error_topic_arn=deployment.error_topic_arn,
     )
     env = config.to_env()
     names = resource_names(deployment.name, deployment.account_id, deployment.region)
@@ -182,8 +265,9 @@ def deploy_trigger(
             ids.append(_notification_id(deployment.name, variant))
             entries.append({
                 "Id": ids[-1], "Events": ["s3:ObjectCreated:*"],
-                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix},
-                                                   {"Name": "suffix", "Value": variant}]}},
+                "Filter": {"Key": {"FilterRules": [
+                    {"Name": "prefix", "Value": s3_filter_value(prefix, mode=session.mode)},
+                    {"Name": "suffix", "Value": s3_filter_value(variant, mode=session.mode)}]}},
             })
 
     # Events that keep failing end here (Lambda's on-failure destination / the queue's redrive),
@@ -214,9 +298,15 @@ def deploy_trigger(
         kind = "QueueConfigurations"
     else:
         function = names["trigger_function"]
+        failure = None
+        if config.failure_path:
+            fail_bucket, _, fail_prefix = config.failure_path[len("s3://"):].partition("/")
+            failure = iam.S3Location(fail_bucket, fail_prefix)
         role_policy = iam.trigger_function_policy(
             region=region, account=account, endpoint_name=deployment.endpoint_name, bucket=bucket,
-            prefix=prefix, claims_prefix=claims_prefix, function_name=function, dead_letter_queue_arn=dlq_arn,
+            prefix=prefix, claims_prefix=config.claims_prefix, function_name=function, dead_letter_queue_arn=dlq_arn,
+            failure_location=failure, error_topic_arn=config.error_topic_arn,
+            kms_key_arn=_kms_key_arn(deployment, session),
         )
         role_arn, _ = ensure_role(iam_client, names["trigger_role"], service="lambda.amazonaws.com",
                                   policy_name="roomkit-trigger", policy=role_policy, name=deployment.name,
@@ -273,6 +363,15 @@ def deploy_trigger(
     if manifest is not None:
         deployment.save(manifest)
     return trigger
+
+
+def _kms_key_arn(deployment: Deployment, session: AwsSession) -> str | None:
+    """The deployment's KMS key ARN (recorded by deploy; older manifests: resolved from the spec)."""
+    if deployment.kms_key_arn:
+        return deployment.kms_key_arn
+    from roomkit.aws.deploy import resolve_kms_key
+
+    return resolve_kms_key(session, (deployment.spec.get("async_inference") or {}).get("kms_key_id"))
 
 
 def _wait_function(lam: Any, function: str, timeout: float = 120.0) -> None:
@@ -376,4 +475,5 @@ def _empty_prefix(s3: Any, bucket: str, prefix: str) -> int:
     return count
 
 
-__all__ = ["deploy_trigger", "remove_trigger", "package_handler", "TRIGGER_TAG", "HANDLER"]
+__all__ = ["deploy_trigger", "remove_trigger", "package_handler", "claim_stale_after", "s3_filter_value",
+           "TRIGGER_TAG", "HANDLER"]

@@ -45,6 +45,7 @@ class TriggerRunner:
         self._sqs = session.client("sqs")
         self._s3 = session.client("s3")
         self._runtime = session.client("sagemaker-runtime")
+        self._sns = session.client("sns")  # a refused upload's error notification
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._config_errors: dict[str, str] = {}
@@ -129,7 +130,8 @@ class TriggerRunner:
         arn = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         event = {"Records": [self._record(m, arn) for m in messages]}
         try:
-            result = process_event(event, config, sagemaker_runtime=self._runtime, s3=self._s3) or {}
+            result = process_event(event, config, sagemaker_runtime=self._runtime, s3=self._s3,
+                                   sns=self._sns) or {}
             failed_ids = {f["itemIdentifier"] for f in result.get("batchItemFailures") or []}
         except Exception:  # noqa: BLE001 (a raising handler fails the whole batch, as in Lambda)
             log.exception("trigger handler raised on a batch of %d from %s", len(messages), url)

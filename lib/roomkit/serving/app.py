@@ -164,13 +164,15 @@ class RoomkitApp:
         return self._send(start_response, error.http_status, _error_body(error), "application/json")
 
     def _execution_parameters(self, method: str, start_response: StartResponse) -> Iterable[bytes]:
-        """What Batch Transform asks before sending records: one plan per request, N at a time."""
+        """What Batch Transform asks before sending records: one plan per request, one per worker
+        at a time, and a payload limit within AWS's ``MaxConcurrentTransforms × MaxPayloadInMB ≤ 100``."""
         if method not in ("GET", "HEAD"):
             return self._error(start_response, MethodNotAllowedError("use GET", allow="GET, HEAD"))
+        concurrency = max(1, min(100, self.options.workers))
         body = {
-            "MaxConcurrentTransforms": self.options.workers,
+            "MaxConcurrentTransforms": concurrency,
             "BatchStrategy": "SINGLE_RECORD",
-            "MaxPayloadInMB": max(1, min(100, self.options.max_request_size // 1_000_000)),
+            "MaxPayloadInMB": max(1, min(100 // concurrency, self.options.max_request_size // 1_000_000)),
         }
         return self._send(start_response, 200, json.dumps(body).encode(), "application/json")
 
