@@ -423,8 +423,14 @@ def _checked_text(outputs: Sequence[Mapping[str, Any]], patterns: Sequence[tuple
     import nbformat
     from nbval.plugin import coalesce_streams
 
+    def joined(out: Mapping[str, Any]) -> dict[str, Any]:  # committed files store text as lines
+        out = dict(out)
+        if isinstance(out.get("text"), list):
+            out["text"] = "".join(out["text"])
+        return out
+
     parts = []
-    for out in coalesce_streams([nbformat.from_dict(dict(o)) for o in outputs]):
+    for out in coalesce_streams([nbformat.from_dict(joined(o)) for o in outputs]):
         if out.get("output_type") == "stream":
             text = out.get("text", "")
             parts.append(f"[{out.get('name')}] " + ("".join(text) if isinstance(text, list) else text))
