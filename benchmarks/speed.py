@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from roomkit.config import DetectorConfig  # noqa: E402
+from roomkit.detector.config import DetectorConfig  # noqa: E402
 from roomkit.detector import detect_rooms  # noqa: E402
 
 TWO_MP = 2_000_000
@@ -57,7 +57,7 @@ def _time(fn, repeat: int) -> list[float]:
 
 def timed_styles() -> list[str]:
     """Every synthetic style the 2-megapixel set times (see the module docstring)."""
-    from roomkit import synth
+    from roomkit.qa import synth
 
     return [s for s in synth.style_names() if s not in ("random", "blank", "large")]
 
@@ -70,7 +70,7 @@ def _plans(per_style: int, seeds: list[int]) -> list[tuple[str, str | None, int 
     for path in sorted(samples.glob("*")):
         if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"):
             plans.append((path.name, None, None, path.read_bytes()))
-    from roomkit import synth
+    from roomkit.qa import synth
 
     for seed in seeds:
         for k, style in enumerate(timed_styles()):
@@ -90,9 +90,9 @@ _RSS_CHILD = r"""
 import json, resource, sys, time
 import numpy as np
 sys.path.insert(0, sys.argv[2])
-from roomkit.config import DetectorConfig
+from roomkit.detector.config import DetectorConfig
 from roomkit.detector import detect_rooms
-from roomkit.imageio import load_image
+from roomkit.plans.imageio import load_image
 def hwm_kb():
     # VmHWM is this process's own peak RSS; ru_maxrss is carried over from the parent across
     # exec on Linux, so it can only be trusted when it is not smaller than VmHWM.
@@ -120,7 +120,7 @@ _SCAN_CHILD = r"""
 import sys
 import cv2, numpy as np
 sys.path.insert(0, sys.argv[2])
-from roomkit import synth
+from roomkit.qa import synth
 plan = synth.generate_plan([7, 0], "clean", size=(2400, 3000))
 img = cv2.cvtColor(plan.image, cv2.COLOR_BGR2GRAY)
 img = cv2.resize(img, (12000, 9000), interpolation=cv2.INTER_LINEAR)

@@ -66,7 +66,7 @@ def expand_paths(paths: Iterable[Path], *, recursive: bool = False,
                  skipped: list[Path] | None = None) -> tuple[list[Path], list[Failure]]:
     """Files as given, folders expanded to their supported image files (sorted; with
     ``recursive`` their subfolders' too). Subfolders left out are appended to ``skipped``."""
-    from roomkit.imageio import IMAGE_EXTENSIONS
+    from roomkit.plans.imageio import IMAGE_EXTENSIONS
 
     files: list[Path] = []
     failures: list[Failure] = []
@@ -104,7 +104,7 @@ def output_stems(files: Sequence[Path]) -> list[str]:
 
 
 def load_config(path: Path | None, min_confidence: float | None):
-    from roomkit.config import DetectorConfig
+    from roomkit.detector.config import DetectorConfig
 
     config = DetectorConfig.from_json(path) if path is not None else DetectorConfig()
     if min_confidence is not None:
@@ -113,7 +113,7 @@ def load_config(path: Path | None, min_confidence: float | None):
 
 
 # ---------------------------------------------------------------------------------------------
-# Overlay (OpenCV only; the matplotlib QA views live in roomkit.viz)
+# Overlay (OpenCV only; the matplotlib QA views live in roomkit.qa.viz)
 # ---------------------------------------------------------------------------------------------
 def _palette(i: int) -> tuple[int, int, int]:
     """Distinct, saturated BGR colours (golden-angle hues)."""
@@ -199,7 +199,7 @@ def write_atomic(path: Path, data: bytes | str) -> None:
 class PlanResult:
     path: Path
     stem: str
-    detection: object | None = None  # roomkit.response.Detection
+    detection: object | None = None  # roomkit.plans.response.Detection
     image: object | None = None  # the decoded array, when kept for an overlay
     error: str | None = None
 
@@ -210,7 +210,7 @@ def detect_file(path: Path, config, *, keep_image: bool = False) -> PlanResult:
 
     from roomkit.detector import detect_rooms
     from roomkit.errors import RoomkitError
-    from roomkit.imageio import load_image
+    from roomkit.plans.imageio import load_image
 
     result = PlanResult(path=path, stem=path.stem)
     try:
