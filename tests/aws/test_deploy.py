@@ -5,7 +5,7 @@ import json
 from datetime import datetime, timezone
 
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import Stubber
 
 from moto_fixtures import OCI, aws, moto_url, push_image  # noqa: F401  (fixtures)
 from roomkit.aws.deploy import DeployError, deploy, resource_names, teardown
@@ -140,7 +140,7 @@ def _endpoint(status, config, reason=None):
     return desc
 
 
-def _update_stubs(aws, first, new_config_name, final):
+def _update_stubs(aws, first, new_config_name, final, body, config_hash):
     sm = aws.client("sagemaker")
     stub = Stubber(sm)
     stub.add_response("describe_model", {"ModelName": first.model_name, "ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/m",
@@ -149,8 +149,9 @@ def _update_stubs(aws, first, new_config_name, final):
     stub.add_response("describe_endpoint", _endpoint("InService", first.endpoint_config_name), {"EndpointName": "rk-test"})
     stub.add_response("create_endpoint_config",
                       {"EndpointConfigArn": f"arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/{new_config_name}"},
-                      {"EndpointConfigName": new_config_name, "ProductionVariants": ANY,
-                       "AsyncInferenceConfig": ANY, "Tags": ANY})
+                      {"EndpointConfigName": new_config_name, **body,
+                       "Tags": [{"Key": "roomkit:config-hash", "Value": config_hash},
+                                {"Key": "roomkit:deployment", "Value": "rk-test"}]})
     stub.add_response("update_endpoint", {"EndpointArn": first.endpoint_arn},
                       {"EndpointName": "rk-test", "EndpointConfigName": new_config_name})
     stub.add_response("describe_endpoint", _endpoint("Updating", first.endpoint_config_name), {"EndpointName": "rk-test"})
@@ -170,7 +171,7 @@ def test_changed_spec_updates_endpoint_to_new_config(aws, monkeypatch):
                                                   (first.success_topic_arn, first.error_topic_arn), None)}
     new_name = f"rk-test-cfg-{_hash(body, 10)}-{stamp}"
     assert new_name != first.endpoint_config_name
-    sm, stub = _update_stubs(aws, first, new_name, _endpoint("InService", new_name))
+    sm, stub = _update_stubs(aws, first, new_name, _endpoint("InService", new_name), body, _hash(body, 10))
     with stub:
         dep = deploy(changed, PartlyStubbed(aws, sagemaker=sm), progress=False, poll_s=0)
     stub.assert_no_pending_responses()
@@ -184,7 +185,7 @@ def test_changed_spec_updates_endpoint_to_new_config(aws, monkeypatch):
 
 def test_update_rolled_back_surfaces_failure_reason(aws, monkeypatch):
     first = deploy(make_spec(aws), aws, progress=False)
-    stamp = _freeze(monkeypatch)
+    _freeze(monkeypatch)
     changed = make_spec(aws, instance_type="ml.c5.xlarge")
     sm = aws.client("sagemaker")
     stub = Stubber(sm)
@@ -197,7 +198,8 @@ def test_update_rolled_back_surfaces_failure_reason(aws, monkeypatch):
                                                      "Update failed: the container did not pass the ping health check"))
     with stub, pytest.raises(DeployError, match="rolled back: Update failed: the container did not pass"):
         deploy(changed, PartlyStubbed(aws, sagemaker=sm), progress=False, poll_s=0)
-    assert stamp  # frozen clock used for the config name
+    assert aws.client("sagemaker").describe_endpoint(EndpointName="rk-test")["EndpointConfigName"] == \
+        first.endpoint_config_name
     # the old config keeps serving, with its autoscaling back in place
     aas = aws.client("application-autoscaling")
     assert len(aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]) == 1

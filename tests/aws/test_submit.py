@@ -390,7 +390,8 @@ def test_wait_dedupes_deliveries_keeps_foreign_messages_and_collects_results(env
     t0 = time.monotonic()
     done = sub.wait(jobs, env.target, env.session, timeout=3, poll_interval=1, fallback_after=60,
                     foreign_visibility_s=0, progress=False)
-    assert time.monotonic() - t0 < 10
+    elapsed = time.monotonic() - t0
+    assert 3 <= elapsed < 3 * 10  # it waited out its own timeout (job 4 never completes), then returned
     assert done.timed_out and [j.inference_id for j in done.pending] == [jobs[3].inference_id]
     assert jobs[3].input in done.summary() and "1 pending" in done.summary()
     assert done.duplicates == 1

@@ -177,13 +177,12 @@ def test_invocation_timeout_fails_a_job_the_container_never_answers(aws, session
     read_notifications(session, ep.queue_url, 1, timeout=30)
     assert s3_read(session, warm["OutputLocation"])
     with _paused(aws):  # a hung container: connections accepted, nothing answered
-        started = time.monotonic()
         hung = _submit(session, ep, "in/hung.png", plan_png(), InvocationTimeoutSeconds=1)
+        # read while the container is still paused: only the runtime's own 1 s timeout can end the
+        # job now (the default is 15 min), so the notification arriving is the event that proves it
         note = read_notifications(session, ep.queue_url, 1, timeout=30)[0]
-        elapsed = time.monotonic() - started
     assert note["inferenceId"] == hung["InferenceId"] and note["invocationStatus"] == "Failed"
     assert "timed out" in note["failureReason"]
-    assert elapsed < 4.0, f"the failure took {elapsed:.1f} s for a 1 s invocation timeout"
     assert json.loads(s3_read(session, hung["FailureLocation"])[0])["error"]["code"] == "invocation_timeout"
     after = _submit(session, ep, "in/after.png", plan_png())  # the container is answering again
     assert read_notifications(session, ep.queue_url, 1, timeout=30)[0]["inferenceId"] == after["InferenceId"]

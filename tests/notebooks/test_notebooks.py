@@ -1,6 +1,9 @@
-"""The operator notebooks: executed in order by ``roomkit notebooks run`` (papermill, one shared
-local AWS), re-executed one by one by nbval (each standing alone: its own local AWS), and kept
-clean in the repository.
+"""The operator notebooks: executed once, in order, by ``roomkit notebooks run`` (papermill, one
+shared local AWS); the cells marked ``# NBVAL_CHECK_OUTPUT`` of that run are compared with the
+committed outputs as nbval compares them (its stream merging and ``nbval_sanitize.cfg``), without
+executing the notebooks a second time; and the committed copies are kept clean. The standalone
+path (a notebook opened alone starts its own local AWS and re-creates 03's deployment) is
+tested in-process in test_walkthrough.py.
 
 When an intended change (a better detector) changes a checked cell's output, refresh the expected
 outputs with ``roomkit notebooks run --out OUT && roomkit notebooks record OUT/executed``.
@@ -19,6 +22,7 @@ import pytest
 from roomkit.notebooks.runner import (
     CHECK_MARK,
     check_notebook,
+    compare_checked_outputs,
     find_notebooks,
     record_checked_outputs,
     strip_notebook,
@@ -78,16 +82,18 @@ def test_checked_cells_have_recorded_outputs():
         for cell in nb["cells"]:
             if cell["cell_type"] == "code" and CHECK_MARK in "".join(cell["source"]):
                 assert cell["outputs"], f"{path.name}: checked cell has no recorded output; {REFRESH_HINT}"
-                checked[path.name] = "".join("".join(o.get("text", "")) for o in cell["outputs"])
+                checked[path.name] = checked.get(path.name, "") + "".join(
+                    "".join(o.get("text", "")) for o in cell["outputs"])
     assert "total" in checked["01_detect_and_tune.ipynb"]  # room counts per sample
+    assert "'tuned' changed " in checked["01_detect_and_tune.ipynb"]  # what the parameter change did
     assert checked["03_deploy_async_endpoint.ipynb"].startswith("endpoint roomkit-demo: InService")
     assert checked["05_visual_qa.ipynb"].startswith("F1@0.5=")
     assert checked["06_teardown.ipynb"] == "endpoint still deployed: False\n"
 
 
 def test_main_test_run_does_not_collect_the_notebooks():
-    """`make test` runs pytest on tests/ only; the notebooks are executed once, by the nbval test
-    below (a second, in-process collection would run every notebook again)."""
+    """`make test` runs pytest on tests/ only; the notebooks are executed once, by the run below
+    (an nbval collection would run every notebook again)."""
     import tomllib
 
     options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
@@ -198,12 +204,16 @@ def test_only_selects_by_number_or_name_and_rejects_unknown(tmp_path):
 # -- execution -----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def walkthrough_run(tmp_path_factory):
-    """`roomkit notebooks run` once, through the CLI: papermill, one shared local AWS."""
+    """`roomkit notebooks run` once, through the CLI: papermill, one shared local AWS. Its temp
+    folder is private, so what it leaves there can be checked."""
     tmp = tmp_path_factory.mktemp("walkthrough")
     out = tmp / "out"
+    env = _env(tmp)
+    env["TMPDIR"] = str(tmp / "tmp")
+    (tmp / "tmp").mkdir()
     proc = subprocess.run(
         [sys.executable, "-m", "roomkit", "notebooks", "run", "--out", str(out)],
-        cwd=tmp, env=_env(tmp), capture_output=True, text=True, timeout=900,
+        cwd=tmp, env=env, capture_output=True, text=True, timeout=900,
     )
     return proc, out
 
@@ -253,22 +263,61 @@ def test_walkthrough_outputs_figures_results_and_report(walkthrough_run):
 
 
 @pytest.mark.slow
-def test_nbval_reexecutes_each_notebook_standalone_and_checks_marked_cells(tmp_path):
-    """nbval runs every notebook on its own, in its own kernel, with the default parameters: each
-    notebook that needs AWS starts its own local AWS, and 04 re-creates 03's deployment from its
-    manifest. The cells marked NBVAL_CHECK_OUTPUT must print what is recorded."""
-    env = _env(tmp_path)
-    env["ROOMKIT_WALKTHROUGH_OUT"] = str(tmp_path / "out")
-    env["MPLBACKEND"] = "Agg"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-         "--nbval-sanitize-with", str(NOTEBOOKS / "nbval_sanitize.cfg"), "--nbval-cell-timeout", "600",
-         "--rootdir", str(NOTEBOOKS), *[str(NOTEBOOKS / n) for n in EXPECTED]],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
-    )
-    assert proc.returncode == 0, f"{REFRESH_HINT}\n" + proc.stdout[-8000:] + proc.stderr[-2000:]
-    assert re.search(r"\b\d+ passed\b", proc.stdout)
-    assert "failed" not in proc.stdout.splitlines()[-1]
+def test_checked_cells_print_what_is_recorded(walkthrough_run):
+    """The cells marked NBVAL_CHECK_OUTPUT printed, in this one run, what the committed notebooks
+    record (after nbval's sanitizing): room counts, the deployed endpoint, submission outcomes,
+    the metrics, teardown."""
+    proc, out = walkthrough_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    problems = [p for name in EXPECTED
+                for p in compare_checked_outputs(out / "executed" / name, NOTEBOOKS / name,
+                                                 NOTEBOOKS / "nbval_sanitize.cfg")]
+    assert not problems, REFRESH_HINT + "\n" + "\n".join(problems)
+
+
+@pytest.mark.slow
+def test_walkthrough_is_quiet_and_leaves_no_temporary_folders(walkthrough_run):
+    """No `[IPKernelApp] WARNING | Kernel is running over TCP without encryption` (the kernels
+    talk over IPC), and nothing of the local AWS left in the temp folder."""
+    proc, out = walkthrough_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "without encryption" not in proc.stderr
+    tmp = out.parent / "tmp"
+    assert not list(tmp.glob("roomkit-local-*")), sorted(p.name for p in tmp.iterdir())
+
+
+@pytest.mark.slow
+def test_notebooks_readme_names_what_the_walkthrough_leaves(walkthrough_run):
+    """notebooks/README.md says what a full run leaves in its output folder; it is all there,
+    and the manifest it says 06 removes is gone."""
+    proc, out = walkthrough_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    readme = (NOTEBOOKS / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"After a full run the output folder holds (.*?)\.\s", readme, re.S)
+    assert match, "notebooks/README.md must say what a full run leaves"
+    named = [n for n in re.findall(r"`([^`]+)`", match.group(1)) if "<" not in n and " " not in n]
+    assert {"config.json", "report.html", "results/", "executed/"} <= set(named)
+    for name in named:
+        assert (out / name.rstrip("/")).exists(), name
+    removed = re.search(r"`deployment\.json`[^.]*removed by 06", readme)
+    assert removed, "notebooks/README.md must say that 06 removes deployment.json"
+    assert not (out / "deployment.json").exists()
+
+
+def test_compare_checked_outputs_sanitizes_and_reports_differences(tmp_path):
+    cfg = tmp_path / "sanitize.cfg"
+    cfg.write_text("regex: \\b\\d+ ms\\b\nreplace: DURATION\n")
+    source = _notebook([_code("mode = 'local'", tags=["parameters"]),
+                        _code(f"{CHECK_MARK}\nprint(n)", [_stream("7 rooms in 12 ms\n")], count=2)])
+    run = json.loads(json.dumps(source))
+    run["cells"][1]["outputs"] = [_stream("7 rooms "), _stream("in 30 ms\n")]  # split stream, other time
+    write_notebook(source, tmp_path / "src.ipynb")
+    write_notebook(run, tmp_path / "run.ipynb")
+    assert compare_checked_outputs(tmp_path / "run.ipynb", tmp_path / "src.ipynb", cfg) == []
+    run["cells"][1]["outputs"] = [_stream("6 rooms in 30 ms\n")]
+    write_notebook(run, tmp_path / "run.ipynb")
+    [problem] = compare_checked_outputs(tmp_path / "run.ipynb", tmp_path / "src.ipynb", cfg)
+    assert "7 rooms in DURATION" in problem and "6 rooms in DURATION" in problem
 
 
 @pytest.mark.slow
@@ -297,6 +346,7 @@ def test_runner_reports_a_failing_notebook_and_skips_the_rest(tmp_path):
         cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "without encryption" not in proc.stderr  # the kernels talk over IPC, not loopback TCP
     assert (tmp_path / "out" / "seen.txt").read_text() == "aws blue"
     assert re.search(r"^01_first\.ipynb\s+ok\s", proc.stdout, re.M)
     assert re.search(r"^02_second\.ipynb\s+failed\s+\d+\.\d\s+cell \d+: ValueError: boom blue$", proc.stdout, re.M)

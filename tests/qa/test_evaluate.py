@@ -17,6 +17,7 @@ from roomkit.qa.evaluate import (
     load_truth,
     polygon_iou,
     recall_by_label,
+    Summary,
     score_plan,
     threshold_curve,
 )
@@ -32,7 +33,7 @@ def sq(x0, y0, x1, y1):
 LEFT, RIGHT = sq(0, 0, 100, 100), sq(100, 0, 200, 100)
 
 
-def det(*polys, conf=None, w=400, h=300):
+def det(*polys, conf=None, w=400, h=400):
     confs = conf or [0.9] * len(polys)
     return Detection(
         width=w,
@@ -252,3 +253,53 @@ def test_recall_by_label_counts_matched_truth_rooms_per_label():
     assert [r.label for r in recall_by_label([(score, truth)])] == ["closet", "bedroom"]
     strict = {r.label: r.found for r in recall_by_label([(score, truth)], iou=0.75)}
     assert strict == {"closet": 0, "bedroom": 1}
+
+
+def test_a_detection_scores_as_its_saved_response_does():
+    """One computation: a detection scored in-process (roomkit demo, notebook 01) and the same
+    detection read back from its API response (roomkit eval, notebook 05, the report) give the
+    same figures to the last digit, although the response rounds coordinates."""
+    truth = [sq(10, 10, 310, 205), sq(310, 10, 610, 205)]
+    rooms = (Room("room_001", tuple(sq(11.37, 9.71, 309.13, 204.29)), 0.0, 0.91234),
+             Room("room_002", tuple(sq(312.77, 12.03, 608.91, 203.49)), 0.0, 0.6))
+    detection = Detection(width=997, height=611, rooms=rooms)
+    served = Detection.from_response(json.loads(json.dumps(detection.to_response())))
+    direct, saved = score_plan(detection, truth), score_plan(served, truth)
+    assert [m.iou for m in direct.matches] == [m.iou for m in saved.matches]
+    assert direct.mean_iou == saved.mean_iou
+    assert [(m.confidence) for m in direct.matches] == [m.confidence for m in saved.matches]
+
+
+def test_mistakes_say_what_went_wrong():
+    truth = GroundTruth.from_dict({"image": "p.png", "width": 800, "height": 400, "rooms": [
+        {"id": "r1", "label": "kitchen", "polygon": sq(0, 0, 100, 100)},
+        {"id": "r2", "label": "dining", "polygon": sq(100, 0, 200, 100)},
+        {"id": "r3", "label": "bedroom", "polygon": sq(200, 0, 400, 100)},
+        {"id": "r4", "label": "closet", "polygon": sq(400, 0, 450, 100)},
+        {"id": "r5", "label": "bath", "polygon": sq(500, 0, 600, 100)},
+    ]})
+    pred = det(sq(0, 0, 200, 100),  # kitchen and dining in one
+               sq(200, 0, 300, 100), sq(300, 0, 400, 100),  # the bedroom in two halves
+               sq(500, 0, 600, 100),  # the bath, right
+               sq(700, 200, 780, 300), w=800)  # nothing there
+    score = score_plan(pred, truth)
+    assert score.mistakes.merged == (("kitchen", "dining"),)
+    assert score.mistakes.split == (("bedroom", 2),)
+    assert score.mistakes.missed == ("closet",)
+    assert score.mistakes.false_rooms == 1
+    assert score.remark == "merged kitchen+dining; split bedroom in 2; missed closet; 1 false room"
+    perfect = score_plan(det(sq(500, 0, 600, 100), w=800), [sq(500, 0, 600, 100)])
+    assert not perfect.mistakes and perfect.remark == ""
+    assert score_plan(det(w=800), [sq(0, 0, 10, 10)], note="missing prediction").remark == \
+        "missing prediction; missed t0"
+
+
+def test_worst_first_puts_plans_without_rooms_last():
+    """A blank page answered with nothing (F1 1.0 by convention, no mIoU) is not a plan to look
+    at first, nor among the perfect ones before those with matched rooms: it goes last."""
+    perfect = score_plan(det(LEFT), [LEFT], name="perfect")
+    blank = score_plan(det(), [], name="blank")
+    poor = score_plan(det(LEFT, RIGHT), [LEFT], name="poor")
+    false_only = score_plan(det(LEFT), [], name="false_only")
+    ordered = [p.name for p in Summary((perfect, blank, poor, false_only)).worst_first()]
+    assert ordered == ["false_only", "poor", "perfect", "blank"]

@@ -108,3 +108,42 @@ def test_viz_imports_matplotlib_lazily():
     code = "import sys, roomkit.qa.viz; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_report_lists_failed_jobs_colours_rows_by_f1_and_says_what_went_wrong(tmp_path):
+    """The QA report's table: rows coloured by F1 (not one green for all), a note naming what
+    went wrong, the blank plan last, and the failed jobs with their reasons."""
+    from roomkit.qa.evaluate import GroundTruth
+
+    good = load_truth(SAMPLES / "small_plan.json")
+    partial = load_truth(SAMPLES / "clean_l.json")
+    blank = GroundTruth(image="blank_page.jpg", width=good.width, height=good.height, name="blank_page")
+    entries = [
+        viz.QAEntry("blank_page", SAMPLES / "blank_page.jpg", Detection(blank.width, blank.height), blank),
+        viz.QAEntry("small_plan", SAMPLES / good.image,
+                    _detection_from_truth(good, drop_last=False, extra_false_positive=False), good),
+        viz.QAEntry("clean_l", SAMPLES / partial.image, _detection_from_truth(partial), partial),
+    ]
+    out = viz.write_report(entries, tmp_path / "report.html", curve=False, max_images=0,
+                           failures={"broken_upload": "undecodable_image: truncated PNG"})
+    text = out.read_text()
+    table = text[text.index("<table id='plans'>"):]
+    table = table[:table.index("</table>")]
+    rows = re.findall(r"<tr style='background:(hsl\([^)]*\))'><td><a[^>]*>([a-z_]+)</a>.*?<td class='note'>(.*?)</td>",
+                      table)
+    assert [name for _, name, _ in rows] == ["clean_l", "small_plan", "blank_page"]
+    colours = {name: colour for colour, name, _ in rows}
+    assert colours["small_plan"] == viz.f1_colour(1.0) != colours["clean_l"]
+    notes = {name: note for _, name, note in rows}
+    missed_label = partial.rooms[-1].label
+    assert notes["clean_l"] == f"missed {missed_label}; 1 false room"
+    assert notes["small_plan"] == notes["blank_page"] == ""
+    failed = text[text.index("<table id='failures'>"):]
+    assert "broken_upload" in failed and "undecodable_image: truncated PNG" in failed
+    assert "1 failed job(s)" in text
+
+
+def test_f1_colours_run_from_red_to_green():
+    hues = [int(re.match(r"hsl\((\d+)", viz.f1_colour(f)).group(1)) for f in (0.0, 0.7, 0.85, 0.889, 0.95, 1.0)]
+    assert hues[0] == hues[1] == 0 and hues[-1] == 120
+    assert hues == sorted(hues) and len(set(hues[1:])) == 5

@@ -16,6 +16,8 @@ from pathlib import Path
 ORDER = 5
 
 SAMPLES_RELATIVE = Path("data") / "samples"
+#: Its own folder under ./out, apart from the walk-through's out/walkthrough.
+DEFAULT_OUT = Path("out") / "demo"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "overall line. Exit status 1 if any plan could not be processed."
         ),
     )
-    p.add_argument("--out", type=Path, default=Path("out"), metavar="DIR", help="output folder (default: ./out)")
+    p.add_argument("--out", "-o", type=Path, default=DEFAULT_OUT, metavar="DIR",
+                   help=f"output folder (default: ./{DEFAULT_OUT}; the walk-through writes out/walkthrough)")
     p.add_argument(
         "--samples", type=Path, default=None, metavar="DIR",
         help="folder of plans and <stem>.json ground truth (default: the repository's data/samples)",

@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run every plan uploaded under a prefix through the endpoint",
         description="Deploy or remove the S3 upload trigger of a deployment (Lambda in aws mode, SQS in local mode).",
     )
-    gsub = g.add_subparsers(dest="trigger_command", metavar="ACTION")
+    gsub = g.add_subparsers(dest="trigger_command", metavar="ACTION", help="what to do")
     gsub.required = True
     gd = gsub.add_parser("deploy", help="create or update the trigger")
     gd.add_argument("--deployment", "-d", required=True, type=Path, metavar="JSON", help="deployment manifest")

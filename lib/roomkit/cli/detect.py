@@ -18,6 +18,8 @@ ORDER = 10
 
 #: Overlays are drawn at most this many pixels on their longest side (huge scans stay viewable).
 OVERLAY_MAX_SIDE = 4000
+#: Where results go without --out (every command writes under ./out/<what>).
+DEFAULT_OUT = Path("out") / "detections"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,17 +27,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "detect",
         help="detect rooms in plan images/PDFs and write <stem>.json responses",
         description=(
-            "Detect the rooms of each plan and write OUTPUT_DIR/<stem>.json (the API response: "
+            "Detect the rooms of each plan and write OUT/<stem>.json (the API response: "
             "boxes and polygons normalized to 0-1000). PATH may be an image or PDF file or a "
-            "folder (its PNG/JPEG/TIFF/BMP/WebP/GIF/PDF files). Inputs that cannot be read are "
-            "reported and skipped; the exit status is then 1."
+            "folder (its PNG/JPEG/TIFF/BMP/WebP/GIF/PDF files; subfolders with --recursive, "
+            "else they are named as skipped). Inputs that cannot be read are reported and "
+            "skipped; the exit status is then 1."
         ),
     )
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="plan file or folder")
     p.add_argument(
-        "--output-dir", "-o", type=Path, default=Path("detections"), metavar="DIR",
-        help="where to write <stem>.json (default: ./detections)",
+        "--out", "-o", type=Path, default=DEFAULT_OUT, metavar="DIR",
+        help=f"where to write <stem>.json (default: ./{DEFAULT_OUT})",
     )
+    p.add_argument("--output-dir", type=Path, dest="out", default=argparse.SUPPRESS,
+                   help=argparse.SUPPRESS)  # the old name, kept working
+    p.add_argument("--recursive", "-r", action="store_true",
+                   help="also read the plans in the subfolders of a folder (default: only its own files)")
     p.add_argument("--config", type=Path, metavar="JSON", help="detector config.json (DetectorConfig)")
     p.add_argument("--overlay", action="store_true", help="also write <stem>.overlay.png")
     p.add_argument("--geojson", action="store_true", help="also write <stem>.geojson (pixel coordinates)")
@@ -55,20 +62,27 @@ class Failure:
     message: str
 
 
-def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[Failure]]:
-    """Files as given, folders expanded to their supported image files (sorted, not recursive)."""
+def expand_paths(paths: Iterable[Path], *, recursive: bool = False,
+                 skipped: list[Path] | None = None) -> tuple[list[Path], list[Failure]]:
+    """Files as given, folders expanded to their supported image files (sorted; with
+    ``recursive`` their subfolders' too). Subfolders left out are appended to ``skipped``."""
     from roomkit.plans.imageio import IMAGE_EXTENSIONS
 
     files: list[Path] = []
     failures: list[Failure] = []
     for path in paths:
         if path.is_dir():
+            entries = path.rglob("*") if recursive else path.iterdir()
             found = sorted(
-                p for p in path.iterdir()
-                if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+                p for p in entries
+                if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
+            if not recursive and skipped is not None:
+                skipped.extend(sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")))
             if not found:
-                failures.append(Failure(path, f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in folder"))
+                failures.append(Failure(path, f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in folder"
+                                + ("" if recursive else " (subfolders are read with --recursive)")))
             files.extend(found)
         elif path.exists():
             files.append(path)
@@ -219,13 +233,17 @@ def detect_file(path: Path, config, *, keep_image: bool = False) -> PlanResult:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.min_confidence)  # ConfigError → exit 2 via cli.main
-    files, failures = expand_paths(args.paths)
+    skipped: list[Path] = []
+    files, failures = expand_paths(args.paths, recursive=args.recursive, skipped=skipped)
+    if skipped:
+        print(f"roomkit detect: skipped {len(skipped)} subfolder(s) ({', '.join(str(d) for d in skipped[:5])}"
+              f"{', …' if len(skipped) > 5 else ''}); --recursive reads them", file=sys.stderr, flush=True)
     for f in failures:
         _report_error(f.path, f.message)
     if not files:
         print("roomkit detect: nothing to do: no readable inputs", file=sys.stderr)
         return 1
-    out_dir: Path = args.output_dir
+    out_dir: Path = args.out
     make_output_dir(out_dir)
 
     ok = 0

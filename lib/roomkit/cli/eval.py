@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--truth", required=True, type=Path, metavar="DIR", help="ground-truth folder")
     p.add_argument("--pred", required=True, type=Path, metavar="DIR", help="predictions folder")
-    p.add_argument("--json", type=Path, metavar="OUT", help="write the JSON summary here")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write the JSON summary here")
     p.add_argument(
         "--min-confidence", type=float, default=None, metavar="C",
         help="drop predicted rooms below this confidence before matching",

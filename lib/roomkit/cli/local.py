@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Local mode: moto's AWS APIs, the real `roomkit serve` and a SageMaker "
                     "Async Inference runtime on loopback ports.",
     )
-    sub = parser.add_subparsers(dest="local_command", metavar="ACTION")
+    sub = parser.add_subparsers(dest="local_command", metavar="ACTION", help="what to do")
     sub.required = True
 
     up = sub.add_parser("up", help="start everything and stay in the foreground (Ctrl-C stops)")
@@ -46,17 +46,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.set_defaults(func=_up)
 
     down = sub.add_parser("down", help="stop the running `roomkit local up`")
-    down.add_argument("--state-file", default=None)
+    down.add_argument("--state-file", default=None, help="state file of the running local mode (default $ROOMKIT_LOCAL_STATE or ~/.roomkit/local.json)")
     down.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for it to exit")
     down.set_defaults(func=_down)
 
     status = sub.add_parser("status", help="is it running, where, and what is queued")
-    status.add_argument("--state-file", default=None)
+    status.add_argument("--state-file", default=None, help="state file of the running local mode (default $ROOMKIT_LOCAL_STATE or ~/.roomkit/local.json)")
     status.set_defaults(func=_status)
 
     env = sub.add_parser("env", help="print the environment pointing at the running local mode")
-    env.add_argument("--state-file", default=None)
-    env.add_argument("--format", choices=("sh", "json"), default="sh")
+    env.add_argument("--state-file", default=None, help="state file of the running local mode (default $ROOMKIT_LOCAL_STATE or ~/.roomkit/local.json)")
+    env.add_argument("--format", choices=("sh", "json"), default="sh",
+                     help="sh: export lines for eval (default); json: one object")
     env.set_defaults(func=_env)
 
 

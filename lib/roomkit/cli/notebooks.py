@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run the operator notebooks (papermill), strip/check committed notebooks",
         description="The operator walk-through: notebooks/01_... to 06_..., executed in order.",
     )
-    sub = parser.add_subparsers(dest="notebooks_command", metavar="ACTION")
+    sub = parser.add_subparsers(dest="notebooks_command", metavar="ACTION", help="what to do")
     sub.required = True
 
     run = sub.add_parser("run", help="execute the notebooks in order (papermill)",
@@ -30,8 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                      "QA report to OUT/report.html.")
     run.add_argument("--mode", choices=("local", "aws"), default="local",
                      help="local: loopback AWS on this machine (default); aws: your account")
-    run.add_argument("--out", type=Path, default=Path("out") / "walkthrough", metavar="DIR",
-                     help="output folder (default: out/walkthrough)")
+    run.add_argument("--out", "-o", type=Path, default=None, metavar="DIR",
+                     help="output folder (default: $ROOMKIT_WALKTHROUGH_OUT, else out/walkthrough of "
+                          "this checkout: where the notebooks opened in JupyterLab look)")
     run.add_argument("--only", action="append", metavar="NN",
                      help="run only these notebooks (number or name; repeat or comma-separate)")
     run.add_argument("--notebooks", type=Path, default=None, metavar="DIR",
@@ -53,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     record = sub.add_parser("record", help="copy checked cells' outputs from an executed run into the sources")
     record.add_argument("executed", type=Path, metavar="DIR", help="OUT/executed of a `roomkit notebooks run`")
-    record.add_argument("--notebooks", type=Path, default=None, metavar="DIR")
+    record.add_argument("--notebooks", type=Path, default=None, metavar="DIR",
+                        help="notebook folder to update (default: notebooks/ of this checkout)")
     record.set_defaults(func=_record)
 
 
@@ -81,11 +83,13 @@ def _paths(args: argparse.Namespace) -> list[Path]:
 def _run(args: argparse.Namespace) -> int:
     from roomkit.notebooks.runner import run_notebooks
 
+    from roomkit.notebooks.walkthrough import output_dir
+
     params = _parse_parameters(args.parameter)
     if args.region:
         params["region"] = args.region
     report = run_notebooks(
-        args.out, mode=args.mode, only=args.only, folder=args.notebooks, parameters=params,
+        output_dir(args.out, create=False), mode=args.mode, only=args.only, folder=args.notebooks, parameters=params,
         cell_timeout=args.cell_timeout, keep_going=args.keep_going,
         echo=lambda line: print(line, file=sys.stderr, flush=True),
     )

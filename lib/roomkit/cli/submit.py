@@ -63,14 +63,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("paths", nargs="+", metavar="PATH", help="plan file, folder, s3:// object or prefix")
     t.add_argument("--deployment", "-d", required=True, type=Path, metavar="JSON", help="deployment manifest")
     t.add_argument("--mode", choices=("local", "aws"), default=None, help="default: the manifest's mode")
-    t.add_argument("--region", default=None)
-    t.add_argument("--profile", default=None)
-    t.add_argument("--output", default=None, metavar="S3URI", help="S3OutputPath (default under the output path)")
-    t.add_argument("--instance-type", default=None)
-    t.add_argument("--instance-count", type=int, default=None)
-    t.add_argument("--timeout", type=float, default=6 * 3600, metavar="S")
-    t.add_argument("--csv", type=Path, default=None, metavar="OUT")
-    t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--region", default=None, help="default: the manifest's region")
+    t.add_argument("--profile", default=None, help="AWS profile (aws mode)")
+    t.add_argument("--output-uri", default=None, metavar="S3URI",
+                   help="S3OutputPath of the job (default: under the deployment's output path)")
+    t.add_argument("--output", dest="output_uri", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # old name
+    t.add_argument("--instance-type", default=None, metavar="TYPE",
+                   help="transform instance type (default: the endpoint's)")
+    t.add_argument("--instance-count", type=int, default=None, metavar="N",
+                   help="transform instances (default: the endpoint's initial count)")
+    t.add_argument("--timeout", type=float, default=6 * 3600, metavar="S",
+                   help="how long to wait for the job to finish (default 21600)")
+    t.add_argument("--csv", type=Path, default=None, metavar="FILE", help="also write the results as CSV")
+    t.add_argument("--no-progress", action="store_true", help="no progress output")
     t.set_defaults(func=run_transform)
 
 
@@ -82,13 +87,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=("local", "aws"), default=None, help="default: the manifest's mode")
     p.add_argument("--region", default=None, help="default: the manifest's region")
     p.add_argument("--profile", default=None, help="AWS profile (aws mode)")
-    p.add_argument("--csv", type=Path, default=None, metavar="OUT", help="also write the results as CSV")
+    p.add_argument("--csv", type=Path, default=None, metavar="FILE", help="also write the results as CSV")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _wait_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=3600.0, metavar="S", help="how long --wait waits (default 3600)")
-    p.add_argument("--poll-interval", type=float, default=5.0, metavar="S", help="queue long-poll / S3 poll period")
+    p.add_argument("--poll-interval", type=float, default=5.0, metavar="S",
+                   help="queue long-poll / S3 poll period (default 5)")
     p.add_argument("--fallback-after", type=float, default=60.0, metavar="S",
                    help="poll S3 when no notification arrived for this long (default 60)")
 
@@ -169,7 +175,7 @@ def run_transform(args: argparse.Namespace) -> int:
 
     deployment, session = _context(args)
     result = transform(
-        args.paths, deployment, session, output_uri=args.output, instance_type=args.instance_type,
+        args.paths, deployment, session, output_uri=args.output_uri, instance_type=args.instance_type,
         instance_count=args.instance_count, timeout=args.timeout, progress=not args.no_progress,
     )
     print(f"transform job(s) {', '.join(result.job_names)}: {result.status}; outputs under {result.output_uri}")

@@ -9,7 +9,14 @@ parameters ``mode`` and ``out_dir``; the executed copies land in ``<out>/execute
 
 The kernel is the ``python3`` kernel run by this interpreter: the interpreter's ``bin`` folder is
 put first on ``PATH`` (the ``python3`` kernelspec launches ``python``), so the notebooks import
-the same roomkit as the runner.
+the same roomkit as the runner. On POSIX it talks to the runner over IPC sockets (files in
+Jupyter's private runtime folder) rather than loopback TCP: no port is opened, and ipykernel has
+no reason to warn that the channel is unencrypted.
+
+Checked outputs (``compare_checked_outputs``): the cells marked ``# NBVAL_CHECK_OUTPUT`` of an
+executed run are compared with the committed ones as ``pytest --nbval-lax`` compares them (nbval's
+stream merging and the regex replacements of ``notebooks/nbval_sanitize.cfg``), without running
+the notebooks a second time.
 
 Hygiene (``strip_notebook``, ``check_notebook``): committed notebooks carry no outputs except the
 cells marked ``# NBVAL_CHECK_OUTPUT`` (what nbval compares), no execution counts, no papermill
@@ -39,6 +46,7 @@ __all__ = [
     "strip_notebook",
     "check_notebook",
     "record_checked_outputs",
+    "compare_checked_outputs",
 ]
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
@@ -161,6 +169,13 @@ def kernel_environment(out_dir: Path, state_file: Path | None) -> dict[str, str 
     }
 
 
+def kernel_config() -> Any:
+    """The kernel manager's configuration: IPC transport where the platform has it (POSIX)."""
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport": "ipc"}}) if os.name == "posix" else Config()
+
+
 def run_notebooks(
     out_dir: str | os.PathLike[str],
     *,
@@ -216,6 +231,7 @@ def run_notebooks(
                     str(book), str(target), parameters=params, kernel_name=kernel_name,
                     cwd=str(book.parent), progress_bar=False, log_output=False,
                     execution_timeout=cell_timeout, start_timeout=120, report_mode=False,
+                    config=kernel_config(),
                 )
                 run = NotebookRun(book.name, "ok", time.monotonic() - t0, target)
             except pm.PapermillExecutionError as exc:
@@ -399,6 +415,59 @@ def record_checked_outputs(executed: str | os.PathLike[str], source: str | os.Pa
     nbformat.validate(nbformat.from_dict(nb))
     write_notebook(nb, source)
     return updated
+
+
+def _checked_text(outputs: Sequence[Mapping[str, Any]], patterns: Sequence[tuple[str, str]]) -> str:
+    """The text nbval compares for a checked cell: streams merged (nbval's own function), text
+    data, images left out (as :func:`strip_notebook` leaves them out), then sanitized."""
+    import nbformat
+    from nbval.plugin import coalesce_streams
+
+    def joined(out: Mapping[str, Any]) -> dict[str, Any]:  # committed files store text as lines
+        out = dict(out)
+        if isinstance(out.get("text"), list):
+            out["text"] = "".join(out["text"])
+        return out
+
+    parts = []
+    for out in coalesce_streams([nbformat.from_dict(joined(o)) for o in outputs]):
+        if out.get("output_type") == "stream":
+            text = out.get("text", "")
+            parts.append(f"[{out.get('name')}] " + ("".join(text) if isinstance(text, list) else text))
+        elif out.get("output_type") == "error":
+            parts.append(f"[error] {out.get('ename')}: {out.get('evalue')}")
+        else:
+            for key, value in sorted((out.get("data") or {}).items()):
+                if not key.startswith("image/"):
+                    parts.append(f"[{key}] " + ("".join(value) if isinstance(value, list) else str(value)))
+    text = "\n".join(parts)
+    for regex, replace in patterns:
+        text = re.sub(regex, replace, text)
+    return text
+
+
+def compare_checked_outputs(executed: str | os.PathLike[str], source: str | os.PathLike[str],
+                            sanitize: str | os.PathLike[str] | None = None) -> list[str]:
+    """How the checked cells of an executed notebook differ from the committed ``source`` (an
+    empty list when they match), after the replacements of the nbval ``sanitize`` file."""
+    from nbval.plugin import get_sanitize_patterns
+
+    patterns = get_sanitize_patterns(Path(sanitize).read_text(encoding="utf-8")) if sanitize else []
+    run = json.loads(Path(executed).read_text(encoding="utf-8"))
+    got = {_source(c): c.get("outputs", []) for c in run.get("cells", []) if is_checked(c)}
+    nb = json.loads(Path(source).read_text(encoding="utf-8"))
+    problems = []
+    for cell in nb.get("cells", []):
+        if not is_checked(cell):
+            continue
+        where = f"{Path(source).name}: checked cell {_source(cell).splitlines()[1:2] or ['']}"
+        if _source(cell) not in got:
+            problems.append(f"{where}: not in the executed copy")
+            continue
+        want, have = _checked_text(cell.get("outputs", []), patterns), _checked_text(got[_source(cell)], patterns)
+        if want != have:
+            problems.append(f"{where}:\n--- recorded\n{want}\n--- this run\n{have}")
+    return problems
 
 
 def write_notebook(nb: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:

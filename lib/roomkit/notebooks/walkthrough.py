@@ -48,8 +48,10 @@ __all__ = [
     "ensure_deployment",
     "EndpointSummary",
     "endpoint_summary",
+    "result_names",
     "save_results",
     "load_result_detections",
+    "load_result_failures",
     "make_broken_plan",
 ]
 
@@ -539,34 +541,46 @@ def endpoint_summary(session: Any, deployment: Any) -> EndpointSummary:
 
 
 # -- results ---------------------------------------------------------------------------------------
+def result_names(rows: Sequence[Any]) -> list[str]:
+    """The file stem each row's result is saved under: the input's stem, made unique the way
+    ``roomkit detect`` does (``plan``, ``plan-2``…) so that inputs with the same stem from
+    different folders (or ``plan.png`` beside ``plan.pdf``) never overwrite each other."""
+    from roomkit.cli.detect import output_stems
+
+    return output_stems([Path(urlparse(r.input).path if "://" in r.input else r.input) for r in rows])
+
+
 def save_results(rows: Sequence[Any], directory: str | os.PathLike[str]) -> Path:
-    """Write each successful row's response as ``<stem>.json`` (what ``roomkit eval --pred`` and
-    notebook 05 read), failures as ``<stem>.error.txt``, and ``results.csv`` with one line per
-    plan. Older files there are replaced, so the folder always shows the last submission."""
+    """Write each successful row's response as ``<name>.json`` (what ``roomkit eval --pred`` and
+    notebook 05 read), failures as ``<name>.error.txt``, and ``results.csv`` with one line per
+    plan (its input, the name its files were saved under, status…). Names are the inputs' stems,
+    made unique (:func:`result_names`). Older files there are replaced, so the folder always
+    shows the last submission."""
     import csv
 
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     for old in list(folder.glob("*.json")) + list(folder.glob("*.error.txt")):
         old.unlink()
-    for row in rows:
-        stem = Path(urlparse(row.input).path if "://" in row.input else row.input).stem
+    names = result_names(rows)
+    for row, name in zip(rows, names):
         if row.detection is not None:
-            (folder / f"{stem}.json").write_text(json.dumps(row.detection.to_response(), indent=2) + "\n",
+            (folder / f"{name}.json").write_text(json.dumps(row.detection.to_response(), indent=2) + "\n",
                                                  encoding="utf-8")
         elif row.error:
-            (folder / f"{stem}.error.txt").write_text(row.error + "\n", encoding="utf-8")
+            (folder / f"{name}.error.txt").write_text(row.error + "\n", encoding="utf-8")
     with open(folder / "results.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["plan", "status", "rooms", "processing_time_ms", "latency_s", "error"])
-        for row in rows:
-            writer.writerow([Path(row.input).name, row.status, row.rooms, row.processing_time_ms,
-                             None if row.latency_s is None else round(row.latency_s, 3), row.error or ""])
+        writer.writerow(["plan", "saved_as", "status", "rooms", "processing_time_ms", "latency_s", "error", "input"])
+        for row, name in zip(rows, names):
+            writer.writerow([Path(row.input).name, name, row.status, row.rooms, row.processing_time_ms,
+                             None if row.latency_s is None else round(row.latency_s, 3), row.error or "",
+                             row.input])
     return folder
 
 
 def load_result_detections(directory: str | os.PathLike[str]) -> dict[str, Any]:
-    """``{stem: Detection}`` from a folder written by :func:`save_results`."""
+    """``{name: Detection}`` from a folder written by :func:`save_results`."""
     from roomkit.qa.evaluate import load_prediction
 
     out = {}
@@ -575,6 +589,16 @@ def load_result_detections(directory: str | os.PathLike[str]) -> dict[str, Any]:
         if not note:
             out[path.stem] = det
     return out
+
+
+def load_result_failures(directory: str | os.PathLike[str]) -> dict[str, str]:
+    """``{name: reason}`` of the failed jobs in a folder written by :func:`save_results` (what
+    the QA report lists under "Failed jobs"); empty when the folder does not exist."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        return {}
+    return {path.name[: -len(".error.txt")]: path.read_text(encoding="utf-8").strip()
+            for path in sorted(folder.glob("*.error.txt"))}
 
 
 def make_broken_plan(directory: str | os.PathLike[str], source: str | os.PathLike[str] | None = None,
@@ -642,8 +666,18 @@ def curve_of(entries: Sequence[Any], *, iou: float = 0.5) -> list[Any]:
     return threshold_curve(pairs, iou=iou)
 
 
+def changed_plans(comparison: ConfigComparison, a: str, b: str) -> list[str]:
+    """The plans whose detected rooms differ at all between configurations ``a`` and ``b``
+    (room polygons, confidences or an error), in sample order."""
+    def rooms(run: PlanRun) -> Any:
+        return (run.error, None if run.detection is None else run.detection.rooms)
+
+    return [ra.name for ra, rb in zip(comparison.runs[a], comparison.runs[b]) if rooms(ra) != rooms(rb)]
+
+
 def most_changed(comparison: ConfigComparison, a: str, b: str, n: int = 2) -> list[str]:
-    """The ``n`` plans whose F1@0.5 (then room count) differs most between configurations."""
+    """Up to ``n`` plans whose F1@0.5 (then room count) differs most between configurations,
+    among those that changed at all: empty when the change made no difference."""
     sa = {s.name: s for s in comparison.summaries[a].plans}
     sb = {s.name: s for s in comparison.summaries[b].plans}
     rooms = {lb: {r.name: (len(r.detection.rooms) if r.detection else 0) for r in comparison.runs[lb]}
@@ -653,7 +687,20 @@ def most_changed(comparison: ConfigComparison, a: str, b: str, n: int = 2) -> li
         df1 = abs(sa[name].f1(0.5) - sb[name].f1(0.5)) if name in sa and name in sb else 0.0
         return (-round(df1, 6), -abs(rooms[a][name] - rooms[b][name]), name)
 
-    return sorted(rooms[a], key=key)[:n]
+    return sorted(changed_plans(comparison, a, b), key=key)[:n]
+
+
+def change_summary(comparison: ConfigComparison, a: str, b: str) -> str:
+    """One plain sentence: how many plans ``b`` changed against ``a`` (which ones) and what it did
+    to F1@0.5, or that it changed nothing."""
+    changed = changed_plans(comparison, a, b)
+    total = len(comparison.runs[a])
+    fa, fb = comparison.summaries[a].f1(0.5), comparison.summaries[b].f1(0.5)
+    if not changed:
+        return (f"{b!r} changed nothing: all {total} plans give exactly the same rooms as with {a!r} "
+                f"(F1@0.5 {fa:.3f} both). Try a larger change or another parameter.")
+    return (f"{b!r} changed {len(changed)} of {total} plans ({', '.join(changed)}): "
+            f"F1@0.5 {fa:.3f} with {a!r}, {fb:.3f} with {b!r}.")
 
 
 def compare_entries(comparison: ConfigComparison, names: Sequence[str]) -> list[Any]:

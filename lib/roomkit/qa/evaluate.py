@@ -15,7 +15,12 @@ Conventions, chosen so that tables read naturally:
 * ``mean_iou`` is the mean IoU of the matches at IoU ≥ 0.5 (the true positives), ``None``
   when there are none;
 * overall figures pool true/false positives over all plans (micro-average); the mean of the
-  per-plan F1 is reported beside them as ``macro_f1``.
+  per-plan F1 is reported beside them as ``macro_f1``;
+* a :class:`~roomkit.plans.response.Detection` is scored as the API returns it (:func:`as_served`:
+  coordinates at the response's precision), so a detection scored in-process and its saved
+  response score the same, to the last digit;
+* "worst first" orders by F1@0.5, then F1@0.75, then mean IoU, and puts plans with nothing to
+  find and nothing found (a blank page answered with nothing) last.
 
 Polygons are in pixels. Invalid polygons (self-intersecting, repeated points) are repaired with
 ``shapely.make_valid`` and only their areal part is kept; polygons with fewer than three distinct
@@ -166,23 +171,31 @@ def polygon_iou(a: PolygonLike | BaseGeometry, b: PolygonLike | BaseGeometry) ->
     return float(_iou_arrays(np.array([ga]), np.array([gb]))[0, 0])
 
 
-def _iou_arrays(preds: np.ndarray, truths: np.ndarray) -> np.ndarray:
-    """IoU matrix (len(preds) × len(truths)); only bbox-overlapping pairs are intersected."""
-    iou = np.zeros((len(preds), len(truths)), dtype=float)
+def _overlaps(preds: np.ndarray, truths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Intersection areas (len(preds) × len(truths); only bbox-overlapping pairs are intersected)
+    and the areas of the predictions and of the ground-truth rooms."""
+    inter = np.zeros((len(preds), len(truths)), dtype=float)
+    area_p = shapely.area(preds) if len(preds) else np.zeros(0)
+    area_t = shapely.area(truths) if len(truths) else np.zeros(0)
     if len(preds) == 0 or len(truths) == 0:
-        return iou
+        return inter, area_p, area_t
     tree = shapely.STRtree(truths)
     pi, ti = tree.query(preds, predicate="intersects")
-    if len(pi) == 0:
-        return iou
-    inter = shapely.area(shapely.intersection(preds[pi], truths[ti]))
-    area_p = shapely.area(preds)
-    area_t = shapely.area(truths)
-    union = area_p[pi] + area_t[ti] - inter
+    if len(pi):
+        inter[pi, ti] = shapely.area(shapely.intersection(preds[pi], truths[ti]))
+    return inter, area_p, area_t
+
+
+def _iou_from(inter: np.ndarray, area_p: np.ndarray, area_t: np.ndarray) -> np.ndarray:
+    union = area_p[:, None] + area_t[None, :] - inter
     with np.errstate(invalid="ignore", divide="ignore"):
-        values = np.where(union > 0, inter / union, 0.0)
-    iou[pi, ti] = np.clip(values, 0.0, 1.0)
-    return iou
+        values = np.where((inter > 0) & (union > 0), inter / np.where(union > 0, union, 1.0), 0.0)
+    return np.clip(values, 0.0, 1.0)
+
+
+def _iou_arrays(preds: np.ndarray, truths: np.ndarray) -> np.ndarray:
+    """IoU matrix (len(preds) × len(truths)); only bbox-overlapping pairs are intersected."""
+    return _iou_from(*_overlaps(preds, truths))
 
 
 def iou_matrix(preds: Sequence[PolygonLike], truths: Sequence[PolygonLike]) -> np.ndarray:
@@ -223,9 +236,18 @@ Predictions = Union[Detection, Sequence[Room], Sequence[PolygonLike]]
 Truth = Union[GroundTruth, Detection, Sequence[TruthRoom], Sequence[PolygonLike]]
 
 
+def as_served(detection: Detection) -> Detection:
+    """The detection as the API returns it: coordinates normalized at the response's precision
+    and read back, confidence rounded as in the response. Scoring this instead of the detector's
+    full-precision polygons is what makes ``roomkit demo``, notebook 01 (scored in-process) and
+    ``roomkit eval``, notebook 05, the QA report (scored from saved responses) print the same
+    figures."""
+    return Detection.from_response(detection.to_response())
+
+
 def _pred_polys(pred: Predictions) -> tuple[list[PolygonLike], list[float], list[str]]:
     if isinstance(pred, Detection):
-        rooms: Sequence[Any] = pred.rooms
+        rooms: Sequence[Any] = as_served(pred).rooms
     else:
         rooms = list(pred)
     polys, confs, ids = [], [], []
@@ -242,19 +264,27 @@ def _pred_polys(pred: Predictions) -> tuple[list[PolygonLike], list[float], list
 
 
 def _truth_polys(truth: Truth) -> tuple[list[PolygonLike], list[str]]:
+    polys, ids, _ = _truth_rooms(truth)
+    return polys, ids
+
+
+def _truth_rooms(truth: Truth) -> tuple[list[PolygonLike], list[str], list[str]]:
+    """Polygons, ids and display names (the label, else the id) of the ground-truth rooms."""
     if isinstance(truth, (GroundTruth, Detection)):
         rooms: Sequence[Any] = truth.rooms
     else:
         rooms = list(truth)
-    polys, ids = [], []
+    polys, ids, names = [], [], []
     for i, r in enumerate(rooms):
         if isinstance(r, (TruthRoom, Room)):
             polys.append(r.polygon)
             ids.append(r.id)
+            names.append(getattr(r, "label", "") or r.id)
         else:
             polys.append(r)
             ids.append(f"t{i}")
-    return polys, ids
+            names.append(f"t{i}")
+    return polys, ids, names
 
 
 # -- results ---------------------------------------------------------------------------------
@@ -278,6 +308,62 @@ class Match:
         }
 
 
+@dataclass(frozen=True)
+class Mistakes:
+    """What went wrong on one plan at IoU 0.5, in words a reviewer checks by eye.
+
+    ``merged``: ground-truth rooms one detection took together (each covers at least half of
+    every one of them); ``split``: a ground-truth room and how many detections lie mostly inside
+    it; ``missed``: unmatched ground-truth rooms not explained by a merge or split; ``false_rooms``:
+    unmatched detections not explained either. Rooms are named by their label (else their id).
+    """
+
+    merged: tuple[tuple[str, ...], ...] = ()
+    split: tuple[tuple[str, int], ...] = ()
+    missed: tuple[str, ...] = ()
+    false_rooms: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.merged or self.split or self.missed or self.false_rooms)
+
+    def text(self) -> str:
+        """``merged kitchen+dining; split bedroom in 2; missed closet; 1 false room`` ('' if none)."""
+        parts = [f"merged {'+'.join(group)}" for group in self.merged]
+        parts += [f"split {name} in {n}" for name, n in self.split]
+        if self.missed:
+            parts.append("missed " + ", ".join(self.missed))
+        if self.false_rooms:
+            parts.append(f"{self.false_rooms} false room{'s' if self.false_rooms > 1 else ''}")
+        return "; ".join(parts)
+
+
+def _mistakes(inter: np.ndarray, area_p: np.ndarray, area_t: np.ndarray,
+              matches: Sequence["Match"], names: Sequence[str], iou: float = 0.5) -> Mistakes:
+    hit_p = {m.pred_index for m in matches if m.iou >= iou}
+    hit_t = {m.truth_index for m in matches if m.iou >= iou}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        of_truth = np.where(area_t[None, :] > 0, inter / np.where(area_t > 0, area_t, 1.0)[None, :], 0.0)
+        of_pred = np.where(area_p[:, None] > 0, inter / np.where(area_p > 0, area_p, 1.0)[:, None], 0.0)
+    merged, merged_p, merged_t = [], set(), set()
+    for p in range(inter.shape[0]):
+        covered = [t for t in range(inter.shape[1]) if of_truth[p, t] >= 0.5]
+        if len(covered) >= 2:
+            merged.append(tuple(names[t] for t in covered))
+            merged_p.add(p)
+            merged_t.update(covered)
+    split, split_p, split_t = [], set(), set()
+    for t in range(inter.shape[1]):
+        parts = [p for p in range(inter.shape[0]) if of_pred[p, t] >= 0.5 and p not in merged_p]
+        if len(parts) >= 2:
+            split.append((names[t], len(parts)))
+            split_p.update(parts)
+            split_t.add(t)
+    missed = tuple(names[t] for t in range(inter.shape[1])
+                   if t not in hit_t and t not in merged_t and t not in split_t)
+    false_rooms = sum(1 for p in range(inter.shape[0]) if p not in hit_p and p not in merged_p and p not in split_p)
+    return Mistakes(tuple(merged), tuple(split), missed, false_rooms)
+
+
 def _ratio(num: float, den: float) -> float:
     return num / den if den else 1.0
 
@@ -297,6 +383,21 @@ class PlanScore:
     matches: tuple[Match, ...] = ()
     style: str | None = None
     note: str = ""  # e.g. "missing prediction", "error response"
+    mistakes: Mistakes = field(default_factory=Mistakes)
+
+    @property
+    def remark(self) -> str:
+        """The note and what went wrong, for a table's note column ('' for a perfect plan)."""
+        return "; ".join(t for t in (self.note, self.mistakes.text()) if t)
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to find and nothing found (sorts last among the plans, worst first)."""
+        return self.n_truth == 0 and self.n_pred == 0
+
+    def worst_first_key(self) -> tuple:
+        miou = self.mean_iou
+        return (self.empty, self.f1(0.5), self.f1(0.75), -1.0 if miou is None else miou, self.name)
 
     def tp(self, iou: float = 0.5) -> int:
         return sum(1 for m in self.matches if m.iou >= iou)
@@ -383,11 +484,9 @@ class Summary:
         return float(np.mean(ious)) if ious else None
 
     def worst_first(self) -> list[PlanScore]:
-        """Plans ordered worst first: by F1@0.5, then F1@0.75, then mean IoU, then name."""
-        return sorted(
-            self.plans,
-            key=lambda p: (p.f1(0.5), p.f1(0.75), -1.0 if p.mean_iou is None else p.mean_iou, p.name),
-        )
+        """Plans ordered worst first: by F1@0.5, then F1@0.75, then mean IoU, then name; plans
+        with no rooms to find and none found last."""
+        return sorted(self.plans, key=PlanScore.worst_first_key)
 
     def by_style(self) -> dict[str, "Summary"]:
         """One summary per ``style`` (plans without a style go under ``"-"``)."""
@@ -449,17 +548,19 @@ def score_plan(
         p_polys = [p_polys[i] for i in keep]
         confs = [confs[i] for i in keep]
         p_ids = [p_ids[i] for i in keep]
-    t_polys, t_ids = _truth_polys(truth)
+    t_polys, t_ids, t_names = _truth_rooms(truth)
     if isinstance(truth, GroundTruth):
         name = name or truth.name or Path(truth.image).stem
         style = style if style is not None else truth.style
-    iou = iou_matrix(p_polys, t_polys)
+    overlaps = _overlaps(np.array([to_geometry(x) for x in p_polys], dtype=object),
+                         np.array([to_geometry(x) for x in t_polys], dtype=object))
     matches = tuple(
         Match(pred_index=p, truth_index=t, iou=v, pred_id=p_ids[p], truth_id=t_ids[t], confidence=confs[p])
-        for p, t, v in greedy_match(iou)
+        for p, t, v in greedy_match(_iou_from(*overlaps))
     )
     return PlanScore(
-        name=name, n_pred=len(p_polys), n_truth=len(t_polys), matches=matches, style=style, note=note
+        name=name, n_pred=len(p_polys), n_truth=len(t_polys), matches=matches, style=style, note=note,
+        mistakes=_mistakes(*overlaps, matches, t_names),
     )
 
 

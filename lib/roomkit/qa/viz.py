@@ -366,10 +366,10 @@ def plot_gallery(
 
 
 def _badness(e: QAEntry) -> tuple:
+    """Worst first as :meth:`roomkit.qa.evaluate.Summary.worst_first` orders; unscored entries last."""
     if e.score is None:
-        return (2.0, 2.0, 2.0, e.name)
-    miou = e.score.mean_iou
-    return (e.score.f1(0.5), e.score.f1(0.75), -1.0 if miou is None else miou, e.name)
+        return (True, 2.0, 2.0, 2.0, e.name)
+    return e.score.worst_first_key()
 
 
 def metrics_rows(summary: Summary, *, worst_first: bool = True) -> list[dict[str, Any]]:
@@ -388,7 +388,7 @@ def metrics_rows(summary: Summary, *, worst_first: bool = True) -> list[dict[str
             "F1@0.5": round(p.f1(0.5), 3),
             "F1@0.75": round(p.f1(0.75), 3),
             "mIoU": None if p.mean_iou is None else round(p.mean_iou, 3),
-            "note": p.note,
+            "note": p.remark,
         })
     return rows
 
@@ -486,13 +486,17 @@ def write_report(
     curve: bool = True,
     max_images: int | None = None,
     dpi: int = 70,
+    failures: Mapping[str, str] | None = None,
 ) -> Path:
     """A self-contained HTML QA report: summary, the worst plans first, images embedded (base64).
 
     Sections: overall metrics, per-style metrics, the confidence-threshold curve, the per-plan
-    table (worst first, each row linking to its figure) and one detection-vs-truth figure per plan
+    table (worst first, coloured by F1, a note saying what went wrong: merged, split, missed,
+    false rooms; each row links to its figure), the failed jobs with their reasons
+    (``failures``: input name → reason) and one detection-vs-truth figure per plan
     (``max_images`` limits them to the worst N). Opens in any browser with no other files.
     """
+    failures = dict(failures or {})
     path = Path(path)
     items = [e.scored() for e in entries]
     items.sort(key=_badness)
@@ -504,11 +508,12 @@ def write_report(
         "<style>body{font-family:system-ui,sans-serif;margin:24px;color:#222}"
         "table{border-collapse:collapse;font-size:13px;margin:8px 0 20px}"
         "th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f2f2f2}"
-        "td:first-child,th:first-child{text-align:left}.bad{background:#fde0dc}.ok{background:#e6f4ea}"
+        "td:first-child,th:first-child{text-align:left}td.note{text-align:left}"
         "figure{margin:16px 0 28px}img{max-width:100%;border:1px solid #ddd}"
         "code{background:#f5f5f5;padding:1px 4px}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
-        f"<p>{len(items)} plans · generated {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}</p>",
+        f"<p>{len(items)} plans" + (f", {len(failures)} failed job(s) (listed below the plans)" if failures else "")
+        + f" · generated {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}</p>",
     ]
     if summary.plans:
         o = summary.overall_dict()
@@ -541,14 +546,21 @@ def write_report(
                          + "<td>–</td>" * 6 + f"<td>{esc(e.note or 'no ground truth')}</td></tr>")
             continue
         s = e.score
-        cls = "bad" if s.f1(0.5) < 0.8 else "ok"
         parts.append(
-            f"<tr class='{cls}'><td><a href='#{anchor}'>{esc(e.name)}</a></td><td>{esc(s.style or '')}</td>"
-            f"<td>{s.n_pred}</td><td>{s.n_truth}</td>"
+            f"<tr style='background:{f1_colour(s.f1(0.5))}'><td><a href='#{anchor}'>{esc(e.name)}</a></td>"
+            f"<td>{esc(s.style or '')}</td><td>{s.n_pred}</td><td>{s.n_truth}</td>"
             f"<td>{_fmt(s.precision(0.5) if s.n_pred else None)}</td><td>{_fmt(s.recall(0.5) if s.n_truth else None)}</td>"
             f"<td>{s.f1(0.5):.3f}</td><td>{s.f1(0.75):.3f}</td><td>{esc(_fmt(s.mean_iou))}</td>"
-            f"<td>{esc(s.note)}</td></tr>")
+            f"<td class='note'>{esc(s.remark)}</td></tr>")
     parts.append("</table>")
+    if failures:
+        parts.append(f"<h2>Failed jobs</h2><p>{len(failures)} input(s) produced no detection; each is "
+                     "listed with the reason the service gave.</p><table id='failures'>"
+                     "<tr><th>input</th><th>reason</th></tr>")
+        for name, reason in failures.items():
+            parts.append(f"<tr style='background:{f1_colour(0.0)}'><td>{esc(name)}</td>"
+                         f"<td class='note'>{esc(reason)}</td></tr>")
+        parts.append("</table>")
     shown = items if max_images is None else items[:max_images]
     if shown:
         parts.append("<h2>Detections beside ground truth</h2>"
@@ -562,6 +574,13 @@ def write_report(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
+
+
+def f1_colour(f1: float) -> str:
+    """Row background for an F1: green at 1.0 through yellow (0.85) to red at 0.7 and below,
+    light enough to read text on."""
+    hue = 120.0 * min(1.0, max(0.0, (f1 - 0.7) / 0.3))
+    return f"hsl({hue:.0f}, 70%, 86%)"
 
 
 def _img(png: bytes, alt: str) -> str:
