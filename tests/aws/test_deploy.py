@@ -5,7 +5,7 @@ import json
 from datetime import datetime, timezone
 
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
 from moto_fixtures import OCI, aws, moto_url, push_image  # noqa: F401  (fixtures)
 from roomkit.aws.deploy import DeployError, deploy, resource_names, teardown

@@ -354,7 +354,7 @@ def test_reaper_stops_servers_of_a_killed_owner(tmp_path):
 
     owner_code = (
         "import subprocess, sys, time\n"
-        "from roomkit import reaper\n"
+        "from roomkit.local import reaper\n"
         "reaper.ensure()\n"
         "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'], start_new_session=True)\n"
         "print(child.pid, flush=True)\n"

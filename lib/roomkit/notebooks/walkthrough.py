@@ -65,8 +65,8 @@ DEFAULT_NAME = "roomkit-demo"
 # -- paths -----------------------------------------------------------------------------------------
 def repo_root() -> Path | None:
     """The checkout holding this package (``<root>/lib/roomkit``), if it is one."""
-    here = Path(__file__).resolve().parent
-    root = here.parent.parent
+    package = Path(__file__).resolve().parents[1]  # <root>/lib/roomkit
+    root = package.parent.parent
     return root if (root / "pyproject.toml").is_file() and (root / "lib" / "roomkit").is_dir() else None
 
 
