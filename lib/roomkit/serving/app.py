@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from roomkit.config import DetectorConfig
+from roomkit.config import RESOURCE_LIMITS, DetectorConfig
 from roomkit.errors import ConfigError, RoomkitError
 from roomkit.serving.http_errors import (
     BadRequestError,
+    LimitExceededError,
     MethodNotAllowedError,
     ModelNotReadyError,
     NotAcceptableError,
@@ -249,7 +250,7 @@ class RoomkitApp:
             fields["source"] = payload.source
             if payload.source != "body":
                 fields["bytes_image"] = len(payload.data)
-            config = self.config.with_overrides({**header_overrides, **dict(payload.overrides)})
+            config = request_config(self.config, {**header_overrides, **dict(payload.overrides)})
             return self._run_detection(payload, config, deadline)
         finally:
             self._buffers.release()
@@ -319,6 +320,21 @@ class RoomkitApp:
         out.extend(headers or [])
         start_response(f"{status} {_REASONS.get(status, 'Status')}", out)
         return [body]
+
+
+def request_config(model: DetectorConfig, overrides: dict[str, Any]) -> DetectorConfig:
+    """The model's config with a request's overrides, which may only *tighten* the resource
+    limits: a caller cannot make a worker decode, render or process more than config.json allows
+    (two 671-byte PDFs asking for pdf_dpi=1200 would otherwise take a worker to 11 GB)."""
+    config = model.with_overrides(overrides)
+    for name in RESOURCE_LIMITS:
+        asked, ceiling = getattr(config, name), getattr(model, name)
+        if asked > ceiling:
+            raise LimitExceededError(
+                f"config.{name}={asked} is above this model's limit of {ceiling} (its config.json); "
+                f"a request may only lower {', '.join(RESOURCE_LIMITS)}"
+            )
+    return config
 
 
 def negotiate(accept: str | None, default: str) -> str:
