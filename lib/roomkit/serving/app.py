@@ -44,6 +44,13 @@ from roomkit.serving.s3 import S3Fetcher
 
 log = logging.getLogger("roomkit.serving")
 
+try:  # the body reader raises gunicorn's parse errors for a broken chunked encoding
+    from gunicorn.http.errors import ParseException as _GunicornParseError
+
+    _PARSE_ERRORS: tuple[type[BaseException], ...] = (_GunicornParseError,)
+except ImportError:  # pragma: no cover - another WSGI server
+    _PARSE_ERRORS = ()
+
 StartResponse = Callable[..., Any]
 _READ_CHUNK = 1 << 20
 _PING_WARNING_INTERVAL_S = 60.0
@@ -408,6 +415,8 @@ def read_body(environ: dict, limit: int, deadline: float) -> bytes:
                 raise PayloadTooLargeError(
                     f"the body is over the server's limit of {limit} bytes (SAGEMAKER_MAX_REQUEST_SIZE)"
                 )
+    except _PARSE_ERRORS as exc:  # a broken chunked encoding, found while reading the body
+        raise BadRequestError(f"malformed request body: {exc}") from None
     except (socket.timeout, TimeoutError):
         raise RequestTimeoutError(
             f"the body did not arrive within the {deadline - time.monotonic():.0f} s left of the request timeout"

@@ -15,14 +15,21 @@ persistent clients spread over the workers too without new connections paying th
 """
 from __future__ import annotations
 
+import json
 import time
 
+from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
 ACCEPT_DEFER_S = 0.25
 IDLE_CONNECTIONS_DEFER_S = 0.05
 _POLL_S = 0.002
 _EPISODE_GAP_S = 0.05
+# The API's error codes for the statuses gunicorn's parser refuses requests with.
+_PROTOCOL_CODES = {
+    400: "bad_request", 403: "forbidden", 414: "request_line_too_long", 417: "expectation_failed",
+    431: "headers_too_large", 500: "internal_error", 501: "not_implemented",
+}
 
 
 class RoomkitWorker(ThreadWorker):
@@ -60,3 +67,46 @@ class RoomkitWorker(ThreadWorker):
         else:
             self._pending_since = None
         super().accept(listener)
+
+    def handle_error(self, req, client, addr, exc) -> None:
+        """gunicorn's refusals (bad request line, oversized headers, bad Content-Length, chunked
+        plus length...) with gunicorn's status codes, in the API's JSON error shape instead of
+        its HTML page."""
+        capture = _Capture()
+        super().handle_error(req, capture, addr, exc)  # logs, picks the status, "writes" HTML
+        status, reason = capture.status()
+        detail = str(exc) or type(exc).__name__
+        message = f"{reason}: {detail}" if status < 500 else f"{reason} (see the server log)"
+        try:
+            util.write_nonblock(client, error_response(status, reason, _PROTOCOL_CODES.get(status, "bad_request"), message))
+        except Exception:  # the client is gone
+            self.log.debug("Failed to send error message.")
+
+
+def error_response(status: int, reason: str, code: str, message: str) -> bytes:
+    """A complete ``Connection: close`` HTTP/1.1 response carrying the JSON error body."""
+    body = json.dumps({"status": "error", "error": {"code": code, "message": message[:500]}},
+                      separators=(",", ":")).encode("utf-8")
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    return head.encode("latin-1") + body
+
+
+class _Capture:
+    """Stands in for the client socket while gunicorn writes its HTML error: keeps the status."""
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def gettimeout(self) -> float:
+        return 0.0
+
+    def sendall(self, data: bytes) -> None:
+        self.data += data
+
+    def status(self) -> tuple[int, str]:
+        line = self.data.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
+        try:
+            return int(line[1]), (line[2] if len(line) > 2 else "Error")
+        except (IndexError, ValueError):
+            return 400, "Bad Request"

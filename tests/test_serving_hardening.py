@@ -1,0 +1,100 @@
+"""The server against hostile or broken clients, over real sockets to the real `roomkit serve`.
+
+Malformed HTTP (answered in the API's JSON error shape with gunicorn's status codes), JSON bombs,
+and clients that stall: connections that send nothing or half a request, uploads that stop.
+All on 127.0.0.1 with a bounded number of sockets; assertions are on events and ratios, with
+only the issue's generous bound (a ping answered within 2 s) on the clock.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+
+from serving_support import ServerProcess, call, encode, plan_image
+
+pytestmark = pytest.mark.slow
+
+PNG = encode(plan_image(), "png")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hardening")
+    proc = ServerProcess.roomkit_serve(tmp, workers=2)
+    try:
+        assert proc.wait_until_listening().status == 200
+        yield proc
+    finally:
+        proc.stop()
+
+
+def raw_exchange(port: int, data: bytes, timeout: float = 20.0) -> tuple[int, dict[str, str], bytes]:
+    """Send ``data`` as is and read the whole answer (the server closes the connection)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    answer = b"".join(chunks)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return status, headers, body
+
+
+def _json_error(status: int, headers: dict[str, str], body: bytes, want_status: int) -> dict:
+    assert status == want_status, body[:300]
+    assert headers["content-type"] == "application/json", headers
+    assert int(headers["content-length"]) == len(body)
+    doc = json.loads(body)
+    assert doc["status"] == "error" and set(doc["error"]) == {"code", "message"}
+    assert doc["error"]["code"] and doc["error"]["message"]
+    return doc
+
+
+# -- item 4: malformed requests ---------------------------------------------------------------------
+TLS_HELLO = bytes.fromhex(
+    "16030100c8010000c40303") + bytes(32) + bytes.fromhex("000002130101000099") + bytes(153)
+
+PROTOCOL_ERRORS = {
+    # name: (raw request, the status gunicorn answers it with)
+    "bad content-length": (b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                           b"Content-Length: 12abc\r\n\r\n", 400),
+    "10 KB request line": (b"GET /" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    "20 KB of headers": (b"GET /ping HTTP/1.1\r\nHost: x\r\n"
+                         + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"v" * 190) for i in range(100)) + b"\r\n", 431),
+    "chunked plus length": (b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                            b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400),
+    "bad chunk size": (b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                       b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PROTOCOL_ERRORS))
+def test_protocol_errors_answer_the_json_error_shape(server, case):
+    """gunicorn's own refusals keep its status codes but speak the API's JSON, not HTML."""
+    data, status = PROTOCOL_ERRORS[case]
+    _json_error(*raw_exchange(server.port, data), status)
+    assert call(server.port, "GET", "/ping").status == 200
+
+
+def test_deeply_nested_json_is_a_bad_request_not_a_crash(server):
+    body = b"[" * 200_000
+    reply = call(server.port, "POST", "/invocations", body, {"Content-Type": "application/json"})
+    doc = _json_error(reply.status, reply.headers, reply.body, 400)
+    assert doc["error"]["code"] == "bad_request"
+    nested = b'{"image_base64": "AAAA", "config": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_001
+    reply = call(server.port, "POST", "/invocations", nested, {"Content-Type": "application/json"})
+    assert _json_error(reply.status, reply.headers, reply.body, 400)["error"]["code"] == "bad_request"
+    assert call(server.port, "POST", "/invocations", PNG, {"Content-Type": "image/png"}).status == 200
