@@ -494,6 +494,40 @@ def test_truncated_data_never_decodes_silently(name):
         assert isinstance(info.value, InputError), f"cut at {cut}"
 
 
+def _plan_like(h: int = 480, w: int = 640) -> np.ndarray:
+    img = np.full((h, w, 3), 255, np.uint8)
+    cv2.rectangle(img, (30, 30), (w - 30, h - 30), (0, 0, 0), 8)
+    cv2.line(img, (w // 2, 30), (w // 2, h - 30), (0, 0, 0), 8)
+    return img
+
+
+@pytest.mark.parametrize("params", [[], [cv2.IMWRITE_JPEG_OPTIMIZE, 1], [cv2.IMWRITE_JPEG_RST_INTERVAL, 4]],
+                         ids=["baseline", "optimized", "restart-markers"])
+def test_a_jpeg_cut_short_with_its_end_marker_put_back_is_refused(params):
+    """libjpeg only warns ("premature end of data segment") and fills the rest with grey: a plan
+    with 9 rooms answered 200 with 0. The end marker at the end must not hide the cut."""
+    data = cv2.imencode(".jpg", _plan_like(), params)[1].tobytes()
+    scan = data.find(b"\xff\xda")
+    for frac in (0.3, 0.5, 0.9, 0.995):
+        cut = data[: scan + int((len(data) - scan) * frac)] + b"\xff\xd9"
+        for gray in (False, True):
+            with pytest.raises(DecodeError, match="truncated JPEG") as info:
+                load_image(cut, gray=gray)
+            assert info.value.code == "undecodable_image"
+    assert load_image(data).shape == (480, 640, 3)
+
+
+def test_a_whole_jpeg_with_mid_grey_corners_still_decodes():
+    """The grey a cut scan leaves is exactly 128; a plan drawn on such grey is not refused."""
+    img = _plan_like()
+    img[-64:, :] = 128
+    img[:, -64:] = 128
+    for params in ([], [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]):
+        data = cv2.imencode(".jpg", img, params)[1].tobytes()
+        assert load_image(data, gray=True)[-1, -1] == 128
+    assert load_image(cv2.imencode(".jpg", np.full((64, 64, 3), 128, np.uint8))[1].tobytes()).shape == (64, 64, 3)
+
+
 def test_half_png_message_says_truncated():
     data = cv_bytes(quadrants(), ".png")
     with pytest.raises(DecodeError, match="truncated"):

@@ -274,9 +274,16 @@ def test_serve_is_the_public_entry_point():
 
 
 # -- bad input ----------------------------------------------------------------------------------
+def _cut_jpeg(data: bytes) -> bytes:
+    """Half the scan, then the end-of-image marker again: decodes as a half-grey picture."""
+    scan = data.find(b"\xff\xda")
+    return data[: scan + (len(data) - scan) // 2] + b"\xff\xd9"
+
+
 BAD_INPUTS = {
     "empty body": (b"", "image/png", 400, "empty_input"),
     "truncated png": (PNG[: len(PNG) // 2], "image/png", 400, "undecodable_image"),
+    "truncated jpeg, end marker put back": (_cut_jpeg(encode(PLAN, "jpeg")), "image/jpeg", 400, "undecodable_image"),
     "random bytes": (os.urandom(20_000), "application/octet-stream", 415, "unsupported_media_type"),
     "wrong content type": (PNG, "text/plain", 415, "unsupported_media_type"),
     "png declared, jpeg sent": (encode(PLAN, "jpeg"), "image/png", 400, "content_type_mismatch"),

@@ -270,15 +270,22 @@ def _decode_bytes(
     _check_complete(data, media, what)
 
     buf = np.frombuffer(data, dtype=np.uint8)
+    flags = cv2.IMREAD_UNCHANGED
     if media == "image/jpeg":
         # IMREAD_COLOR applies EXIF orientation and converts CMYK/YCCK and grey to BGR.
-        img = _cv_decode(buf, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+        flags = cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR
+        img = _cv_decode(buf, flags)
     else:
         img = _cv_decode(buf, cv2.IMREAD_UNCHANGED)
         if img is None and media in ("image/tiff", "image/gif", "image/webp", "image/bmp"):
             img = _pil_decode(data, max_pixels=max_pixels)
     if img is None or img.size == 0:
         raise DecodeError(f"{_w(what)}corrupt {name} data (the decoder could not read it)")
+    if media == "image/jpeg" and _jpeg_scan_cut_short(data, img, flags):
+        raise DecodeError(
+            f"{_w(what)}truncated JPEG data: the scan ends before the last rows of the frame "
+            "(the decoder would fill them with grey)"
+        )
     if media in ("image/png", "image/webp"):
         img = _apply_orientation(img, _exif_orientation(data, media))
     return _normalize_array(img, max_pixels=max_pixels, what=what, gray=gray)
@@ -370,6 +377,33 @@ def _jpeg_complete(data: bytes) -> bool:
     """An end-of-image marker after the first scan (an EXIF thumbnail has its own, earlier EOI)."""
     sos = _jpeg_walk(data, want_sos=True)
     return sos is not None and data.find(b"\xff\xd9", sos) >= 0
+
+
+_JPEG_FILL = 128  # what libjpeg decodes a block with no coefficients to (every component)
+_JPEG_PROBE = bytes(range(1, 255)) * 2  # no 0xFF: entropy-coded data, never a marker
+
+
+def _jpeg_scan_cut_short(data: bytes, img: np.ndarray, flags: int) -> bool:
+    """True when the entropy-coded data ran out before the frame's last block.
+
+    A JPEG cut short and given its end marker back decodes "successfully": libjpeg warns
+    (premature end of data segment) and leaves every block it had no data for at mid-grey, so
+    the image's last block (a corner, after EXIF rotation) is exactly 128. Only then is the
+    question asked, by decoding again with bytes slipped in before the end marker: a complete
+    scan never reads them (the output is identical), a cut one decodes them as more blocks.
+    """
+    if not any((block == _JPEG_FILL).all() for block in _corner_blocks(img)):
+        return False
+    end = data.rfind(b"\xff\xd9")
+    if end < 0:
+        return False
+    probe = _cv_decode(np.frombuffer(data[:end] + _JPEG_PROBE + data[end:], np.uint8), flags)
+    return probe is None or probe.shape != img.shape or not np.array_equal(probe, img)
+
+
+def _corner_blocks(img: np.ndarray, size: int = 8) -> list[np.ndarray]:
+    h, w = img.shape[:2]
+    return [img[y:y + size, x:x + size] for y in (0, max(0, h - size)) for x in (0, max(0, w - size))]
 
 
 def _bmp_min_size(data: bytes) -> int:
