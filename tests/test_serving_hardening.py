@@ -76,6 +76,7 @@ PROTOCOL_ERRORS = {
                          + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"v" * 190) for i in range(100)) + b"\r\n", 431),
     "chunked plus length": (b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
                             b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400),
+    "tls client hello": (TLS_HELLO, 400),
     "bad chunk size": (b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
                        b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400),
 }
@@ -98,3 +99,70 @@ def test_deeply_nested_json_is_a_bad_request_not_a_crash(server):
     reply = call(server.port, "POST", "/invocations", nested, {"Content-Type": "application/json"})
     assert _json_error(reply.status, reply.headers, reply.body, 400)["error"]["code"] == "bad_request"
     assert call(server.port, "POST", "/invocations", PNG, {"Content-Type": "image/png"}).status == 200
+
+
+# -- item 3: stalled clients ---------------------------------------------------------------------------
+def _good_request(port: int) -> float:
+    reply = call(port, "POST", "/invocations", PNG, {"Content-Type": "image/png"}, timeout=60)
+    assert reply.status == 200 and reply.json()["detected_rooms"]
+    return reply.seconds
+
+
+def _read_answer(sock: socket.socket) -> bytes:
+    """What the server sent before closing (b"" when it closed without a word)."""
+    chunks = []
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except (ConnectionResetError, socket.timeout):
+        pass
+    return b"".join(chunks)
+
+
+def test_stalled_clients_do_not_starve_pings_or_good_requests(tmp_path):
+    """16 uploads that declare 1 MB and stop, 40 connections with half a header and 8 that send
+    nothing: /ping stays under SageMaker's 2 s, good requests keep their usual latency, and the
+    stalled connections are answered 408 (or closed) instead of holding threads for minutes."""
+    from roomkit.serving.worker import HEAD_TIMEOUT_S
+    from roomkit.serving.app import BODY_IDLE_TIMEOUT_S
+
+    proc = ServerProcess.roomkit_serve(tmp_path, workers=2)
+    stalled: list[tuple[str, socket.socket]] = []
+    try:
+        assert proc.wait_until_listening().status == 200
+        baseline = sorted(_good_request(proc.port) for _ in range(5))[2]
+        head = b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+        for kind, count, data in (("upload", 16, head + b"Content-Length: 1000000\r\n\r\n" + PNG[:1000]),
+                                  ("head", 40, head), ("silent", 8, b"")):
+            for _ in range(count):
+                sock = socket.create_connection(("127.0.0.1", proc.port), timeout=30)
+                if data:
+                    sock.sendall(data)
+                stalled.append((kind, sock))
+        time.sleep(0.5)
+        started = time.monotonic()
+        pings, latencies = [], []
+        for _ in range(4):
+            pings.append(call(proc.port, "GET", "/ping", timeout=30))
+            latencies.append(_good_request(proc.port))
+        assert all(p.status == 200 for p in pings)
+        assert max(p.seconds for p in pings) < 2.0, [round(p.seconds, 2) for p in pings]
+        # Normal latency: the median under attack within 3x the quiet median (plus a little
+        # for a busy machine), not the 5-60 s a blocked thread pool gives.
+        assert sorted(latencies)[1] < 3 * baseline + 0.5, (baseline, latencies)
+
+        # The stalled connections are let go within their deadlines.
+        limit = max(HEAD_TIMEOUT_S, BODY_IDLE_TIMEOUT_S) + 20 - (time.monotonic() - started)
+        answers = {"upload": [], "head": [], "silent": []}
+        for kind, sock in stalled:
+            sock.settimeout(max(1.0, limit))
+            answers[kind].append(_read_answer(sock))
+        for kind in ("upload", "head"):
+            assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers[kind]), (kind, answers[kind][:2])
+            assert all(b'"code":"request_timeout"' in a for a in answers[kind])
+        assert answers["silent"] == [b""] * 8
+        assert call(proc.port, "GET", "/ping").status == 200
+    finally:
+        for _, sock in stalled:
+            sock.close()
+        proc.stop()

@@ -17,12 +17,13 @@ import logging
 import os
 import signal
 import socket
+import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, BinaryIO, Callable, Iterable
 
 from roomkit.config import RESOURCE_LIMITS, DetectorConfig
 from roomkit.errors import ConfigError, RoomkitError
@@ -56,6 +57,12 @@ _READ_CHUNK = 1 << 20
 _PING_WARNING_INTERVAL_S = 60.0
 # Plans a worker holds in memory at once: the one being detected and the next one, read ahead.
 BUFFERED_BODIES = 2
+#: Seconds a body may stall (no byte arriving) before the request is answered 408: an upload
+#: that stops holds one thread that long, not the whole request timeout.
+BODY_IDLE_TIMEOUT_S = 10.0
+#: Bodies above this many bytes are written to a temporary file as they arrive, so uploads in
+#: progress cost disk, not memory, and need no memory slot while they trickle in.
+SPOOL_BYTES = 8 << 20
 _ACCEPT_ALIASES = {"application/vnd.geo+json": "application/geo+json"}
 
 
@@ -241,17 +248,23 @@ class RoomkitApp:
     def _read_and_detect(self, environ: dict, header_overrides: dict, deadline: float, fields: dict) -> Any:
         """Body (or S3 object) → payload → detection, holding one of the worker's buffers.
 
-        At most ``BUFFERED_BODIES`` plans per worker are held in memory (one detecting, one read
-        and waiting); further uploads wait before reading, so TCP flow control holds the
-        client back instead of the server buffering gigabytes of queued scans.
+        The body is read first, into a temporary file when it is large (see ``SPOOL_BYTES``),
+        without holding anything a good request needs: an upload that stalls costs one thread
+        for ``BODY_IDLE_TIMEOUT_S``. Only then is it loaded, under one of the worker's
+        ``BUFFERED_BODIES`` memory slots (one plan detecting, one waiting), so queued scans
+        wait on disk rather than in memory.
         """
+        spool = read_body(environ, self.options.max_request_size, deadline)
+        fields["bytes_in"] = spool.tell()
         if not self._buffers.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            spool.close()
             raise ProcessingTimeoutError(
                 f"the worker stayed busy for the whole {self.options.timeout:g} s request timeout"
             )
         try:
-            raw = read_body(environ, self.options.max_request_size, deadline)
-            fields["bytes_in"] = len(raw)
+            spool.seek(0)
+            raw = spool.read()
+            spool.close()
             payload = parse_payload(raw, environ.get("CONTENT_TYPE"), self.s3)
             del raw
             fields["source"] = payload.source
@@ -386,8 +399,10 @@ def negotiate(accept: str | None, default: str) -> str:
     return best
 
 
-def read_body(environ: dict, limit: int, deadline: float) -> bytes:
-    """The request body, refused above ``limit`` bytes (before reading when the length is known)."""
+def read_body(environ: dict, limit: int, deadline: float, idle: float = BODY_IDLE_TIMEOUT_S) -> BinaryIO:
+    """The request body as a file positioned at its end (in memory up to ``SPOOL_BYTES``, on
+    disk above), refused above ``limit`` bytes (before reading when the length is known), 408
+    when no byte arrives for ``idle`` seconds or the request deadline passes."""
     length_raw = environ.get("CONTENT_LENGTH") or ""
     try:
         length = int(length_raw) if length_raw.strip() else None
@@ -399,34 +414,44 @@ def read_body(environ: dict, limit: int, deadline: float) -> bytes:
         )
     stream = environ["wsgi.input"]
     sock = environ.get("gunicorn.socket")
-    chunks: list[bytes] = []
+    spool: BinaryIO = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # type: ignore[assignment]
     total = 0
     try:
         while length is None or total < length:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout
             if sock is not None:
-                sock.settimeout(max(0.001, deadline - time.monotonic()))
+                sock.settimeout(max(0.001, min(idle, left)))
             want = _READ_CHUNK if length is None else min(_READ_CHUNK, length - total)
             chunk = stream.read(want)
             if not chunk:
                 break
-            chunks.append(chunk)
+            spool.write(chunk)
             total += len(chunk)
             if total > limit:
                 raise PayloadTooLargeError(
                     f"the body is over the server's limit of {limit} bytes (SAGEMAKER_MAX_REQUEST_SIZE)"
                 )
     except _PARSE_ERRORS as exc:  # a broken chunked encoding, found while reading the body
+        spool.close()
         raise BadRequestError(f"malformed request body: {exc}") from None
     except (socket.timeout, TimeoutError):
+        spool.close()
         raise RequestTimeoutError(
-            f"the body did not arrive within the {deadline - time.monotonic():.0f} s left of the request timeout"
+            f"the body stopped arriving after {total} bytes (no data for {idle:g} s, or the request "
+            "timeout passed)"
         ) from None
+    except BaseException:
+        spool.close()
+        raise
     finally:
         if sock is not None:
             sock.settimeout(None)
     if length is not None and total < length:
+        spool.close()
         raise BadRequestError(f"the body ended after {total} of {length} bytes")
-    return b"".join(chunks)
+    return spool
 
 
 def _error_body(error: RoomkitError) -> bytes:
