@@ -752,6 +752,33 @@ def test_gray_output_matches_converted_colour(name):
         assert diff.max() <= 1
 
 
+def _png_cases() -> dict[str, bytes]:
+    cases = {k: v[0] for k, v in COLOUR_VARIANTS.items() if k.startswith("png")}
+    cases.update({k: v for k, v in GREY_VARIANTS.items() if k.startswith("png")})
+    g = np.full((H, W), 255, np.uint8)
+    g[:, : W // 2] = 0
+    cases["png-gray-trns"] = pil_bytes(Image.fromarray(g, "L"), "PNG", transparency=0)
+    cases["png-palette-trns"] = pil_bytes(Image.fromarray(g, "L").convert("P"), "PNG", transparency=0)
+    return cases
+
+
+@pytest.mark.parametrize("name", sorted(_png_cases()))
+def test_large_pngs_decode_to_grey_without_the_full_depth_image(monkeypatch, name):
+    """The path big PNGs take with gray=True (Pillow, 8-bit, in bands) gives what OpenCV's
+    full-depth decode then conversion gives (16-bit samples: within one level)."""
+    import roomkit.imageio as imageio
+
+    data = _png_cases()[name]
+    opencv_path = load_image(data, gray=True)
+    monkeypatch.setattr(imageio, "LEAN_PNG_PIXELS", 0)
+    lean = load_image(data, gray=True)
+    assert lean.dtype == np.uint8 and lean.shape == opencv_path.shape and lean.flags.c_contiguous
+    if name == "png-gray-trns":  # OpenCV ignores a grey tRNS; Pillow honours it: paper, not ink
+        assert (lean[:, : W // 2] == 255).all() and (opencv_path[:, : W // 2] == 0).all()
+        return
+    assert np.abs(lean.astype(int) - opencv_path).max() <= 1
+
+
 def test_gray_output_for_grey_sources_pdf_and_arrays():
     for name in ("png-gray", "png-gray-alpha", "tiff-1bit-group4", "tiff-float32"):
         out = load_image(GREY_VARIANTS[name], gray=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import time
 
 import pytest
@@ -165,4 +166,52 @@ def test_stalled_clients_do_not_starve_pings_or_good_requests(tmp_path):
     finally:
         for _, sock in stalled:
             sock.close()
+        proc.stop()
+
+
+# -- item 2: memory per worker -------------------------------------------------------------------------
+def _status_kb(pid: int, field: str) -> int:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_worker_decodes_lean_and_hands_memory_back(tmp_path):
+    """A 16-bit RGBA PNG is decoded straight to 8-bit grey (OpenCV's full-depth decode took
+    about 16 bytes a pixel: 1.9 GB for 120 MP), and after a large body the worker's memory
+    goes back to about where it was (six 300 MB bodies used to leave 2.45 GB behind)."""
+    import cv2
+    import numpy as np
+    import psutil
+
+    proc = ServerProcess.roomkit_serve(tmp_path, workers=1)
+    try:
+        assert proc.wait_until_listening().status == 200
+        assert call(proc.port, "POST", "/invocations", PNG, {"Content-Type": "image/png"}).status == 200
+        (pid,) = [c.pid for c in psutil.Process(proc.proc.pid).children()]
+        idle_kb = _status_kb(pid, "VmRSS")
+
+        side = 5000
+        rgba = np.full((side, side, 4), 65535, np.uint16)
+        cv2.rectangle(rgba, (200, 200), (side - 200, side - 200), (0, 0, 0, 65535), 40)
+        rgba[:100, :100, 3] = 0  # some transparency: the alpha path, not a plain colour decode
+        png16 = cv2.imencode(".png", rgba, [cv2.IMWRITE_PNG_COMPRESSION, 1])[1].tobytes()
+        del rgba
+        open(f"/proc/{pid}/clear_refs", "w").write("5")  # reset the worker's peak RSS
+        reply = call(proc.port, "POST", "/invocations", png16, {"Content-Type": "image/png"}, timeout=300)
+        assert reply.status == 200 and reply.json()["detected_rooms"]
+        per_pixel = (_status_kb(pid, "VmHWM") - idle_kb) * 1024 / side**2
+        assert per_pixel < 9, f"{per_pixel:.1f} bytes a pixel over idle"
+
+        bmp = encode(cv2.resize(plan_image(), (6000, 6000), interpolation=cv2.INTER_NEAREST), "bmp")  # 108 MB
+        for _ in range(2):
+            reply = call(proc.port, "POST", "/invocations", bmp, {"Content-Type": "image/bmp"}, timeout=300)
+            assert reply.status == 200
+        time.sleep(1)
+        kept = (_status_kb(pid, "VmRSS") - idle_kb) * 1024
+        assert kept < 0.5 * len(bmp), f"{kept / 1e6:.0f} MB kept after two {len(bmp) / 1e6:.0f} MB bodies"
+        assert [e for e in proc.log_events("invocation") if e.get("rss_mb")], "large requests log rss_mb"
+    finally:
         proc.stop()

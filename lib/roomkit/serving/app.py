@@ -38,6 +38,7 @@ from roomkit.serving.http_errors import (
     ProcessingTimeoutError,
     RequestTimeoutError,
 )
+from roomkit.serving import memory
 from roomkit.serving.logs import configure_logging
 from roomkit.serving.options import RESPONSE_TYPES, ServerOptions
 from roomkit.serving.payload import Payload, check_content_type, parse_custom_attributes, parse_payload
@@ -240,6 +241,10 @@ class RoomkitApp:
         finally:
             with self._count_lock:
                 self._in_flight -= 1
+        width, height = fields.get("image", (0, 0))
+        if max(fields.get("bytes_in", 0), fields.get("bytes_image", 0), 3 * width * height) > memory.RELEASE_AFTER_BYTES:
+            memory.release()  # a large plan's pages go back to the system now, not 100 requests later
+            fields["rss_mb"] = round(memory.rss_bytes() / 1e6)
         fields.update(status=status, bytes_out=len(body), ms=round((time.monotonic() - started) * 1000, 1))
         log.log(logging.INFO if status < 500 else logging.ERROR, "invocation", extra={"fields": fields})
         return self._send(start_response, status, body, ctype,
@@ -271,12 +276,14 @@ class RoomkitApp:
             if payload.source != "body":
                 fields["bytes_image"] = len(payload.data)
             config = request_config(self.config, {**header_overrides, **dict(payload.overrides)})
-            return self._run_detection(payload, config, deadline)
+            box = [payload]  # the detection thread takes it: the bytes are freed once decoded
+            del payload
+            return self._run_detection(box, config, deadline)
         finally:
             self._buffers.release()
 
     # -- detection under the worker's single slot, with a deadline -----------------------------
-    def _run_detection(self, payload: Payload, config: DetectorConfig, deadline: float) -> Any:
+    def _run_detection(self, box: list[Payload], config: DetectorConfig, deadline: float) -> Any:
         engine = self._engine
         assert engine is not None
         if not self._slot.acquire(timeout=max(0.0, deadline - time.monotonic())):
@@ -289,13 +296,19 @@ class RoomkitApp:
 
         def work() -> None:
             try:
+                payload = box.pop()
+                # Straight to what the detector reads (8-bit grey): a third of the colour
+                # array, and 16-bit or alpha images never exist at full depth.
                 image = engine.load_image(
                     payload.data,
                     content_type=payload.content_type,
                     max_pixels=config.max_pixels,
                     pdf_dpi=config.pdf_dpi,
+                    gray=True,
                 )
+                del payload  # the encoded bytes are not needed past decoding
                 outcome["result"] = engine.detect_rooms(image, config)
+                del image
             except BaseException as exc:  # noqa: BLE001 - handed to the request thread
                 outcome["error"] = exc
             finally:
