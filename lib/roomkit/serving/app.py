@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable
 
-from roomkit.config import RESOURCE_LIMITS, DetectorConfig
+from roomkit.detector.config import RESOURCE_LIMITS, DetectorConfig
 from roomkit.errors import ConfigError, RoomkitError
 from roomkit.serving.http_errors import (
     BadRequestError,
@@ -77,7 +77,7 @@ class Engine:
     @classmethod
     def default(cls) -> "Engine":
         from roomkit.detector import detect_rooms
-        from roomkit.imageio import load_image
+        from roomkit.plans.imageio import load_image
 
         return cls(load_image=load_image, detect_rooms=detect_rooms)
 
