@@ -494,6 +494,40 @@ def test_truncated_data_never_decodes_silently(name):
         assert isinstance(info.value, InputError), f"cut at {cut}"
 
 
+def _plan_like(h: int = 480, w: int = 640) -> np.ndarray:
+    img = np.full((h, w, 3), 255, np.uint8)
+    cv2.rectangle(img, (30, 30), (w - 30, h - 30), (0, 0, 0), 8)
+    cv2.line(img, (w // 2, 30), (w // 2, h - 30), (0, 0, 0), 8)
+    return img
+
+
+@pytest.mark.parametrize("params", [[], [cv2.IMWRITE_JPEG_OPTIMIZE, 1], [cv2.IMWRITE_JPEG_RST_INTERVAL, 4]],
+                         ids=["baseline", "optimized", "restart-markers"])
+def test_a_jpeg_cut_short_with_its_end_marker_put_back_is_refused(params):
+    """libjpeg only warns ("premature end of data segment") and fills the rest with grey: a plan
+    with 9 rooms answered 200 with 0. The end marker at the end must not hide the cut."""
+    data = cv2.imencode(".jpg", _plan_like(), params)[1].tobytes()
+    scan = data.find(b"\xff\xda")
+    for frac in (0.3, 0.5, 0.9, 0.995):
+        cut = data[: scan + int((len(data) - scan) * frac)] + b"\xff\xd9"
+        for gray in (False, True):
+            with pytest.raises(DecodeError, match="truncated JPEG") as info:
+                load_image(cut, gray=gray)
+            assert info.value.code == "undecodable_image"
+    assert load_image(data).shape == (480, 640, 3)
+
+
+def test_a_whole_jpeg_with_mid_grey_corners_still_decodes():
+    """The grey a cut scan leaves is exactly 128; a plan drawn on such grey is not refused."""
+    img = _plan_like()
+    img[-64:, :] = 128
+    img[:, -64:] = 128
+    for params in ([], [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]):
+        data = cv2.imencode(".jpg", img, params)[1].tobytes()
+        assert load_image(data, gray=True)[-1, -1] == 128
+    assert load_image(cv2.imencode(".jpg", np.full((64, 64, 3), 128, np.uint8))[1].tobytes()).shape == (64, 64, 3)
+
+
 def test_half_png_message_says_truncated():
     data = cv_bytes(quadrants(), ".png")
     with pytest.raises(DecodeError, match="truncated"):
@@ -716,6 +750,33 @@ def test_gray_output_matches_converted_colour(name):
         assert np.percentile(diff, 95) <= 3 and diff.mean() < 1.5
     else:
         assert diff.max() <= 1
+
+
+def _png_cases() -> dict[str, bytes]:
+    cases = {k: v[0] for k, v in COLOUR_VARIANTS.items() if k.startswith("png")}
+    cases.update({k: v for k, v in GREY_VARIANTS.items() if k.startswith("png")})
+    g = np.full((H, W), 255, np.uint8)
+    g[:, : W // 2] = 0
+    cases["png-gray-trns"] = pil_bytes(Image.fromarray(g, "L"), "PNG", transparency=0)
+    cases["png-palette-trns"] = pil_bytes(Image.fromarray(g, "L").convert("P"), "PNG", transparency=0)
+    return cases
+
+
+@pytest.mark.parametrize("name", sorted(_png_cases()))
+def test_large_pngs_decode_to_grey_without_the_full_depth_image(monkeypatch, name):
+    """The path big PNGs take with gray=True (Pillow, 8-bit, in bands) gives what OpenCV's
+    full-depth decode then conversion gives (16-bit samples: within one level)."""
+    import roomkit.plans.imageio as imageio
+
+    data = _png_cases()[name]
+    opencv_path = load_image(data, gray=True)
+    monkeypatch.setattr(imageio, "LEAN_PNG_PIXELS", 0)
+    lean = load_image(data, gray=True)
+    assert lean.dtype == np.uint8 and lean.shape == opencv_path.shape and lean.flags.c_contiguous
+    if name == "png-gray-trns":  # OpenCV ignores a grey tRNS; Pillow honours it: paper, not ink
+        assert (lean[:, : W // 2] == 255).all() and (opencv_path[:, : W // 2] == 0).all()
+        return
+    assert np.abs(lean.astype(int) - opencv_path).max() <= 1
 
 
 def test_gray_output_for_grey_sources_pdf_and_arrays():

@@ -256,6 +256,21 @@ def test_container_serve_runs_the_server_from_sagemaker_environment(tmp_path):
         assert proc.stop() == 0
 
 
+def test_container_serve_binds_every_address_as_sagemaker_requires(tmp_path):
+    """roomkit serve defaults to loopback; the image's entrypoint must ask for 0.0.0.0 itself
+    (SageMaker connects on the container's interface). Checked without binding anything: a
+    `roomkit` earlier on PATH records the command line the entrypoint execs."""
+    shim = tmp_path / "bin" / "roomkit"
+    shim.parent.mkdir()
+    shim.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    shim.chmod(0o755)
+    env = {"PATH": f"{shim.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    for argv, tail in ((["serve"], []), ([], []), (["serve", "--workers", "2"], ["--workers", "2"])):
+        done = subprocess.run([str(CONTAINER / "serve"), *argv], capture_output=True, text=True, timeout=30, env=env)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["serve", "--host", "0.0.0.0", *tail]
+
+
 def test_container_serve_refuses_training(tmp_path):
     done = subprocess.run([str(CONTAINER / "serve"), "train"], capture_output=True, text=True, timeout=30,
                           env=_serve_env({}))

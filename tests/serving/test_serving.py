@@ -35,6 +35,7 @@ SLOW_HEADERS = {
     "X-Amzn-SageMaker-Custom-Attributes": f"config.working_resolution={SLOW_RESOLUTION}",
 }
 MAX_REQUEST = 300_000_000
+MODEL_CONFIG = {"min_room_area": 0.001, "working_resolution": SLOW_RESOLUTION}
 SLOW_SECONDS = 2.0
 
 
@@ -61,7 +62,8 @@ def s3_endpoint():
 def server(tmp_path_factory, s3_endpoint):
     tmp = tmp_path_factory.mktemp("serve")
     # The model directory the way SageMaker fills /opt/ml/model: model.tar.gz extracted.
-    model_dir = extract_model(package_model({"min_room_area": 0.001}, tmp), tmp / "opt-ml-model")
+    # The slow requests' working resolution is the model's ceiling: requests may only lower it.
+    model_dir = extract_model(package_model(MODEL_CONFIG, tmp), tmp / "opt-ml-model")
     env = {
         "AWS_ENDPOINT_URL": s3_endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -272,9 +274,16 @@ def test_serve_is_the_public_entry_point():
 
 
 # -- bad input ----------------------------------------------------------------------------------
+def _cut_jpeg(data: bytes) -> bytes:
+    """Half the scan, then the end-of-image marker again: decodes as a half-grey picture."""
+    scan = data.find(b"\xff\xda")
+    return data[: scan + (len(data) - scan) // 2] + b"\xff\xd9"
+
+
 BAD_INPUTS = {
     "empty body": (b"", "image/png", 400, "empty_input"),
     "truncated png": (PNG[: len(PNG) // 2], "image/png", 400, "undecodable_image"),
+    "truncated jpeg, end marker put back": (_cut_jpeg(encode(PLAN, "jpeg")), "image/jpeg", 400, "undecodable_image"),
     "random bytes": (os.urandom(20_000), "application/octet-stream", 415, "unsupported_media_type"),
     "wrong content type": (PNG, "text/plain", 415, "unsupported_media_type"),
     "png declared, jpeg sent": (encode(PLAN, "jpeg"), "image/png", 400, "content_type_mismatch"),
@@ -300,6 +309,42 @@ def test_bad_input_gets_a_json_error_and_the_server_keeps_serving(server, expect
     reply = call(server.port, "POST", "/invocations", body, {"Content-Type": content_type})
     _assert_error(reply, status, code)
     _still_serving(server.port, expected)
+
+
+LIMIT_RAISES = {
+    "json max_pixels": ({"max_pixels": 1_000_000_000}, None, "max_pixels"),
+    "json pdf_dpi": ({"pdf_dpi": 1200}, None, "pdf_dpi"),
+    "header working_resolution": (None, f"config.working_resolution={SLOW_RESOLUTION + 1}", "working_resolution"),
+    "header max_pixels": (None, "trace=1;config.max_pixels=120000001", "max_pixels"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LIMIT_RAISES))
+def test_a_request_cannot_raise_the_models_resource_limits(server, expected, case):
+    """config.json is the ceiling for max_pixels, pdf_dpi and working_resolution: two 671-byte
+    PDFs at pdf_dpi=1200 took a worker to 11 GB when a request could raise them."""
+    overrides, header, field = LIMIT_RAISES[case]
+    if overrides is not None:
+        body = json.dumps({"image_base64": base64.b64encode(PNG).decode(), "config": overrides}).encode()
+        reply = call(server.port, "POST", "/invocations", body, {"Content-Type": "application/json"})
+    else:
+        reply = call(server.port, "POST", "/invocations", PNG,
+                     {"Content-Type": "image/png", "X-Amzn-SageMaker-Custom-Attributes": header})
+    message = _assert_error(reply, 400, "limit_exceeded")["error"]["message"]
+    assert f"config.{field}=" in message and "config.json" in message
+    _still_serving(server.port, expected)
+
+
+def test_a_request_may_tighten_the_resource_limits(server, expected):
+    at_ceiling = {"Content-Type": "image/png",
+                  "X-Amzn-SageMaker-Custom-Attributes": f"config.working_resolution={SLOW_RESOLUTION}"}
+    assert call(server.port, "POST", "/invocations", PNG, at_ceiling).status == 200
+    lower = {"Content-Type": "image/png", "X-Amzn-SageMaker-Custom-Attributes": "config.max_pixels=1000"}
+    _assert_error(call(server.port, "POST", "/invocations", PNG, lower), 413, "image_too_large")
+    body = json.dumps({"image_base64": base64.b64encode(PNG).decode(),
+                       "config": {"pdf_dpi": 72, "working_resolution": 600}}).encode()
+    reply = call(server.port, "POST", "/invocations", body, {"Content-Type": "application/json"})
+    assert reply.status == 200 and reply.json()["image"] == expected["image"]
 
 
 def test_unknown_routes_and_methods(server):
@@ -342,7 +387,9 @@ def test_a_200_mb_scan_is_accepted(server, expected):
     data = encode(big, "bmp")
     del big
     assert 200_000_000 <= len(data) < MAX_REQUEST
-    reply = call(server.port, "POST", "/invocations", data, {"Content-Type": "image/bmp"}, timeout=120)
+    # Processed at the library's default working resolution (the model allows more).
+    reply = call(server.port, "POST", "/invocations", data, {"Content-Type": "image/bmp",
+                 "X-Amzn-SageMaker-Custom-Attributes": "config.working_resolution=2000"}, timeout=120)
     assert reply.status == 200, reply.body[:300]
     body = reply.json()
     assert body["image"] == {"width": side, "height": side}
@@ -470,8 +517,16 @@ def test_bad_config_json_makes_ping_fail_with_a_logged_reason(tmp_path):
         proc.stop()
 
 
+def _slow_model(tmp_path):
+    """A model directory whose config.json allows the slow requests' working resolution."""
+    model_dir = tmp_path / "model"
+    model_dir.mkdir(exist_ok=True)
+    (model_dir / "config.json").write_text(json.dumps(MODEL_CONFIG))
+    return model_dir
+
+
 def test_sigterm_drains_in_flight_requests(tmp_path, slow_plan):
-    proc = ServerProcess.roomkit_serve(tmp_path, workers=2)
+    proc = ServerProcess.roomkit_serve(tmp_path, workers=2, model_dir=_slow_model(tmp_path))
     try:
         assert proc.wait_until_listening().status == 200
         results = []
@@ -502,7 +557,7 @@ def test_sigterm_drains_in_flight_requests(tmp_path, slow_plan):
 
 
 def test_a_request_over_the_timeout_gets_504_and_the_worker_is_replaced(tmp_path, slow_plan):
-    proc = ServerProcess.roomkit_serve(tmp_path, workers=1, extra=["--timeout", "0.5"])
+    proc = ServerProcess.roomkit_serve(tmp_path, workers=1, model_dir=_slow_model(tmp_path), extra=["--timeout", "0.5"])
     try:
         assert proc.wait_until_listening().status == 200
         reply = call(proc.port, "POST", "/invocations", slow_plan, SLOW_HEADERS)

@@ -16,11 +16,26 @@ from roomkit.serving.server import gunicorn_settings
 
 def test_defaults_follow_the_sagemaker_contract():
     opts = ServerOptions.resolve(env={})
-    assert (opts.host, opts.port, opts.workers) == ("0.0.0.0", 8080, available_cpus())
+    assert (opts.host, opts.port, opts.workers) == ("127.0.0.1", 8080, available_cpus())
     assert opts.model_dir == Path("/opt/ml/model") and opts.config_path == Path("/opt/ml/model/config.json")
     assert opts.max_request_size == DEFAULT_MAX_REQUEST_SIZE == 1 << 30
     assert opts.timeout == 300 and opts.default_accept == "application/json" and opts.log_level == logging.INFO
     assert opts.graceful_timeout < 30  # SageMaker sends SIGKILL 30 s after SIGTERM
+
+
+def test_roomkit_serve_binds_loopback_unless_told_otherwise():
+    """An unauthenticated /invocations that reads S3 with the user's credentials stays on the
+    laptop: only an explicit --host (the container's entrypoint passes 0.0.0.0) opens it up."""
+    import argparse
+
+    from roomkit.cli import serve as serve_cli
+
+    assert gunicorn_settings(ServerOptions.resolve(env={}))["bind"] == ["127.0.0.1:8080"]
+    parser = argparse.ArgumentParser()
+    serve_cli.register(parser.add_subparsers())
+    args = parser.parse_args(["serve"])
+    assert ServerOptions.resolve(host=args.host, env={}).host == "127.0.0.1"
+    assert gunicorn_settings(ServerOptions.resolve(host="0.0.0.0", env={}))["bind"] == ["0.0.0.0:8080"]
 
 
 def test_environment_then_arguments():

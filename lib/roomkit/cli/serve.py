@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "SAGEMAKER_MAX_REQUEST_SIZE and SM_MODEL_DIR, then defaults. Stops gracefully on SIGTERM."
         ),
     )
-    parser.add_argument("--host", default=None, help="address to bind (default 0.0.0.0)")
+    parser.add_argument("--host", default=None, help="address to bind (default 127.0.0.1; the container's entrypoint binds 0.0.0.0)")
     parser.add_argument("--port", type=int, default=None, help="port (default $SAGEMAKER_BIND_TO_PORT or 8080)")
     parser.add_argument("--workers", type=int, default=None,
                         help="worker processes (default $SAGEMAKER_MODEL_SERVER_WORKERS or the CPU count)")

@@ -14,6 +14,12 @@ from typing import Any, Mapping
 from roomkit.errors import ConfigError
 
 
+#: Fields that bound the memory and time one plan may cost (pixels decoded, PDF render
+#: resolution, the size detection runs at). The server lets a request lower them, never raise
+#: them above the model's own config.json: that file is the operator's ceiling.
+RESOURCE_LIMITS: tuple[str, ...] = ("max_pixels", "pdf_dpi", "working_resolution")
+
+
 @dataclass(frozen=True)
 class DetectorConfig:
     """Parameters of :func:`roomkit.detect_rooms`.

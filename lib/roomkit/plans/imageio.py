@@ -94,6 +94,10 @@ _NAMES = {
 }
 
 _PNG_SIG = PNG_SIGNATURE
+#: Grey PNGs from this many pixels up are decoded through Pillow in bands (see
+#: ``_png_decode_lean``); smaller ones take OpenCV's faster path, whose full-depth buffers
+#: are then at most a few tens of MB.
+LEAN_PNG_PIXELS = 4_000_000
 _PDF_LOCK = threading.Lock()  # pdfium is not thread-safe
 
 
@@ -270,18 +274,80 @@ def _decode_bytes(
     _check_complete(data, media, what)
 
     buf = np.frombuffer(data, dtype=np.uint8)
+    flags = cv2.IMREAD_UNCHANGED
     if media == "image/jpeg":
         # IMREAD_COLOR applies EXIF orientation and converts CMYK/YCCK and grey to BGR.
-        img = _cv_decode(buf, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+        flags = cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR
+        img = _cv_decode(buf, flags)
+    elif media == "image/png" and gray and width * height >= LEAN_PNG_PIXELS:
+        img = _png_decode_lean(data, buf, max_pixels)
     else:
         img = _cv_decode(buf, cv2.IMREAD_UNCHANGED)
         if img is None and media in ("image/tiff", "image/gif", "image/webp", "image/bmp"):
             img = _pil_decode(data, max_pixels=max_pixels)
     if img is None or img.size == 0:
         raise DecodeError(f"{_w(what)}corrupt {name} data (the decoder could not read it)")
+    if media == "image/jpeg" and _jpeg_scan_cut_short(data, img, flags):
+        raise DecodeError(
+            f"{_w(what)}truncated JPEG data: the scan ends before the last rows of the frame "
+            "(the decoder would fill them with grey)"
+        )
     if media in ("image/png", "image/webp"):
         img = _apply_orientation(img, _exif_orientation(data, media))
     return _normalize_array(img, max_pixels=max_pixels, what=what, gray=gray)
+
+
+def _png_decode_lean(data: bytes, buf: np.ndarray, max_pixels: int) -> np.ndarray | None:
+    """A PNG decoded straight to 8-bit grey, a band of rows at a time.
+
+    OpenCV decodes a PNG at full depth into a frame buffer and then copies it out: a 1 MB
+    16-bit RGBA PNG of 120 MP peaked at 1.9 GB. Pillow reduces 16-bit samples to 8 while
+    decoding and keeps at most 4 bytes a pixel; bands of its image are then composited on
+    white and converted to grey with OpenCV's coefficients (the same values as the colour
+    path). Modes Pillow cannot hand over this way fall back to OpenCV.
+    """
+    try:
+        import io
+
+        from PIL import Image
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DecompressionBombWarning: max_pixels was checked
+            with Image.open(io.BytesIO(data)) as im:
+                if im.width * im.height > max_pixels or im.mode not in _PIL_GREY_MODES:
+                    return _cv_decode(buf, cv2.IMREAD_UNCHANGED)
+                if "transparency" in im.info and im.mode not in ("P", "L", "RGB"):
+                    return _cv_decode(buf, cv2.IMREAD_UNCHANGED)
+                im.load()
+                out = np.empty((im.height, im.width), np.uint8)
+                step = max(1, (1 << 22) // (im.width * 4))
+                for y in range(0, im.height, step):
+                    band = im.crop((0, y, im.width, min(im.height, y + step)))
+                    out[y : y + step] = _pil_band_to_grey(band)
+                return out
+    except Exception:  # Pillow raises many types for bad data; OpenCV gets its turn
+        return _cv_decode(buf, cv2.IMREAD_UNCHANGED)
+
+
+_PIL_GREY_MODES = ("1", "L", "LA", "RGB", "RGBA", "P", "I;16", "I;16B", "I")
+
+
+def _pil_band_to_grey(band) -> np.ndarray:
+    if band.mode == "P" or "transparency" in band.info:
+        band = band.convert("RGBA")
+    mode = band.mode
+    if mode == "1":
+        return np.asarray(band, dtype=np.uint8) * 255
+    if mode in ("I;16", "I;16B", "I"):
+        return _to_uint8(np.asarray(band.convert("I"), dtype=np.int32).astype(np.uint16), "")
+    arr = np.asarray(band)
+    if mode == "L":
+        return arr
+    if mode == "LA":
+        return _composite_white(arr[:, :, 0], arr[:, :, 1])
+    if mode == "RGBA":
+        return cv2.cvtColor(_composite_white(arr[:, :, :3], arr[:, :, 3]), cv2.COLOR_RGB2GRAY)
+    return cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2GRAY)
 
 
 def _exif_orientation(data: bytes, media: str) -> int:
@@ -370,6 +436,33 @@ def _jpeg_complete(data: bytes) -> bool:
     """An end-of-image marker after the first scan (an EXIF thumbnail has its own, earlier EOI)."""
     sos = _jpeg_walk(data, want_sos=True)
     return sos is not None and data.find(b"\xff\xd9", sos) >= 0
+
+
+_JPEG_FILL = 128  # what libjpeg decodes a block with no coefficients to (every component)
+_JPEG_PROBE = bytes(range(1, 255)) * 2  # no 0xFF: entropy-coded data, never a marker
+
+
+def _jpeg_scan_cut_short(data: bytes, img: np.ndarray, flags: int) -> bool:
+    """True when the entropy-coded data ran out before the frame's last block.
+
+    A JPEG cut short and given its end marker back decodes "successfully": libjpeg warns
+    (premature end of data segment) and leaves every block it had no data for at mid-grey, so
+    the image's last block (a corner, after EXIF rotation) is exactly 128. Only then is the
+    question asked, by decoding again with bytes slipped in before the end marker: a complete
+    scan never reads them (the output is identical), a cut one decodes them as more blocks.
+    """
+    if not any((block == _JPEG_FILL).all() for block in _corner_blocks(img)):
+        return False
+    end = data.rfind(b"\xff\xd9")
+    if end < 0:
+        return False
+    probe = _cv_decode(np.frombuffer(data[:end] + _JPEG_PROBE + data[end:], np.uint8), flags)
+    return probe is None or probe.shape != img.shape or not np.array_equal(probe, img)
+
+
+def _corner_blocks(img: np.ndarray, size: int = 8) -> list[np.ndarray]:
+    h, w = img.shape[:2]
+    return [img[y:y + size, x:x + size] for y in (0, max(0, h - size)) for x in (0, max(0, w - size))]
 
 
 def _bmp_min_size(data: bytes) -> int:
@@ -524,6 +617,8 @@ def _normalize_array(img: np.ndarray, *, max_pixels: int, what: str, gray: bool 
     img = _to_uint8(img, what)
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
+    if gray and img.ndim == 3:
+        return _gray_in_bands(img)
     if img.ndim == 3 and img.shape[2] == 2:  # grey + alpha
         img = _composite_white(img[:, :, 0], img[:, :, 1])
     elif img.ndim == 3 and img.shape[2] == 4:
@@ -559,6 +654,26 @@ def _to_uint8(img: np.ndarray, what: str) -> np.ndarray:
             return cv2.convertScaleAbs(img.astype(np.uint16), alpha=255.0 / 65535.0)
         raise InputError(f"{_w(what)}integer image values outside 0–65535 ({dtype})")
     raise InputError(f"{_w(what)}unsupported pixel type {dtype}")
+
+
+def _gray_in_bands(img: np.ndarray) -> np.ndarray:
+    """H×W×2|3|4 uint8 → H×W grey, alpha composited on white, a band of rows at a time: the
+    same values as compositing the whole image and converting it, without the full-size
+    colour copy in between."""
+    channels = img.shape[2]
+    out = np.empty(img.shape[:2], np.uint8)
+    step = max(1, (1 << 22) // (img.shape[1] * channels))
+    opaque = channels in (2, 4) and int(img[:, :, channels - 1].min()) == 255
+    for y in range(0, img.shape[0], step):
+        band = img[y : y + step]
+        if channels == 2:
+            grey = band[:, :, 0] if opaque else _composite_white(band[:, :, 0], band[:, :, 1])
+            out[y : y + step] = grey
+            continue
+        if channels == 4:
+            band = band[:, :, :3] if opaque else _composite_white(band[:, :, :3], band[:, :, 3])
+        out[y : y + step] = cv2.cvtColor(np.ascontiguousarray(band), cv2.COLOR_BGR2GRAY)
+    return out
 
 
 def _composite_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ def serve(
     """Serve the detector until SIGTERM or Ctrl-C (blocks; run it in the main thread).
 
     Every argument left ``None`` comes from SageMaker's environment variables, then defaults:
-    ``host`` 0.0.0.0, ``port`` ``SAGEMAKER_BIND_TO_PORT`` or 8080, ``workers``
+    ``host`` 127.0.0.1 (the container's entrypoint passes 0.0.0.0), ``port`` ``SAGEMAKER_BIND_TO_PORT`` or 8080, ``workers``
     ``SAGEMAKER_MODEL_SERVER_WORKERS`` or the CPU count, ``model_dir`` ``SM_MODEL_DIR`` or
     /opt/ml/model (``config.json`` inside; absent means default settings, invalid means /ping
     answers 503), ``timeout`` ``SAGEMAKER_MODEL_SERVER_TIMEOUT`` or 300 s per request,

@@ -17,17 +17,19 @@ import logging
 import os
 import signal
 import socket
+import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, BinaryIO, Callable, Iterable
 
-from roomkit.detector.config import DetectorConfig
+from roomkit.detector.config import RESOURCE_LIMITS, DetectorConfig
 from roomkit.errors import ConfigError, RoomkitError
 from roomkit.serving.http_errors import (
     BadRequestError,
+    LimitExceededError,
     MethodNotAllowedError,
     ModelNotReadyError,
     NotAcceptableError,
@@ -36,6 +38,7 @@ from roomkit.serving.http_errors import (
     ProcessingTimeoutError,
     RequestTimeoutError,
 )
+from roomkit.serving import memory
 from roomkit.serving.logs import configure_logging
 from roomkit.serving.options import RESPONSE_TYPES, ServerOptions
 from roomkit.serving.payload import Payload, check_content_type, parse_custom_attributes, parse_payload
@@ -43,11 +46,24 @@ from roomkit.serving.s3 import S3Fetcher
 
 log = logging.getLogger("roomkit.serving")
 
+try:  # the body reader raises gunicorn's parse errors for a broken chunked encoding
+    from gunicorn.http.errors import ParseException as _GunicornParseError
+
+    _PARSE_ERRORS: tuple[type[BaseException], ...] = (_GunicornParseError,)
+except ImportError:  # pragma: no cover - another WSGI server
+    _PARSE_ERRORS = ()
+
 StartResponse = Callable[..., Any]
 _READ_CHUNK = 1 << 20
 _PING_WARNING_INTERVAL_S = 60.0
 # Plans a worker holds in memory at once: the one being detected and the next one, read ahead.
 BUFFERED_BODIES = 2
+#: Seconds a body may stall (no byte arriving) before the request is answered 408: an upload
+#: that stops holds one thread that long, not the whole request timeout.
+BODY_IDLE_TIMEOUT_S = 10.0
+#: Bodies above this many bytes are written to a temporary file as they arrive, so uploads in
+#: progress cost disk, not memory, and need no memory slot while they trickle in.
+SPOOL_BYTES = 8 << 20
 _ACCEPT_ALIASES = {"application/vnd.geo+json": "application/geo+json"}
 
 
@@ -227,6 +243,10 @@ class RoomkitApp:
         finally:
             with self._count_lock:
                 self._in_flight -= 1
+        width, height = fields.get("image", (0, 0))
+        if max(fields.get("bytes_in", 0), fields.get("bytes_image", 0), 3 * width * height) > memory.RELEASE_AFTER_BYTES:
+            memory.release()  # a large plan's pages go back to the system now, not 100 requests later
+            fields["rss_mb"] = round(memory.rss_bytes() / 1e6)
         fields.update(status=status, bytes_out=len(body), ms=round((time.monotonic() - started) * 1000, 1))
         log.log(logging.INFO if status < 500 else logging.ERROR, "invocation", extra={"fields": fields})
         return self._send(start_response, status, body, ctype,
@@ -235,29 +255,37 @@ class RoomkitApp:
     def _read_and_detect(self, environ: dict, header_overrides: dict, deadline: float, fields: dict) -> Any:
         """Body (or S3 object) → payload → detection, holding one of the worker's buffers.
 
-        At most ``BUFFERED_BODIES`` plans per worker are held in memory (one detecting, one read
-        and waiting); further uploads wait before reading, so TCP flow control holds the
-        client back instead of the server buffering gigabytes of queued scans.
+        The body is read first, into a temporary file when it is large (see ``SPOOL_BYTES``),
+        without holding anything a good request needs: an upload that stalls costs one thread
+        for ``BODY_IDLE_TIMEOUT_S``. Only then is it loaded, under one of the worker's
+        ``BUFFERED_BODIES`` memory slots (one plan detecting, one waiting), so queued scans
+        wait on disk rather than in memory.
         """
+        spool = read_body(environ, self.options.max_request_size, deadline)
+        fields["bytes_in"] = spool.tell()
         if not self._buffers.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            spool.close()
             raise ProcessingTimeoutError(
                 f"the worker stayed busy for the whole {self.options.timeout:g} s request timeout"
             )
         try:
-            raw = read_body(environ, self.options.max_request_size, deadline)
-            fields["bytes_in"] = len(raw)
+            spool.seek(0)
+            raw = spool.read()
+            spool.close()
             payload = parse_payload(raw, environ.get("CONTENT_TYPE"), self.s3)
             del raw
             fields["source"] = payload.source
             if payload.source != "body":
                 fields["bytes_image"] = len(payload.data)
-            config = self.config.with_overrides({**header_overrides, **dict(payload.overrides)})
-            return self._run_detection(payload, config, deadline)
+            config = request_config(self.config, {**header_overrides, **dict(payload.overrides)})
+            box = [payload]  # the detection thread takes it: the bytes are freed once decoded
+            del payload
+            return self._run_detection(box, config, deadline)
         finally:
             self._buffers.release()
 
     # -- detection under the worker's single slot, with a deadline -----------------------------
-    def _run_detection(self, payload: Payload, config: DetectorConfig, deadline: float) -> Any:
+    def _run_detection(self, box: list[Payload], config: DetectorConfig, deadline: float) -> Any:
         engine = self._engine
         assert engine is not None
         if not self._slot.acquire(timeout=max(0.0, deadline - time.monotonic())):
@@ -270,13 +298,19 @@ class RoomkitApp:
 
         def work() -> None:
             try:
+                payload = box.pop()
+                # Straight to what the detector reads (8-bit grey): a third of the colour
+                # array, and 16-bit or alpha images never exist at full depth.
                 image = engine.load_image(
                     payload.data,
                     content_type=payload.content_type,
                     max_pixels=config.max_pixels,
                     pdf_dpi=config.pdf_dpi,
+                    gray=True,
                 )
+                del payload  # the encoded bytes are not needed past decoding
                 outcome["result"] = engine.detect_rooms(image, config)
+                del image
             except BaseException as exc:  # noqa: BLE001 - handed to the request thread
                 outcome["error"] = exc
             finally:
@@ -323,6 +357,21 @@ class RoomkitApp:
         return [body]
 
 
+def request_config(model: DetectorConfig, overrides: dict[str, Any]) -> DetectorConfig:
+    """The model's config with a request's overrides, which may only *tighten* the resource
+    limits: a caller cannot make a worker decode, render or process more than config.json allows
+    (two 671-byte PDFs asking for pdf_dpi=1200 would otherwise take a worker to 11 GB)."""
+    config = model.with_overrides(overrides)
+    for name in RESOURCE_LIMITS:
+        asked, ceiling = getattr(config, name), getattr(model, name)
+        if asked > ceiling:
+            raise LimitExceededError(
+                f"config.{name}={asked} is above this model's limit of {ceiling} (its config.json); "
+                f"a request may only lower {', '.join(RESOURCE_LIMITS)}"
+            )
+    return config
+
+
 def negotiate(accept: str | None, default: str) -> str:
     """The response type for an ``Accept`` header; 406 when none fits.
 
@@ -365,8 +414,10 @@ def negotiate(accept: str | None, default: str) -> str:
     return best
 
 
-def read_body(environ: dict, limit: int, deadline: float) -> bytes:
-    """The request body, refused above ``limit`` bytes (before reading when the length is known)."""
+def read_body(environ: dict, limit: int, deadline: float, idle: float = BODY_IDLE_TIMEOUT_S) -> BinaryIO:
+    """The request body as a file positioned at its end (in memory up to ``SPOOL_BYTES``, on
+    disk above), refused above ``limit`` bytes (before reading when the length is known), 408
+    when no byte arrives for ``idle`` seconds or the request deadline passes."""
     length_raw = environ.get("CONTENT_LENGTH") or ""
     try:
         length = int(length_raw) if length_raw.strip() else None
@@ -378,32 +429,44 @@ def read_body(environ: dict, limit: int, deadline: float) -> bytes:
         )
     stream = environ["wsgi.input"]
     sock = environ.get("gunicorn.socket")
-    chunks: list[bytes] = []
+    spool: BinaryIO = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # type: ignore[assignment]
     total = 0
     try:
         while length is None or total < length:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout
             if sock is not None:
-                sock.settimeout(max(0.001, deadline - time.monotonic()))
+                sock.settimeout(max(0.001, min(idle, left)))
             want = _READ_CHUNK if length is None else min(_READ_CHUNK, length - total)
             chunk = stream.read(want)
             if not chunk:
                 break
-            chunks.append(chunk)
+            spool.write(chunk)
             total += len(chunk)
             if total > limit:
                 raise PayloadTooLargeError(
                     f"the body is over the server's limit of {limit} bytes (SAGEMAKER_MAX_REQUEST_SIZE)"
                 )
+    except _PARSE_ERRORS as exc:  # a broken chunked encoding, found while reading the body
+        spool.close()
+        raise BadRequestError(f"malformed request body: {exc}") from None
     except (socket.timeout, TimeoutError):
+        spool.close()
         raise RequestTimeoutError(
-            f"the body did not arrive within the {deadline - time.monotonic():.0f} s left of the request timeout"
+            f"the body stopped arriving after {total} bytes (no data for {idle:g} s, or the request "
+            "timeout passed)"
         ) from None
+    except BaseException:
+        spool.close()
+        raise
     finally:
         if sock is not None:
             sock.settimeout(None)
     if length is not None and total < length:
+        spool.close()
         raise BadRequestError(f"the body ended after {total} of {length} bytes")
-    return b"".join(chunks)
+    return spool
 
 
 def _error_body(error: RoomkitError) -> bytes:

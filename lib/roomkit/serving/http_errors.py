@@ -8,13 +8,21 @@ negotiation, sizes, S3 fetches, timeouts and readiness. Every one renders as
 """
 from __future__ import annotations
 
-from roomkit.errors import InputError, RoomkitError
+from roomkit.errors import ConfigError, InputError, RoomkitError
 
 
 class BadRequestError(InputError):
     """A JSON body that is not what ``/invocations`` takes (bad JSON, no image, unknown key)."""
 
     code = "bad_request"
+    http_status = 400
+
+
+class LimitExceededError(ConfigError):
+    """A per-request ``config`` asks for more than the model's config.json allows
+    (``max_pixels``, ``pdf_dpi``, ``working_resolution``): requests may only tighten limits."""
+
+    code = "limit_exceeded"
     http_status = 400
 
 

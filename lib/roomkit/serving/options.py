@@ -8,7 +8,7 @@ every setting has an environment variable; ``roomkit serve --port ...`` and
 =================================  ===========================  ==================================
 setting                            environment variable         default
 =================================  ===========================  ==================================
-port                               ``SAGEMAKER_BIND_TO_PORT``   8080 (host ``0.0.0.0``)
+port                               ``SAGEMAKER_BIND_TO_PORT``   8080 (host ``127.0.0.1``)
 worker processes                   ``SAGEMAKER_MODEL_SERVER_WORKERS``  CPUs available to the process
 per-request timeout (s)            ``SAGEMAKER_MODEL_SERVER_TIMEOUT``  300
 request body limit (bytes)         ``SAGEMAKER_MAX_REQUEST_SIZE``  1 GiB (async payload maximum)
@@ -30,6 +30,10 @@ from typing import Mapping
 from roomkit.errors import ConfigError
 
 DEFAULT_PORT = 8080
+# Loopback unless told otherwise: /invocations has no authentication and reads S3 with whatever
+# credentials the process has. The container's entrypoint (container/serve) binds 0.0.0.0
+# explicitly, as SageMaker requires.
+DEFAULT_HOST = "127.0.0.1"
 DEFAULT_MODEL_DIR = "/opt/ml/model"
 DEFAULT_TIMEOUT_S = 300
 DEFAULT_MAX_REQUEST_SIZE = 1 << 30  # SageMaker Async accepts payloads up to 1 GB
@@ -57,7 +61,7 @@ def available_cpus() -> int:
 class ServerOptions:
     """Everything the launcher and the app need to know, resolved once in the parent process."""
 
-    host: str = "0.0.0.0"
+    host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     workers: int = field(default_factory=available_cpus)
     threads: int = DEFAULT_THREADS
@@ -102,7 +106,7 @@ class ServerOptions:
         """Arguments first, then SageMaker's environment variables, then defaults."""
         env = os.environ if env is None else env
         return cls(
-            host=host or "0.0.0.0",
+            host=host or DEFAULT_HOST,
             port=port if port is not None else _env_int(env, "SAGEMAKER_BIND_TO_PORT", DEFAULT_PORT, low=0),
             workers=workers
             if workers is not None

@@ -116,6 +116,8 @@ def _parse_json(body: bytes, fetch_s3: S3Fetcher) -> Payload:
         doc = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequestError(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:  # '[' x 200000: the parser recurses once per level
+        raise BadRequestError("the JSON body is nested too deeply to be a request") from None
     if not isinstance(doc, dict):
         raise BadRequestError(f"the JSON body must be an object, got {type(doc).__name__}")
     unknown = sorted(set(doc) - set(_JSON_KEYS))

@@ -6,7 +6,8 @@ end here, so tests and the local mode run exactly what SageMaker runs.
 - workers: ``SAGEMAKER_MODEL_SERVER_WORKERS`` processes (default: CPUs), no ``--preload`` —
   each worker imports the detector and reads ``config.json`` itself after the fork;
 - worker class :class:`~roomkit.serving.worker.RoomkitWorker` (gthread) so ``/ping`` is
-  answered while detections run;
+  answered while detections run; it reads request heads in its event loop (stalled clients
+  hold no thread) and keeps at most ``WORKER_CONNECTIONS`` connections open;
 - graceful shutdown on SIGTERM: listeners close, in-flight requests finish within
   ``graceful_timeout`` (25 s, inside SageMaker's 30 s before SIGKILL);
 - gunicorn's own timeout is only a liveness check of each worker's main loop; the per-request
@@ -24,6 +25,9 @@ from roomkit.serving.logs import configure_logging, gunicorn_logconfig, log
 from roomkit.serving.options import ServerOptions
 
 
+WORKER_CONNECTIONS = 256
+
+
 class ServerError(RoomkitError):
     code = "server_failed"
     http_status = 500
@@ -37,7 +41,9 @@ def gunicorn_settings(options: ServerOptions) -> dict[str, Any]:
         "workers": options.workers,
         "worker_class": "roomkit.serving.worker.RoomkitWorker",
         "threads": options.threads,
-        "worker_connections": 1000,
+        # Open connections per worker (threads, kept-alive ones and heads being read): bounded
+        # well under the usual 1024 file descriptors, far above what SageMaker's front end opens.
+        "worker_connections": WORKER_CONNECTIONS,
         "preload_app": False,
         # Liveness of a worker's event loop, not a request limit (see module docstring).
         "timeout": int(max(60, options.timeout + options.graceful_timeout)),
