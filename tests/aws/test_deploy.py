@@ -8,9 +8,10 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from moto_fixtures import OCI, aws, moto_url, push_image  # noqa: F401  (fixtures)
-from roomkit.aws.deploy import DeployError, deploy, resource_names, teardown
+from roomkit.aws.deploy import deploy, teardown
 from roomkit.aws.spec import DeploymentSpec
 from roomkit.aws.deployment import Deployment
+from roomkit.aws.resources import DeployError, resource_names
 from roomkit.errors import ConfigError
 
 

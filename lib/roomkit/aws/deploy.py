@@ -39,16 +39,20 @@ from roomkit.aws.spec import (
     parse_s3_uri,
 )
 from roomkit.aws.deployment import Deployment, TriggerDeployment
-from roomkit.errors import ConfigError, RoomkitError
+from roomkit.aws.resources import (
+    OWNER_TAG, DeployError, Reporter, delete_log_groups, delete_role, ensure_bucket, ensure_queue, ensure_role,
+    ensure_topic, error_code, ignore_missing, is_missing, resolve_kms_key, resource_names,
+    retry_role_propagation, tags_list, topic_owned,
+)
+from roomkit.aws.trigger_deploy import deploy_trigger, remove_trigger
+from roomkit.errors import ConfigError
 
 __all__ = [
-    "DeployError", "Deployment", "DeploymentSpec", "TriggerDeployment", "deploy", "teardown",
-    "preflight_image", "deploy_trigger", "remove_trigger", "resource_names", "container_environment",
-    "start_endpoint_rollout", "resolve_kms_key", "delete_log_groups",
+    "Deployment", "DeploymentSpec", "TriggerDeployment", "deploy", "teardown", "preflight_image",
+    "deploy_trigger", "remove_trigger", "container_environment", "start_endpoint_rollout",
 ]
 
 DOCKER_V2_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-OWNER_TAG = "roomkit:deployment"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 # Endpoint states deploy waits out before changing anything.
 IN_PROGRESS_STATES = ("Creating", "Updating", "SystemUpdating", "RollingBack")
@@ -71,98 +75,13 @@ OCI_REPAIR = (
 )
 
 
-class DeployError(RoomkitError):
-    """A deployment step failed or a preflight check refused to go on."""
-
-    code = "deploy_failed"
-    http_status = 409
-
-
 # -- small helpers ---------------------------------------------------------------------------------
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-_MISSING_CODES = {
-    "NoSuchEntity", "NoSuchBucket", "NotFound", "404", "NoSuchKey", "ResourceNotFoundException",
-    "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "ObjectNotFoundException",
-    "RepositoryNotFoundException", "ImageNotFoundException", "ResourceNotFound",
-}
-
-
-def _missing(exc: ClientError) -> bool:
-    """Whether ``exc`` says the resource does not exist (each service says it differently)."""
-    code = _code(exc)
-    if code in _MISSING_CODES:
-        return True
-    message = str(exc.response.get("Error", {}).get("Message", "")).lower()
-    return code in ("ValidationException", "InvalidParameter") and (
-        "could not find" in message or "does not exist" in message or "not found" in message
-        or (message.startswith("no ") and " found" in message)
-    )
-
-
-def _ignore_missing(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
-    """Call ``fn``; True if it acted, False if the target was already gone."""
-    try:
-        fn(*args, **kwargs)
-        return True
-    except ClientError as exc:
-        if _missing(exc):
-            return False
-        raise
-
-
 def _hash(obj: Any, n: int = 12) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class _Reporter:
-    """Collects what deploy/teardown did and, with ``progress``, prints it as it happens."""
-
-    def __init__(self, progress: bool) -> None:
-        self.progress = progress
-        self.lines: list[str] = []
-
-    def __call__(self, line: str) -> None:
-        self.lines.append(line)
-        if self.progress:
-            try:
-                from tqdm.auto import tqdm
-
-                tqdm.write(line, file=sys.stderr)
-            except ImportError:  # pragma: no cover - tqdm is a dependency of the aws extra
-                print(line, file=sys.stderr)
-
-
-def resource_names(name: str, account: str, region: str) -> dict[str, str]:
-    """The names ``deploy`` gives its resources (bucket names are global: account+region make
-    them unique without a hard-coded value)."""
-    return {
-        "bucket": f"{name}-{account}-{region}",
-        "success_topic": f"{name}-success",
-        "error_topic": f"{name}-error",
-        "queue": f"{name}-notifications",
-        "role": f"{name}-sagemaker-exec",
-        "endpoint": name,
-        "model_prefix": f"{name}-model-",
-        "config_prefix": f"{name}-cfg-",
-        "target_policy": f"{name}-backlog-target",
-        "wake_policy": f"{name}-wake-from-zero",
-        "alarm": f"{name}-backlog-without-capacity",
-        "trigger_function": f"{name}-upload-trigger",
-        "trigger_role": f"{name}-upload-trigger",
-        "trigger_queue": f"{name}-upload-trigger",
-        "trigger_dlq": f"{name}-upload-trigger-dlq",
-    }
-
-
-def _tags_list(tags: dict[str, str]) -> list[dict[str, str]]:
-    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
 
 
 # -- preflight -------------------------------------------------------------------------------------
@@ -184,9 +103,9 @@ def preflight_image(ecr: Any, image_uri: str, region: str) -> dict[str, Any]:
             registryId=parts["account"], repositoryName=parts["repo"], imageIds=[image_id]
         )["imageDetails"]
     except ClientError as exc:
-        if _missing(exc):
+        if is_missing(exc):
             raise DeployError(
-                f"image {image_uri} not found in ECR ({_code(exc)}): build and push it first "
+                f"image {image_uri} not found in ECR ({error_code(exc)}): build and push it first "
                 "(container/build_and_push.sh)"
             ) from None
         raise
@@ -206,9 +125,9 @@ def preflight_artifact(s3: Any, model_data_url: str) -> None:
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if _missing(exc) or _code(exc) in ("403", "AccessDenied"):
+        if is_missing(exc) or error_code(exc) in ("403", "AccessDenied"):
             raise DeployError(
-                f"model artifact {model_data_url} cannot be read ({_code(exc)}): upload it, or give "
+                f"model artifact {model_data_url} cannot be read ({error_code(exc)}): upload it, or give "
                 "model_config to have roomkit package and upload one"
             ) from None
         raise
@@ -220,9 +139,9 @@ def preflight_role(iam_client: Any, role_arn: str, report: Callable[[str], None]
     try:
         doc = iam_client.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
     except ClientError as exc:
-        if _missing(exc):
+        if is_missing(exc):
             raise DeployError(f"execution role {role_arn} does not exist") from None
-        if _code(exc) == "AccessDenied":
+        if error_code(exc) == "AccessDenied":
             report(f"warning: cannot read role {role_arn} (iam:GetRole denied); trust policy not checked")
             return
         raise
@@ -233,84 +152,7 @@ def preflight_role(iam_client: Any, role_arn: str, report: Callable[[str], None]
         )
 
 
-# -- S3, SNS, SQS, IAM -----------------------------------------------------------------------------
-def _bucket_owned(s3: Any, bucket: str, name: str) -> bool:
-    try:
-        tags = s3.get_bucket_tagging(Bucket=bucket)["TagSet"]
-    except ClientError:
-        return False
-    return any(t["Key"] == OWNER_TAG and t["Value"] == name for t in tags)
-
-
-def ensure_bucket(s3: Any, bucket: str, *, region: str, name: str, tags: dict[str, str],
-                  kms_key_arn: str | None, report: Callable[[str], None], tls_only: bool = True) -> bool:
-    """Create ``bucket`` (private, encrypted, TLS-only) unless it exists; True if roomkit owns it.
-
-    ``tls_only`` adds the bucket policy denying plain-HTTP requests; it is off only when the S3
-    endpoint itself is plain HTTP (the loopback services of the local mode), where it would deny
-    everything.
-    """
-    try:
-        s3.head_bucket(Bucket=bucket)
-        exists = True
-    except ClientError as exc:
-        if _code(exc) in ("403", "AccessDenied", "Forbidden"):
-            raise DeployError(
-                f"bucket {bucket} exists but belongs to someone else (or you cannot access it): "
-                "set `bucket:` in the spec to a bucket of yours"
-            ) from None
-        if not _missing(exc):
-            raise
-        exists = False
-    if exists:
-        owned = _bucket_owned(s3, bucket, name)
-        report(f"reused bucket {bucket}" + ("" if owned else " (not created by roomkit: left as is)"))
-        if not owned:
-            return False
-    else:
-        kwargs: dict[str, Any] = {"Bucket": bucket}
-        if region != "us-east-1":
-            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-        try:
-            s3.create_bucket(**kwargs)
-        except ClientError as exc:
-            if _code(exc) == "BucketAlreadyExists":
-                raise DeployError(
-                    f"bucket name {bucket} is taken by another account: set `bucket:` in the spec"
-                ) from None
-            if _code(exc) != "BucketAlreadyOwnedByYou":
-                raise
-        report(f"created bucket {bucket}")
-    s3.put_public_access_block(
-        Bucket=bucket,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True, "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
-        },
-    )
-    default = (
-        {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key_arn} if kms_key_arn else {"SSEAlgorithm": "AES256"}
-    )
-    s3.put_bucket_encryption(
-        Bucket=bucket,
-        ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": True}]
-        },
-    )
-    partition = iam.partition_for(region)
-    if tls_only:
-        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({
-            "Version": iam.VERSION,
-            "Statement": [{
-                "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                "Resource": [f"arn:{partition}:s3:::{bucket}", f"arn:{partition}:s3:::{bucket}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }],
-        }))
-    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": _tags_list({**tags, OWNER_TAG: name})})
-    return True
-
-
+# -- storage, notifications -----------------------------------------------------------------------
 def _upload_artifact(s3: Any, spec: DeploymentSpec, bucket: str, report: Callable[[str], None]) -> str:
     """Package ``spec.model_config`` into model.tar.gz and upload it content-addressed."""
     from roomkit.serving.artifacts import package_model  # no boto3/cv2; only when packaging
@@ -326,74 +168,12 @@ def _upload_artifact(s3: Any, spec: DeploymentSpec, bucket: str, report: Callabl
         s3.head_object(Bucket=bucket, Key=key)
         report(f"reused model artifact {url}")
     except ClientError as exc:
-        if not _missing(exc):
+        if not is_missing(exc):
             raise
         s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/gzip",
                       Metadata={"sha256": digest})
         report(f"uploaded model artifact {url} ({len(data)} bytes)")
     return url
-
-
-def _topic_owned(sns: Any, arn: str, name: str) -> bool | None:
-    """None if the topic does not exist, else whether roomkit's tag marks it as ``name``'s."""
-    try:
-        sns.get_topic_attributes(TopicArn=arn)
-    except ClientError as exc:
-        if _missing(exc):
-            return None
-        raise
-    try:
-        tags = sns.list_tags_for_resource(ResourceArn=arn)["Tags"]
-    except ClientError:
-        return False
-    return any(t["Key"] == OWNER_TAG and t["Value"] == name for t in tags)
-
-
-def ensure_topic(sns: Any, topic: str, arn: str, *, name: str, tags: dict[str, str],
-                 report: Callable[[str], None]) -> tuple[str, bool]:
-    owned = _topic_owned(sns, arn, name)
-    if owned is None:
-        arn = sns.create_topic(Name=topic)["TopicArn"]
-        sns.tag_resource(ResourceArn=arn, Tags=_tags_list({**tags, OWNER_TAG: name}))
-        report(f"created topic {arn}")
-        return arn, True
-    report(f"reused topic {arn}")
-    return arn, bool(owned)
-
-
-def _queue_arn(sqs: Any, url: str) -> str:
-    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-
-
-def ensure_queue(sqs: Any, queue: str, *, policy: Callable[[str], dict] | None, name: str,
-                 tags: dict[str, str], report: Callable[[str], None],
-                 extra_tags: dict[str, str] | None = None,
-                 attributes: dict[str, str] | None = None) -> tuple[str, str, bool]:
-    """Create or reuse ``queue``; (re)apply its access policy (built from the queue ARN) and
-    ``attributes`` in one call (moto drops a queue's policy on a later call without it)."""
-    try:
-        url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-        created = False
-    except ClientError as exc:
-        if not _missing(exc):
-            raise
-        url = sqs.create_queue(
-            QueueName=queue,
-            Attributes={"SqsManagedSseEnabled": "true", "MessageRetentionPeriod": str(4 * 86400)},
-            tags={**tags, OWNER_TAG: name, **(extra_tags or {})},
-        )["QueueUrl"]
-        created = True
-    arn = _queue_arn(sqs, url)
-    attrs = dict(attributes or {})
-    if policy is not None:
-        attrs["Policy"] = json.dumps(policy(arn))
-    if attrs:
-        sqs.set_queue_attributes(QueueUrl=url, Attributes=attrs)
-    if not created and extra_tags:
-        sqs.tag_queue(QueueUrl=url, Tags=extra_tags)
-    owned = created or sqs.list_queue_tags(QueueUrl=url).get("Tags", {}).get(OWNER_TAG) == name
-    report(f"{'created' if created else 'reused'} queue {url}")
-    return url, arn, owned
 
 
 def _topics_queue_policy(queue_arn: str, topic_arns: list[str]) -> dict[str, Any]:
@@ -412,71 +192,6 @@ def _subscribe(sns: Any, topic_arn: str, queue_arn: str) -> None:
         if any(s.get("Endpoint") == queue_arn for s in page.get("Subscriptions", [])):
             return
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, ReturnSubscriptionArn=True)
-
-
-def ensure_role(iam_client: Any, role: str, *, service: str, policy_name: str, policy: dict,
-                name: str, tags: dict[str, str], report: Callable[[str], None]) -> tuple[str, bool]:
-    """Create or reuse role ``role`` trusted by ``service``; set its one inline policy."""
-    problems = iam.wildcard_findings(policy)
-    if problems:  # a bug in roomkit, never user input: refuse rather than deploy it
-        raise DeployError(f"refusing over-broad policy for {role}: {'; '.join(problems)}")
-    trust = json.dumps(iam.trust_policy(service))
-    try:
-        found = iam_client.get_role(RoleName=role)["Role"]
-        owned = any(t["Key"] == OWNER_TAG and t["Value"] == name for t in found.get("Tags", []))
-        if not owned:
-            raise DeployError(
-                f"IAM role {role} exists but was not created by roomkit for {name!r}: "
-                "pass role_arn in the spec to use it, or pick another name"
-            )
-        if not iam.allows_service(found["AssumeRolePolicyDocument"], service):
-            iam_client.update_assume_role_policy(RoleName=role, PolicyDocument=trust)
-        arn, created = found["Arn"], False
-    except ClientError as exc:
-        if not _missing(exc):
-            raise
-        arn = iam_client.create_role(
-            RoleName=role, Path="/roomkit/", AssumeRolePolicyDocument=trust,
-            Description=f"roomkit {name}: least-privilege role for {service}",
-            Tags=_tags_list({**tags, OWNER_TAG: name}),
-        )["Role"]["Arn"]
-        created = True
-    iam_client.put_role_policy(RoleName=role, PolicyName=policy_name, PolicyDocument=json.dumps(policy))
-    report(f"{'created' if created else 'reused'} role {arn} (inline policy {policy_name})")
-    return arn, created
-
-
-def delete_role(iam_client: Any, role: str) -> bool:
-    try:
-        for page in iam_client.get_paginator("list_role_policies").paginate(RoleName=role):
-            for policy in page["PolicyNames"]:
-                iam_client.delete_role_policy(RoleName=role, PolicyName=policy)
-        for page in iam_client.get_paginator("list_attached_role_policies").paginate(RoleName=role):
-            for policy in page["AttachedPolicies"]:
-                iam_client.detach_role_policy(RoleName=role, PolicyArn=policy["PolicyArn"])
-    except ClientError as exc:
-        if _missing(exc):
-            return False
-        raise
-    return _ignore_missing(iam_client.delete_role, RoleName=role)
-
-
-def _retry_role_propagation(fn: Callable[[], Any], *, mode: str, what: str) -> Any:
-    """A new IAM role takes a few seconds to be usable by other services: retry those errors."""
-    deadline = time.monotonic() + (90 if mode == "aws" else 0)
-    delay = 2.0
-    while True:
-        try:
-            return fn()
-        except ClientError as exc:
-            message = str(exc.response.get("Error", {}).get("Message", "")).lower()
-            propagating = ("assume" in message or "role" in message) and _code(exc) in (
-                "ValidationException", "InvalidParameterValueException", "AccessDeniedException",
-            )
-            if not propagating or time.monotonic() > deadline:
-                raise DeployError(f"{what} failed: {_code(exc)}: {exc.response['Error'].get('Message')}") from exc
-            time.sleep(delay)
-            delay = min(delay * 1.5, 10.0)
 
 
 # -- SageMaker -------------------------------------------------------------------------------------
@@ -522,7 +237,7 @@ def _describe_endpoint(sm: Any, name: str) -> dict[str, Any] | None:
     try:
         return sm.describe_endpoint(EndpointName=name)
     except ClientError as exc:
-        if _missing(exc):
+        if is_missing(exc):
             return None
         raise
 
@@ -597,7 +312,7 @@ def start_endpoint_rollout(sm: Any, endpoint: str, config_name: str, *, update: 
             return
         except ClientError as exc:
             message = str(exc.response.get("Error", {}).get("Message", ""))
-            missing_config = _code(exc) == "ValidationException" and "endpoint config" in message.lower() and (
+            missing_config = error_code(exc) == "ValidationException" and "endpoint config" in message.lower() and (
                 "could not find" in message.lower() or "does not exist" in message.lower())
             if not missing_config or time.monotonic() + delay > deadline:
                 raise
@@ -667,7 +382,7 @@ def _remove_wake(aas: Any, cw: Any, resource_id: str, names: dict[str, str]) -> 
     if alarms:
         cw.delete_alarms(AlarmNames=[names["alarm"]])
         removed.append(f"alarm {names['alarm']}")
-    if _ignore_missing(aas.delete_scaling_policy, PolicyName=names["wake_policy"], ServiceNamespace="sagemaker",
+    if ignore_missing(aas.delete_scaling_policy, PolicyName=names["wake_policy"], ServiceNamespace="sagemaker",
                        ResourceId=resource_id, ScalableDimension=SCALABLE_DIMENSION):
         removed.append(f"scaling policy {names['wake_policy']}")
     return removed
@@ -677,9 +392,9 @@ def _remove_autoscaling(aas: Any, cw: Any, resource_id: str, names: dict[str, st
     """Delete alarm, both policies and the scalable target (before the endpoint goes)."""
     removed = _remove_wake(aas, cw, resource_id, names)
     common = {"ServiceNamespace": "sagemaker", "ResourceId": resource_id, "ScalableDimension": SCALABLE_DIMENSION}
-    if _ignore_missing(aas.delete_scaling_policy, PolicyName=names["target_policy"], **common):
+    if ignore_missing(aas.delete_scaling_policy, PolicyName=names["target_policy"], **common):
         removed.append(f"scaling policy {names['target_policy']}")
-    if _ignore_missing(aas.deregister_scalable_target, **common):
+    if ignore_missing(aas.deregister_scalable_target, **common):
         removed.append(f"scalable target {resource_id}")
     return removed
 
@@ -695,18 +410,6 @@ def container_environment(spec: DeploymentSpec) -> dict[str, str]:
         env.setdefault("SAGEMAKER_MODEL_SERVER_TIMEOUT", str(SERVERLESS_SERVER_TIMEOUT_S))
         env.setdefault("SAGEMAKER_MAX_REQUEST_SIZE", str(SERVERLESS_MAX_PAYLOAD_BYTES))
     return env
-
-
-def resolve_kms_key(session: AwsSession, key: str | None) -> str | None:
-    """The ARN of a KMS key id, alias or ARN (``None`` when no key is configured)."""
-    if not key:
-        return None
-    if key.startswith("arn:") and ":key/" in key:
-        return key
-    try:
-        return session.client("kms").describe_key(KeyId=key)["KeyMetadata"]["Arn"]
-    except ClientError as exc:
-        raise DeployError(f"async_inference.kms_key_id {key!r} cannot be resolved: {_code(exc)}") from None
 
 
 def _default_image(session: AwsSession, account: str) -> str:
@@ -734,7 +437,7 @@ def deploy(
     """
     if not isinstance(spec, DeploymentSpec):
         raise ConfigError(f"deploy() needs a DeploymentSpec, got {type(spec).__name__}")
-    report = _Reporter(progress)
+    report = Reporter(progress)
     poll_s = poll_s if poll_s is not None else (15.0 if session.mode == "aws" else 0.2)
     region = session.region
     account = session.account_id()
@@ -778,7 +481,7 @@ def deploy(
         for key, given in (("success_topic", spec.async_inference.success_topic_arn),
                            ("error_topic", spec.async_inference.error_topic_arn)):
             if given:
-                if _topic_owned(sns, given, spec.name) is None:
+                if topic_owned(sns, given, spec.name) is None:
                     raise DeployError(f"async_inference.{key}_arn {given} does not exist")
                 arn = given
             else:
@@ -831,11 +534,11 @@ def deploy(
         sm.describe_model(ModelName=model_name)
         report(f"reused model {model_name}")
     except ClientError as exc:
-        if not _missing(exc):
+        if not is_missing(exc):
             raise
-        _retry_role_propagation(
+        retry_role_propagation(
             lambda: sm.create_model(ModelName=model_name, ExecutionRoleArn=role_arn, PrimaryContainer=container,
-                                    Tags=_tags_list({**tags, OWNER_TAG: spec.name})),
+                                    Tags=tags_list({**tags, OWNER_TAG: spec.name})),
             mode=session.mode, what=f"CreateModel {model_name}",
         )
         report(f"created model {model_name}")
@@ -885,7 +588,7 @@ def deploy(
             time.sleep(1.0)
             config_name = f"{names['config_prefix']}{config_hash}-{datetime.now(timezone.utc):%Y%m%d%H%M%S}"
         sm.create_endpoint_config(EndpointConfigName=config_name, **config_body,
-                                  Tags=_tags_list({**tags, OWNER_TAG: spec.name, "roomkit:config-hash": config_hash}))
+                                  Tags=tags_list({**tags, OWNER_TAG: spec.name, "roomkit:config-hash": config_hash}))
         report(f"created endpoint config {config_name}")
         if current is not None:
             if current["EndpointStatus"] == ROLLBACK_FAILED:
@@ -895,7 +598,7 @@ def deploy(
             for line in _remove_autoscaling(aas, cw, resource_id, names):
                 report(f"removed {line} for the update")
         start_endpoint_rollout(sm, endpoint, config_name, update=current is not None,
-                               tags=_tags_list({**tags, OWNER_TAG: spec.name}),
+                               tags=tags_list({**tags, OWNER_TAG: spec.name}),
                                patience_s=CONFIG_VISIBILITY_PATIENCE_S if session.mode == "aws" else 0.0)
         report(f"updating endpoint {endpoint}: {current_config} -> {config_name}" if current is not None
                else f"creating endpoint {endpoint}")
@@ -909,7 +612,7 @@ def deploy(
                 try:
                     _configure_autoscaling(aas, cw, spec, endpoint, names, report)
                 except ClientError as exc:
-                    report(f"warning: could not restore autoscaling: {_code(exc)}")
+                    report(f"warning: could not restore autoscaling: {error_code(exc)}")
             raise
         report(f"endpoint {endpoint} InService")
 
@@ -971,7 +674,7 @@ def _empty_bucket(s3: Any, bucket: str) -> int:
                      for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
             batches.append(items)
     except ClientError as exc:
-        if _code(exc) not in ("NotImplemented", "MethodNotAllowed"):
+        if error_code(exc) not in ("NotImplemented", "MethodNotAllowed"):
             raise
         batches = []
     if not any(batches):
@@ -995,7 +698,7 @@ def teardown(deployment: Deployment, session: AwsSession, *, everything: bool = 
 
     Safe to re-run: what is already gone is skipped. Returns one line per removed resource.
     """
-    report = _Reporter(progress)
+    report = Reporter(progress)
     names = resource_names(deployment.name, deployment.account_id, deployment.region)
     sm = session.client("sagemaker")
     aas, cw = session.client("application-autoscaling"), session.client("cloudwatch")
@@ -1005,9 +708,7 @@ def teardown(deployment: Deployment, session: AwsSession, *, everything: bool = 
         log_groups.append(f"/aws/lambda/{function}")
 
     if everything and deployment.trigger is not None:
-        from roomkit.aws.trigger_deploy import remove_trigger as _remove_trigger
-
-        for line in _remove_trigger(deployment, session, progress=False):
+        for line in remove_trigger(deployment, session, progress=False):
             report(line)
 
     resource_id = deployment.scaling_resource_id or f"endpoint/{deployment.endpoint_name}/variant/{deployment.variant_name}"
@@ -1016,18 +717,18 @@ def teardown(deployment: Deployment, session: AwsSession, *, everything: bool = 
 
     desc = _describe_endpoint(sm, deployment.endpoint_name)
     if desc is not None and desc["EndpointStatus"] != "Deleting":
-        if _ignore_missing(sm.delete_endpoint, EndpointName=deployment.endpoint_name):
+        if ignore_missing(sm.delete_endpoint, EndpointName=deployment.endpoint_name):
             report(f"removed endpoint {deployment.endpoint_name}")
     configs = set(_list_prefixed(sm, "list_endpoint_configs", "EndpointConfigs", "EndpointConfigName",
                                  names["config_prefix"], r"[0-9a-f]{10}-\d{14}"))
     configs.add(deployment.endpoint_config_name)
     for config in sorted(configs):
-        if _ignore_missing(sm.delete_endpoint_config, EndpointConfigName=config):
+        if ignore_missing(sm.delete_endpoint_config, EndpointConfigName=config):
             report(f"removed endpoint config {config}")
     models = set(_list_prefixed(sm, "list_models", "Models", "ModelName", names["model_prefix"], r"[0-9a-f]{12}"))
     models.add(deployment.model_name)
     for model in sorted(models):
-        if _ignore_missing(sm.delete_model, ModelName=model):
+        if ignore_missing(sm.delete_model, ModelName=model):
             report(f"removed model {model}")
 
     if everything:
@@ -1045,14 +746,14 @@ def teardown(deployment: Deployment, session: AwsSession, *, everything: bool = 
                                 if sub.get("Endpoint") == queue_arn and sub["SubscriptionArn"].startswith("arn:"):
                                     sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])
                     except ClientError as exc:
-                        if not _missing(exc):
+                        if not is_missing(exc):
                             raise
-                if _ignore_missing(sqs.delete_queue, QueueUrl=ident):
+                if ignore_missing(sqs.delete_queue, QueueUrl=ident):
                     report(f"removed queue {ident}")
         for item in owned:
             kind, _, ident = item.partition(":")
             if kind == "topic":
-                if _topic_owned(sns, ident, deployment.name) is not None:
+                if topic_owned(sns, ident, deployment.name) is not None:
                     sns.delete_topic(TopicArn=ident)
                     report(f"removed topic {ident}")
             elif kind == "role":
@@ -1065,10 +766,10 @@ def teardown(deployment: Deployment, session: AwsSession, *, everything: bool = 
                 try:
                     n = _empty_bucket(s3, ident)
                 except ClientError as exc:
-                    if _missing(exc):
+                    if is_missing(exc):
                         continue
                     raise
-                if _ignore_missing(s3.delete_bucket, Bucket=ident):
+                if ignore_missing(s3.delete_bucket, Bucket=ident):
                     report(f"removed bucket {ident} ({n} objects)")
         for group in delete_log_groups(session.client("logs"), log_groups):
             report(f"removed log group {group}")
@@ -1077,25 +778,3 @@ def teardown(deployment: Deployment, session: AwsSession, *, everything: bool = 
     return report.lines
 
 
-def delete_log_groups(logs: Any, groups: list[str]) -> list[str]:
-    """Delete the named CloudWatch log groups (the endpoint's, the trigger function's); those
-    already gone are skipped. Returns the ones deleted."""
-    removed = []
-    for group in groups:
-        if _ignore_missing(logs.delete_log_group, logGroupName=group):
-            removed.append(group)
-    return removed
-
-
-def deploy_trigger(deployment: Deployment, session: AwsSession, **kwargs: Any) -> TriggerDeployment:
-    """See :func:`roomkit.aws.trigger_deploy.deploy_trigger`."""
-    from roomkit.aws.trigger_deploy import deploy_trigger as _deploy_trigger
-
-    return _deploy_trigger(deployment, session, **kwargs)
-
-
-def remove_trigger(deployment: Deployment, session: AwsSession, **kwargs: Any) -> list[str]:
-    """See :func:`roomkit.aws.trigger_deploy.remove_trigger`."""
-    from roomkit.aws.trigger_deploy import remove_trigger as _remove_trigger
-
-    return _remove_trigger(deployment, session, **kwargs)
