@@ -8,9 +8,10 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from moto_fixtures import OCI, aws, moto_url, push_image  # noqa: F401  (fixtures)
-from roomkit.aws.deploy import DeployError, deploy, resource_names, teardown
+from roomkit.aws.deploy import deploy, teardown
 from roomkit.aws.spec import DeploymentSpec
 from roomkit.aws.deployment import Deployment
+from roomkit.aws.resources import DeployError, resource_names
 from roomkit.errors import ConfigError
 
 
@@ -433,6 +434,42 @@ def test_someone_elses_endpoint_with_the_same_name_is_not_touched(aws):
     assert not any("rk-test" in line for line in removed)
     assert sm.describe_endpoint_config(EndpointConfigName=first.endpoint_config_name)
     assert sm.describe_model(ModelName=first.model_name)
+
+
+def test_own_endpoint_on_a_config_roomkit_did_not_name_is_moved_onto_a_fresh_one(aws, monkeypatch):
+    # The endpoint carries this deployment's owner tag but serves a hand-made config: deploy
+    # updates it onto a config of its own, tagged with the spec's tags (it used to crash here,
+    # building those tags from the endpoint's tag list).
+    first = deploy(make_spec(aws, tags={"team": "plans"}), aws, progress=False)
+    stamp = _freeze(monkeypatch)
+    from roomkit.aws.deploy import _async_config, _hash, _variant  # noqa: PLC2701 (compute expected name)
+
+    spec = make_spec(aws, tags={"team": "plans"})
+    body = {"ProductionVariants": [_variant(spec, first.model_name)],
+            "AsyncInferenceConfig": _async_config(spec, first.output_path, first.failure_path,
+                                                  (first.success_topic_arn, first.error_topic_arn), None)}
+    config_hash = _hash(body, 10)
+    new_name = f"rk-test-cfg-{config_hash}-{stamp}"
+    sm = aws.client("sagemaker")
+    stub = Stubber(sm)
+    stub.add_response("describe_model", {"ModelName": first.model_name, "ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/m",
+                                         "CreationTime": datetime(2026, 1, 1), "ExecutionRoleArn": first.role_arn})
+    stub.add_response("describe_endpoint", _endpoint("InService", "hand-made"), {"EndpointName": "rk-test"})
+    stub.add_response("list_tags", {"Tags": [{"Key": "roomkit:deployment", "Value": "rk-test"}]},
+                      {"ResourceArn": first.endpoint_arn})
+    stub.add_response("create_endpoint_config",
+                      {"EndpointConfigArn": f"arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/{new_name}"},
+                      {"EndpointConfigName": new_name, **body,
+                       "Tags": [{"Key": "roomkit:config-hash", "Value": config_hash},
+                                {"Key": "roomkit:deployment", "Value": "rk-test"}, {"Key": "team", "Value": "plans"}]})
+    stub.add_response("update_endpoint", {"EndpointArn": first.endpoint_arn},
+                      {"EndpointName": "rk-test", "EndpointConfigName": new_name})
+    stub.add_response("describe_endpoint", _endpoint("InService", new_name), {"EndpointName": "rk-test"})
+    with stub:
+        dep = deploy(spec, PartlyStubbed(aws, sagemaker=sm), progress=False, poll_s=0)
+    stub.assert_no_pending_responses()
+    assert dep.endpoint_config_name == new_name
+    assert f"updating endpoint rk-test: hand-made -> {new_name}" in dep.changes
 
 
 def test_kms_key_and_realtime_kind(aws):

@@ -23,8 +23,10 @@ from botocore.awsrequest import AWSResponse
 
 import roomkit.aws
 import roomkit.aws.deploy
+import roomkit.aws.resources
 from moto_fixtures import push_image
-from roomkit.aws.deploy import DeployError, deploy, deploy_trigger, teardown
+from roomkit.aws.deploy import deploy, deploy_trigger, teardown
+from roomkit.aws.resources import DeployError
 from roomkit.aws.spec import DeploymentSpec
 from roomkit.errors import ConfigError
 from roomkit.aws.trigger import TriggerConfig
@@ -76,7 +78,8 @@ class AwsMode:
 
 
 class Clock:
-    """Stands in for the ``time`` module of :mod:`roomkit.aws.deploy`: sleeping advances it."""
+    """Stands in for the ``time`` module of :mod:`roomkit.aws.deploy` and :mod:`roomkit.aws.resources`
+    (which retries while a new role propagates): sleeping advances it."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -144,6 +147,7 @@ def test_aws_mode_needs_an_image_uri_and_creates_nothing_without_one(session):
 def test_new_role_is_retried_while_it_propagates_then_the_endpoint_config_until_readable(session, monkeypatch):
     clock = Clock()
     monkeypatch.setattr(roomkit.aws.deploy, "time", clock)
+    monkeypatch.setattr(roomkit.aws.resources, "time", clock)
     sm = session.client("sagemaker")
     role_calls = fail_first(sm, "CreateModel", 3, "ValidationException",
                             "Could not assume role arn:aws:iam::123456789012:role/roomkit/rk-aws-sagemaker-exec. "
@@ -164,6 +168,7 @@ def test_new_role_is_retried_while_it_propagates_then_the_endpoint_config_until_
 def test_a_role_that_never_becomes_usable_fails_after_90_seconds(session, monkeypatch):
     clock = Clock()
     monkeypatch.setattr(roomkit.aws.deploy, "time", clock)
+    monkeypatch.setattr(roomkit.aws.resources, "time", clock)
     sm = session.client("sagemaker")
     calls = fail_first(sm, "CreateModel", None, "ValidationException", "Could not assume role rk-aws-sagemaker-exec.")
     with pytest.raises(DeployError, match="CreateModel rk-aws-model-.* failed: ValidationException: Could not assume role"):

@@ -2,11 +2,13 @@
 
 Owns, one concern a module: :mod:`.clients` (``session(mode="local" | "aws")``, the one place
 clients are built), :mod:`.spec` (the deployment spec), :mod:`.deployment` (the record a deploy
-writes), :mod:`.deploy` (deploy and teardown, step by step), :mod:`.iam` (least-privilege
-policies), :mod:`.submit`, :mod:`.wait`, :mod:`.results` (the async job cycle), :mod:`.jobs`
-(its dataclasses), :mod:`.notifications` (SNS message parsing), :mod:`.transform` (Batch
-Transform), :mod:`.trigger` and :mod:`.trigger_deploy` (upload-triggered inference),
-:mod:`.inputs`, :mod:`.target`, :mod:`.s3` (small helpers).
+writes), :mod:`.deploy` (deploy and teardown, step by step), :mod:`.resources`
+(create/find/delete of the buckets, topics, queues and roles a deployment owns, shared with the
+trigger's deployment), :mod:`.iam` (least-privilege policies), :mod:`.submit`, :mod:`.wait`,
+:mod:`.results` (the async job cycle), :mod:`.jobs` (its dataclasses), :mod:`.notifications`
+(SNS message parsing), :mod:`.transform` (Batch Transform), :mod:`.trigger` and
+:mod:`.trigger_deploy` (upload-triggered inference), :mod:`.inputs`, :mod:`.target`, :mod:`.s3`
+(small helpers).
 
 Moves bytes and JSON only: never imports OpenCV (tested). The session helpers are re-exported
 here lazily, so ``roomkit.aws.session("local")`` works and importing a submodule (the Lambda

@@ -5,18 +5,28 @@ the second run changes nothing when the spec, image digest and artifact are unch
 rolls the endpoint to a new endpoint config (``UpdateEndpoint``) when they differ. The same code
 runs against AWS and against the local mode's loopback services; only ``session`` differs.
 
-Resources, in the order they are made (names derive from ``spec.name``, the account id and the
-region — nothing is hard-coded):
+``deploy`` is a sequence of steps, one function each, in the order they run (names derive from
+``spec.name``, the account id and the region — nothing is hard-coded):
 
-* preflight: the ECR image exists with a Docker v2 manifest (SageMaker refuses OCI), the
-  execution role is assumable by SageMaker, the model artifact exists;
-* S3 bucket ``<name>-<account>-<region>`` (public access blocked, default encryption, TLS only);
-* async only: SNS topics ``<name>-success``/``<name>-error`` and SQS queue
-  ``<name>-notifications`` subscribed to both (queue policy scoped to the two topics);
-* IAM role ``<name>-sagemaker-exec`` with one least-privilege inline policy (:mod:`roomkit.aws.iam`);
-* model ``<name>-model-<hash>``, endpoint config ``<name>-cfg-<hash>-<timestamp>``, endpoint;
-* async only: Application Auto Scaling on the backlog, down to zero, plus the
-  ``HasBacklogWithoutCapacity`` alarm and step policy that wake it from zero.
+1. :func:`_preflight`: the ECR image exists with a Docker v2 manifest (SageMaker refuses OCI), a
+   given execution role is assumable by SageMaker, a given KMS key resolves;
+2. :func:`_storage`: S3 bucket ``<name>-<account>-<region>`` (public access blocked, default
+   encryption, TLS only) and the model artifact in it;
+3. :func:`_notifications` (async only): SNS topics ``<name>-success``/``<name>-error`` and SQS
+   queue ``<name>-notifications`` subscribed to both (queue policy scoped to the two topics);
+4. :func:`_execution_role`: IAM role ``<name>-sagemaker-exec`` with one least-privilege inline
+   policy (:mod:`roomkit.aws.iam`);
+5. :func:`_model`: model ``<name>-model-<hash>``;
+6. :func:`_endpoint`: endpoint config ``<name>-cfg-<hash>-<timestamp>``, endpoint created or
+   updated, and the wait for InService;
+7. :func:`_scaling` (async only): Application Auto Scaling on the backlog, down to zero, plus
+   the ``HasBacklogWithoutCapacity`` alarm and step policy that wake it from zero;
+8. :func:`_record`: the :class:`~roomkit.aws.deployment.Deployment` that lists it all.
+
+``teardown`` undoes them in reverse, also one function a step. The create/find/delete of the
+resources a deployment owns (buckets, topics, queues, roles) lives in
+:mod:`roomkit.aws.resources`, shared with the upload trigger's deployment
+(:mod:`roomkit.aws.trigger_deploy`).
 """
 from __future__ import annotations
 
@@ -26,6 +36,7 @@ import re
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -39,16 +50,20 @@ from roomkit.aws.spec import (
     parse_s3_uri,
 )
 from roomkit.aws.deployment import Deployment, TriggerDeployment
-from roomkit.errors import ConfigError, RoomkitError
+from roomkit.aws.resources import (
+    OWNER_TAG, DeployError, Reporter, delete_log_groups, delete_role, ensure_bucket, ensure_queue, ensure_role,
+    ensure_topic, error_code, ignore_missing, is_missing, resolve_kms_key, resource_names,
+    retry_role_propagation, tags_list, topic_owned,
+)
+from roomkit.aws.trigger_deploy import deploy_trigger, remove_trigger
+from roomkit.errors import ConfigError
 
 __all__ = [
-    "DeployError", "Deployment", "DeploymentSpec", "TriggerDeployment", "deploy", "teardown",
-    "preflight_image", "deploy_trigger", "remove_trigger", "resource_names", "container_environment",
-    "start_endpoint_rollout", "resolve_kms_key", "delete_log_groups",
+    "Deployment", "DeploymentSpec", "TriggerDeployment", "deploy", "teardown", "preflight_image",
+    "deploy_trigger", "remove_trigger", "container_environment", "start_endpoint_rollout",
 ]
 
 DOCKER_V2_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-OWNER_TAG = "roomkit:deployment"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 # Endpoint states deploy waits out before changing anything.
 IN_PROGRESS_STATES = ("Creating", "Updating", "SystemUpdating", "RollingBack")
@@ -71,98 +86,13 @@ OCI_REPAIR = (
 )
 
 
-class DeployError(RoomkitError):
-    """A deployment step failed or a preflight check refused to go on."""
-
-    code = "deploy_failed"
-    http_status = 409
-
-
 # -- small helpers ---------------------------------------------------------------------------------
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-_MISSING_CODES = {
-    "NoSuchEntity", "NoSuchBucket", "NotFound", "404", "NoSuchKey", "ResourceNotFoundException",
-    "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "ObjectNotFoundException",
-    "RepositoryNotFoundException", "ImageNotFoundException", "ResourceNotFound",
-}
-
-
-def _missing(exc: ClientError) -> bool:
-    """Whether ``exc`` says the resource does not exist (each service says it differently)."""
-    code = _code(exc)
-    if code in _MISSING_CODES:
-        return True
-    message = str(exc.response.get("Error", {}).get("Message", "")).lower()
-    return code in ("ValidationException", "InvalidParameter") and (
-        "could not find" in message or "does not exist" in message or "not found" in message
-        or (message.startswith("no ") and " found" in message)
-    )
-
-
-def _ignore_missing(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
-    """Call ``fn``; True if it acted, False if the target was already gone."""
-    try:
-        fn(*args, **kwargs)
-        return True
-    except ClientError as exc:
-        if _missing(exc):
-            return False
-        raise
-
-
 def _hash(obj: Any, n: int = 12) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class _Reporter:
-    """Collects what deploy/teardown did and, with ``progress``, prints it as it happens."""
-
-    def __init__(self, progress: bool) -> None:
-        self.progress = progress
-        self.lines: list[str] = []
-
-    def __call__(self, line: str) -> None:
-        self.lines.append(line)
-        if self.progress:
-            try:
-                from tqdm.auto import tqdm
-
-                tqdm.write(line, file=sys.stderr)
-            except ImportError:  # pragma: no cover - tqdm is a dependency of the aws extra
-                print(line, file=sys.stderr)
-
-
-def resource_names(name: str, account: str, region: str) -> dict[str, str]:
-    """The names ``deploy`` gives its resources (bucket names are global: account+region make
-    them unique without a hard-coded value)."""
-    return {
-        "bucket": f"{name}-{account}-{region}",
-        "success_topic": f"{name}-success",
-        "error_topic": f"{name}-error",
-        "queue": f"{name}-notifications",
-        "role": f"{name}-sagemaker-exec",
-        "endpoint": name,
-        "model_prefix": f"{name}-model-",
-        "config_prefix": f"{name}-cfg-",
-        "target_policy": f"{name}-backlog-target",
-        "wake_policy": f"{name}-wake-from-zero",
-        "alarm": f"{name}-backlog-without-capacity",
-        "trigger_function": f"{name}-upload-trigger",
-        "trigger_role": f"{name}-upload-trigger",
-        "trigger_queue": f"{name}-upload-trigger",
-        "trigger_dlq": f"{name}-upload-trigger-dlq",
-    }
-
-
-def _tags_list(tags: dict[str, str]) -> list[dict[str, str]]:
-    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
 
 
 # -- preflight -------------------------------------------------------------------------------------
@@ -184,9 +114,9 @@ def preflight_image(ecr: Any, image_uri: str, region: str) -> dict[str, Any]:
             registryId=parts["account"], repositoryName=parts["repo"], imageIds=[image_id]
         )["imageDetails"]
     except ClientError as exc:
-        if _missing(exc):
+        if is_missing(exc):
             raise DeployError(
-                f"image {image_uri} not found in ECR ({_code(exc)}): build and push it first "
+                f"image {image_uri} not found in ECR ({error_code(exc)}): build and push it first "
                 "(container/build_and_push.sh)"
             ) from None
         raise
@@ -206,9 +136,9 @@ def preflight_artifact(s3: Any, model_data_url: str) -> None:
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if _missing(exc) or _code(exc) in ("403", "AccessDenied"):
+        if is_missing(exc) or error_code(exc) in ("403", "AccessDenied"):
             raise DeployError(
-                f"model artifact {model_data_url} cannot be read ({_code(exc)}): upload it, or give "
+                f"model artifact {model_data_url} cannot be read ({error_code(exc)}): upload it, or give "
                 "model_config to have roomkit package and upload one"
             ) from None
         raise
@@ -220,9 +150,9 @@ def preflight_role(iam_client: Any, role_arn: str, report: Callable[[str], None]
     try:
         doc = iam_client.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
     except ClientError as exc:
-        if _missing(exc):
+        if is_missing(exc):
             raise DeployError(f"execution role {role_arn} does not exist") from None
-        if _code(exc) == "AccessDenied":
+        if error_code(exc) == "AccessDenied":
             report(f"warning: cannot read role {role_arn} (iam:GetRole denied); trust policy not checked")
             return
         raise
@@ -233,84 +163,7 @@ def preflight_role(iam_client: Any, role_arn: str, report: Callable[[str], None]
         )
 
 
-# -- S3, SNS, SQS, IAM -----------------------------------------------------------------------------
-def _bucket_owned(s3: Any, bucket: str, name: str) -> bool:
-    try:
-        tags = s3.get_bucket_tagging(Bucket=bucket)["TagSet"]
-    except ClientError:
-        return False
-    return any(t["Key"] == OWNER_TAG and t["Value"] == name for t in tags)
-
-
-def ensure_bucket(s3: Any, bucket: str, *, region: str, name: str, tags: dict[str, str],
-                  kms_key_arn: str | None, report: Callable[[str], None], tls_only: bool = True) -> bool:
-    """Create ``bucket`` (private, encrypted, TLS-only) unless it exists; True if roomkit owns it.
-
-    ``tls_only`` adds the bucket policy denying plain-HTTP requests; it is off only when the S3
-    endpoint itself is plain HTTP (the loopback services of the local mode), where it would deny
-    everything.
-    """
-    try:
-        s3.head_bucket(Bucket=bucket)
-        exists = True
-    except ClientError as exc:
-        if _code(exc) in ("403", "AccessDenied", "Forbidden"):
-            raise DeployError(
-                f"bucket {bucket} exists but belongs to someone else (or you cannot access it): "
-                "set `bucket:` in the spec to a bucket of yours"
-            ) from None
-        if not _missing(exc):
-            raise
-        exists = False
-    if exists:
-        owned = _bucket_owned(s3, bucket, name)
-        report(f"reused bucket {bucket}" + ("" if owned else " (not created by roomkit: left as is)"))
-        if not owned:
-            return False
-    else:
-        kwargs: dict[str, Any] = {"Bucket": bucket}
-        if region != "us-east-1":
-            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-        try:
-            s3.create_bucket(**kwargs)
-        except ClientError as exc:
-            if _code(exc) == "BucketAlreadyExists":
-                raise DeployError(
-                    f"bucket name {bucket} is taken by another account: set `bucket:` in the spec"
-                ) from None
-            if _code(exc) != "BucketAlreadyOwnedByYou":
-                raise
-        report(f"created bucket {bucket}")
-    s3.put_public_access_block(
-        Bucket=bucket,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True, "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
-        },
-    )
-    default = (
-        {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key_arn} if kms_key_arn else {"SSEAlgorithm": "AES256"}
-    )
-    s3.put_bucket_encryption(
-        Bucket=bucket,
-        ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": True}]
-        },
-    )
-    partition = iam.partition_for(region)
-    if tls_only:
-        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({
-            "Version": iam.VERSION,
-            "Statement": [{
-                "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                "Resource": [f"arn:{partition}:s3:::{bucket}", f"arn:{partition}:s3:::{bucket}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }],
-        }))
-    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": _tags_list({**tags, OWNER_TAG: name})})
-    return True
-
-
+# -- storage, notifications -----------------------------------------------------------------------
 def _upload_artifact(s3: Any, spec: DeploymentSpec, bucket: str, report: Callable[[str], None]) -> str:
     """Package ``spec.model_config`` into model.tar.gz and upload it content-addressed."""
     from roomkit.serving.artifacts import package_model  # no boto3/cv2; only when packaging
@@ -326,74 +179,12 @@ def _upload_artifact(s3: Any, spec: DeploymentSpec, bucket: str, report: Callabl
         s3.head_object(Bucket=bucket, Key=key)
         report(f"reused model artifact {url}")
     except ClientError as exc:
-        if not _missing(exc):
+        if not is_missing(exc):
             raise
         s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/gzip",
                       Metadata={"sha256": digest})
         report(f"uploaded model artifact {url} ({len(data)} bytes)")
     return url
-
-
-def _topic_owned(sns: Any, arn: str, name: str) -> bool | None:
-    """None if the topic does not exist, else whether roomkit's tag marks it as ``name``'s."""
-    try:
-        sns.get_topic_attributes(TopicArn=arn)
-    except ClientError as exc:
-        if _missing(exc):
-            return None
-        raise
-    try:
-        tags = sns.list_tags_for_resource(ResourceArn=arn)["Tags"]
-    except ClientError:
-        return False
-    return any(t["Key"] == OWNER_TAG and t["Value"] == name for t in tags)
-
-
-def ensure_topic(sns: Any, topic: str, arn: str, *, name: str, tags: dict[str, str],
-                 report: Callable[[str], None]) -> tuple[str, bool]:
-    owned = _topic_owned(sns, arn, name)
-    if owned is None:
-        arn = sns.create_topic(Name=topic)["TopicArn"]
-        sns.tag_resource(ResourceArn=arn, Tags=_tags_list({**tags, OWNER_TAG: name}))
-        report(f"created topic {arn}")
-        return arn, True
-    report(f"reused topic {arn}")
-    return arn, bool(owned)
-
-
-def _queue_arn(sqs: Any, url: str) -> str:
-    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-
-
-def ensure_queue(sqs: Any, queue: str, *, policy: Callable[[str], dict] | None, name: str,
-                 tags: dict[str, str], report: Callable[[str], None],
-                 extra_tags: dict[str, str] | None = None,
-                 attributes: dict[str, str] | None = None) -> tuple[str, str, bool]:
-    """Create or reuse ``queue``; (re)apply its access policy (built from the queue ARN) and
-    ``attributes`` in one call (moto drops a queue's policy on a later call without it)."""
-    try:
-        url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-        created = False
-    except ClientError as exc:
-        if not _missing(exc):
-            raise
-        url = sqs.create_queue(
-            QueueName=queue,
-            Attributes={"SqsManagedSseEnabled": "true", "MessageRetentionPeriod": str(4 * 86400)},
-            tags={**tags, OWNER_TAG: name, **(extra_tags or {})},
-        )["QueueUrl"]
-        created = True
-    arn = _queue_arn(sqs, url)
-    attrs = dict(attributes or {})
-    if policy is not None:
-        attrs["Policy"] = json.dumps(policy(arn))
-    if attrs:
-        sqs.set_queue_attributes(QueueUrl=url, Attributes=attrs)
-    if not created and extra_tags:
-        sqs.tag_queue(QueueUrl=url, Tags=extra_tags)
-    owned = created or sqs.list_queue_tags(QueueUrl=url).get("Tags", {}).get(OWNER_TAG) == name
-    report(f"{'created' if created else 'reused'} queue {url}")
-    return url, arn, owned
 
 
 def _topics_queue_policy(queue_arn: str, topic_arns: list[str]) -> dict[str, Any]:
@@ -412,71 +203,6 @@ def _subscribe(sns: Any, topic_arn: str, queue_arn: str) -> None:
         if any(s.get("Endpoint") == queue_arn for s in page.get("Subscriptions", [])):
             return
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, ReturnSubscriptionArn=True)
-
-
-def ensure_role(iam_client: Any, role: str, *, service: str, policy_name: str, policy: dict,
-                name: str, tags: dict[str, str], report: Callable[[str], None]) -> tuple[str, bool]:
-    """Create or reuse role ``role`` trusted by ``service``; set its one inline policy."""
-    problems = iam.wildcard_findings(policy)
-    if problems:  # a bug in roomkit, never user input: refuse rather than deploy it
-        raise DeployError(f"refusing over-broad policy for {role}: {'; '.join(problems)}")
-    trust = json.dumps(iam.trust_policy(service))
-    try:
-        found = iam_client.get_role(RoleName=role)["Role"]
-        owned = any(t["Key"] == OWNER_TAG and t["Value"] == name for t in found.get("Tags", []))
-        if not owned:
-            raise DeployError(
-                f"IAM role {role} exists but was not created by roomkit for {name!r}: "
-                "pass role_arn in the spec to use it, or pick another name"
-            )
-        if not iam.allows_service(found["AssumeRolePolicyDocument"], service):
-            iam_client.update_assume_role_policy(RoleName=role, PolicyDocument=trust)
-        arn, created = found["Arn"], False
-    except ClientError as exc:
-        if not _missing(exc):
-            raise
-        arn = iam_client.create_role(
-            RoleName=role, Path="/roomkit/", AssumeRolePolicyDocument=trust,
-            Description=f"roomkit {name}: least-privilege role for {service}",
-            Tags=_tags_list({**tags, OWNER_TAG: name}),
-        )["Role"]["Arn"]
-        created = True
-    iam_client.put_role_policy(RoleName=role, PolicyName=policy_name, PolicyDocument=json.dumps(policy))
-    report(f"{'created' if created else 'reused'} role {arn} (inline policy {policy_name})")
-    return arn, created
-
-
-def delete_role(iam_client: Any, role: str) -> bool:
-    try:
-        for page in iam_client.get_paginator("list_role_policies").paginate(RoleName=role):
-            for policy in page["PolicyNames"]:
-                iam_client.delete_role_policy(RoleName=role, PolicyName=policy)
-        for page in iam_client.get_paginator("list_attached_role_policies").paginate(RoleName=role):
-            for policy in page["AttachedPolicies"]:
-                iam_client.detach_role_policy(RoleName=role, PolicyArn=policy["PolicyArn"])
-    except ClientError as exc:
-        if _missing(exc):
-            return False
-        raise
-    return _ignore_missing(iam_client.delete_role, RoleName=role)
-
-
-def _retry_role_propagation(fn: Callable[[], Any], *, mode: str, what: str) -> Any:
-    """A new IAM role takes a few seconds to be usable by other services: retry those errors."""
-    deadline = time.monotonic() + (90 if mode == "aws" else 0)
-    delay = 2.0
-    while True:
-        try:
-            return fn()
-        except ClientError as exc:
-            message = str(exc.response.get("Error", {}).get("Message", "")).lower()
-            propagating = ("assume" in message or "role" in message) and _code(exc) in (
-                "ValidationException", "InvalidParameterValueException", "AccessDeniedException",
-            )
-            if not propagating or time.monotonic() > deadline:
-                raise DeployError(f"{what} failed: {_code(exc)}: {exc.response['Error'].get('Message')}") from exc
-            time.sleep(delay)
-            delay = min(delay * 1.5, 10.0)
 
 
 # -- SageMaker -------------------------------------------------------------------------------------
@@ -522,7 +248,7 @@ def _describe_endpoint(sm: Any, name: str) -> dict[str, Any] | None:
     try:
         return sm.describe_endpoint(EndpointName=name)
     except ClientError as exc:
-        if _missing(exc):
+        if is_missing(exc):
             return None
         raise
 
@@ -597,7 +323,7 @@ def start_endpoint_rollout(sm: Any, endpoint: str, config_name: str, *, update: 
             return
         except ClientError as exc:
             message = str(exc.response.get("Error", {}).get("Message", ""))
-            missing_config = _code(exc) == "ValidationException" and "endpoint config" in message.lower() and (
+            missing_config = error_code(exc) == "ValidationException" and "endpoint config" in message.lower() and (
                 "could not find" in message.lower() or "does not exist" in message.lower())
             if not missing_config or time.monotonic() + delay > deadline:
                 raise
@@ -667,7 +393,7 @@ def _remove_wake(aas: Any, cw: Any, resource_id: str, names: dict[str, str]) -> 
     if alarms:
         cw.delete_alarms(AlarmNames=[names["alarm"]])
         removed.append(f"alarm {names['alarm']}")
-    if _ignore_missing(aas.delete_scaling_policy, PolicyName=names["wake_policy"], ServiceNamespace="sagemaker",
+    if ignore_missing(aas.delete_scaling_policy, PolicyName=names["wake_policy"], ServiceNamespace="sagemaker",
                        ResourceId=resource_id, ScalableDimension=SCALABLE_DIMENSION):
         removed.append(f"scaling policy {names['wake_policy']}")
     return removed
@@ -677,14 +403,14 @@ def _remove_autoscaling(aas: Any, cw: Any, resource_id: str, names: dict[str, st
     """Delete alarm, both policies and the scalable target (before the endpoint goes)."""
     removed = _remove_wake(aas, cw, resource_id, names)
     common = {"ServiceNamespace": "sagemaker", "ResourceId": resource_id, "ScalableDimension": SCALABLE_DIMENSION}
-    if _ignore_missing(aas.delete_scaling_policy, PolicyName=names["target_policy"], **common):
+    if ignore_missing(aas.delete_scaling_policy, PolicyName=names["target_policy"], **common):
         removed.append(f"scaling policy {names['target_policy']}")
-    if _ignore_missing(aas.deregister_scalable_target, **common):
+    if ignore_missing(aas.deregister_scalable_target, **common):
         removed.append(f"scalable target {resource_id}")
     return removed
 
 
-# -- deploy ----------------------------------------------------------------------------------------
+# -- the model container ---------------------------------------------------------------------------
 def container_environment(spec: DeploymentSpec) -> dict[str, str]:
     """The model container's environment: the spec's, plus for ``serverless`` the server limits
     that match the platform's (a 60 s invocation, 4 MB payloads), so a slow or large request
@@ -697,22 +423,93 @@ def container_environment(spec: DeploymentSpec) -> dict[str, str]:
     return env
 
 
-def resolve_kms_key(session: AwsSession, key: str | None) -> str | None:
-    """The ARN of a KMS key id, alias or ARN (``None`` when no key is configured)."""
-    if not key:
-        return None
-    if key.startswith("arn:") and ":key/" in key:
-        return key
-    try:
-        return session.client("kms").describe_key(KeyId=key)["KeyMetadata"]["Arn"]
-    except ClientError as exc:
-        raise DeployError(f"async_inference.kms_key_id {key!r} cannot be resolved: {_code(exc)}") from None
-
-
 def _default_image(session: AwsSession, account: str) -> str:
     if session.mode != "local":
         raise ConfigError("image_uri is required in aws mode (the ECR image of the serving container)")
     return f"{account}.dkr.ecr.{session.region}.amazonaws.com/{LOCAL_IMAGE_REPOSITORY}:{LOCAL_IMAGE_TAG}"
+
+
+# -- deploy, step by step --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Place:
+    """Where the deployment lives and what its resources are called and tagged (every step reads it)."""
+
+    mode: str
+    region: str
+    account: str
+    partition: str
+    names: dict[str, str]
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Wait:
+    """How the endpoint step waits on SageMaker: at most ``timeout`` s, a look every ``poll_s``."""
+
+    timeout: float
+    poll_s: float
+    progress: bool
+
+    def for_endpoint(self, sm: Any, name: str, **kwargs: Any) -> dict[str, Any] | None:
+        return wait_for_endpoint(sm, name, timeout=self.timeout, poll_s=self.poll_s, progress=self.progress,
+                                 **kwargs)
+
+
+@dataclass(frozen=True)
+class _Preflight:
+    """What preflight found: the image (its digest names the model) and the KMS key's ARN."""
+
+    image_uri: str
+    image_digest: str | None
+    kms_key_arn: str | None
+
+
+@dataclass(frozen=True)
+class _Storage:
+    """The deployment bucket, the async output/failure paths and the model artifact."""
+
+    bucket: str
+    output_path: str
+    failure_path: str
+    model_data_url: str
+    owned: list[str]
+
+
+@dataclass(frozen=True)
+class _Notifications:
+    """The topics SageMaker publishes results to and the queue subscribed to them (async only)."""
+
+    success_topic_arn: str | None = None
+    error_topic_arn: str | None = None
+    queue_url: str | None = None
+    queue_arn: str | None = None
+    owned: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Role:
+    """The execution role; ``name`` is set only when roomkit made (and owns) it."""
+
+    arn: str
+    name: str | None
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    """The endpoint deploy left InService and the config it serves."""
+
+    name: str
+    arn: str
+    config_name: str
+
+
+@dataclass(frozen=True)
+class _Scaling:
+    """The scalable target and policies (and wake-from-zero alarm) deploy registered, if any."""
+
+    resource_id: str | None = None
+    policies: list[str] = field(default_factory=list)
+    alarm: str | None = None
 
 
 def deploy(
@@ -734,224 +531,340 @@ def deploy(
     """
     if not isinstance(spec, DeploymentSpec):
         raise ConfigError(f"deploy() needs a DeploymentSpec, got {type(spec).__name__}")
-    report = _Reporter(progress)
-    poll_s = poll_s if poll_s is not None else (15.0 if session.mode == "aws" else 0.2)
-    region = session.region
-    account = session.account_id()
-    partition = iam.partition_for(region)
-    names = resource_names(spec.name, account, region)
-    tags = dict(spec.tags)
-    s3, sm, iam_client = session.client("s3"), session.client("sagemaker"), session.client("iam")
-    owned: list[str] = []
+    report = Reporter(progress)
+    wait = _Wait(timeout, poll_s if poll_s is not None else (15.0 if session.mode == "aws" else 0.2), progress)
+    place = _place(spec, session)
 
-    # 1. preflight what exists before roomkit touches anything
-    image_uri = spec.image_uri or _default_image(session, account)
-    image = preflight_image(session.client("ecr"), image_uri, region)
-    report(f"image {image_uri}: {image.get('imageManifestMediaType')} {image.get('imageDigest', '')[:19]}")
-    if spec.role_arn:
-        preflight_role(iam_client, spec.role_arn, report)
-    kms_key_arn = resolve_kms_key(session, spec.async_inference.kms_key_id)
+    checked = _preflight(spec, session, place, report)
+    storage = _storage(spec, session, place, checked.kms_key_arn, report)
+    notifications = _notifications(spec, session, place, report)
+    role = _execution_role(spec, session, place, checked, storage, notifications, report)
+    model_name = _model(spec, session, place, checked, storage.model_data_url, role.arn, report)
+    endpoint = _endpoint(spec, session, place, model_name, storage, notifications, checked.kms_key_arn,
+                         wait=wait, force_update=force_update, report=report)
+    scaling = _scaling(spec, session, place, endpoint.name, report)
 
-    # 2. bucket(s)
-    bucket = spec.bucket or names["bucket"]
-    is_async = spec.kind == "async"
-    output_path = spec.async_inference.output_path or f"s3://{bucket}/async-outputs/"
-    failure_path = spec.async_inference.failure_path or f"s3://{bucket}/async-failures/"
-    buckets = [bucket] + ([parse_s3_uri(output_path)[0], parse_s3_uri(failure_path)[0]] if is_async else [])
-    for b in dict.fromkeys(buckets):
-        if ensure_bucket(s3, b, region=region, name=spec.name, tags=tags, kms_key_arn=kms_key_arn, report=report,
-                         tls_only=not (session.endpoint_url("s3") or "https:").startswith("http:")):
-            owned.append(f"bucket:{b}")
-
-    # 3. model artifact
-    if spec.model_config is not None:
-        model_data_url = _upload_artifact(s3, spec, bucket, report)
-    else:
-        model_data_url = spec.model_data_url  # type: ignore[assignment]
-    preflight_artifact(s3, model_data_url)
-
-    # 4. notifications (async): two topics, one queue subscribed to both
-    success_arn = error_arn = queue_url = queue_arn = None
-    if is_async:
-        sns, sqs = session.client("sns"), session.client("sqs")
-        topic_arns = []
-        for key, given in (("success_topic", spec.async_inference.success_topic_arn),
-                           ("error_topic", spec.async_inference.error_topic_arn)):
-            if given:
-                if _topic_owned(sns, given, spec.name) is None:
-                    raise DeployError(f"async_inference.{key}_arn {given} does not exist")
-                arn = given
-            else:
-                arn, mine = ensure_topic(sns, names[key], f"arn:{partition}:sns:{region}:{account}:{names[key]}",
-                                         name=spec.name, tags=tags, report=report)
-                if mine:
-                    owned.append(f"topic:{arn}")
-            topic_arns.append(arn)
-        success_arn, error_arn = topic_arns
-        queue_url, queue_arn, mine = ensure_queue(
-            sqs, names["queue"], policy=lambda qa: _topics_queue_policy(qa, topic_arns),
-            name=spec.name, tags=tags, report=report,
-        )
-        if mine:
-            owned.append(f"queue:{queue_url}")
-        for arn in dict.fromkeys(topic_arns):
-            _subscribe(sns, arn, queue_arn)
-
-    # 5. execution role
-    role_name = None
-    if spec.role_arn:
-        role_arn = spec.role_arn
-    else:
-        repo = parse_ecr_uri(image_uri)
-        art_bucket, art_key = parse_s3_uri(model_data_url)
-        out_b, out_p = parse_s3_uri(output_path)
-        fail_b, fail_p = parse_s3_uri(failure_path)
-        policy = iam.execution_role_policy(
-            region=region, account=account, endpoint_name=names["endpoint"],
-            model_artifact=iam.S3Location(art_bucket, art_key, exact=True),
-            inputs=[iam.S3Location(bucket, spec.async_inference.input_prefix)],
-            outputs=[iam.S3Location(out_b, out_p), iam.S3Location(fail_b, fail_p)] if is_async else [],
-            topic_arns=[a for a in (success_arn, error_arn) if a],
-            ecr_repository_arn=f"arn:{partition}:ecr:{repo['region']}:{repo['account']}:repository/{repo['repo']}",
-            kms_key_arn=kms_key_arn,
-        )
-        if not is_async:  # no outputs to write: drop the empty statement
-            policy["Statement"] = [s for s in policy["Statement"] if s.get("Resource") != []]
-        role_name = names["role"]
-        role_arn, created = ensure_role(iam_client, role_name, service="sagemaker.amazonaws.com",
-                                        policy_name=ROLE_POLICY_NAME, policy=policy, name=spec.name,
-                                        tags=tags, report=report)
-        owned.append(f"role:{role_name}")
-    preflight_role(iam_client, role_arn, report)
-
-    # 6. model (content-named: same image digest + artifact + env + role = same model)
-    container = {"Image": image_uri, "ModelDataUrl": model_data_url, "Environment": container_environment(spec)}
-    model_name = names["model_prefix"] + _hash({**container, "digest": image.get("imageDigest"), "role": role_arn})
-    try:
-        sm.describe_model(ModelName=model_name)
-        report(f"reused model {model_name}")
-    except ClientError as exc:
-        if not _missing(exc):
-            raise
-        _retry_role_propagation(
-            lambda: sm.create_model(ModelName=model_name, ExecutionRoleArn=role_arn, PrimaryContainer=container,
-                                    Tags=_tags_list({**tags, OWNER_TAG: spec.name})),
-            mode=session.mode, what=f"CreateModel {model_name}",
-        )
-        report(f"created model {model_name}")
-
-    # 7. endpoint config + endpoint
-    config_body: dict[str, Any] = {"ProductionVariants": [_variant(spec, model_name)]}
-    if is_async:
-        config_body["AsyncInferenceConfig"] = _async_config(spec, output_path, failure_path,
-                                                            (success_arn, error_arn), kms_key_arn)
-    if kms_key_arn and spec.kind != "serverless":
-        config_body["KmsKeyId"] = kms_key_arn
-    config_hash = _hash(config_body, 10)
-    endpoint = names["endpoint"]
-    current = _describe_endpoint(sm, endpoint)
-    if current and current["EndpointStatus"] in IN_PROGRESS_STATES:
-        report(f"endpoint {endpoint} is {current['EndpointStatus']}: waiting before changing it")
-        current = wait_for_endpoint(sm, endpoint, timeout=timeout, poll_s=poll_s, progress=progress)
-    if current and current["EndpointStatus"] == "Deleting":
-        wait_for_endpoint(sm, endpoint, timeout=timeout, poll_s=poll_s, progress=progress, gone=True)
-        current = None
-    if current and current["EndpointStatus"] in ("Failed", "OutOfService"):
-        report(f"endpoint {endpoint} is {current['EndpointStatus']} ({current.get('FailureReason')}): recreating it")
-        sm.delete_endpoint(EndpointName=endpoint)
-        wait_for_endpoint(sm, endpoint, timeout=timeout, poll_s=poll_s, progress=progress, gone=True)
-        current = None
-
-    current_config = current.get("EndpointConfigName", "") if current else ""
-    if current and not current_config.startswith(names["config_prefix"]):
-        tags = sm.list_tags(ResourceArn=current["EndpointArn"]).get("Tags", [])
-        if not any(t["Key"] == OWNER_TAG and t["Value"] == spec.name for t in tags):
-            raise DeployError(
-                f"endpoint {endpoint} exists and was not created by roomkit for {spec.name!r} "
-                f"(config {current_config}); pick another name"
-            )
-    unchanged = (bool(current) and current_config.startswith(names["config_prefix"] + config_hash + "-")
-                 and not force_update and current["EndpointStatus"] != ROLLBACK_FAILED)
-    resource_id = f"endpoint/{endpoint}/variant/{spec.variant_name}"
-    aas, cw = session.client("application-autoscaling"), session.client("cloudwatch")
-    if unchanged:
-        config_name = current_config
-        report(f"unchanged endpoint {endpoint} (config {config_name})")
-        desc = current
-    else:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
-        config_name = f"{names['config_prefix']}{config_hash}-{stamp}"
-        if current_config == config_name:  # two deploys within one second
-            time.sleep(1.0)
-            config_name = f"{names['config_prefix']}{config_hash}-{datetime.now(timezone.utc):%Y%m%d%H%M%S}"
-        sm.create_endpoint_config(EndpointConfigName=config_name, **config_body,
-                                  Tags=_tags_list({**tags, OWNER_TAG: spec.name, "roomkit:config-hash": config_hash}))
-        report(f"created endpoint config {config_name}")
-        if current is not None:
-            if current["EndpointStatus"] == ROLLBACK_FAILED:
-                report(f"endpoint {endpoint} is {ROLLBACK_FAILED} ({current.get('FailureReason')}): "
-                       "a new update restores one config")
-            # A registered scalable target blocks variant changes: remove it, re-add after.
-            for line in _remove_autoscaling(aas, cw, resource_id, names):
-                report(f"removed {line} for the update")
-        start_endpoint_rollout(sm, endpoint, config_name, update=current is not None,
-                               tags=_tags_list({**tags, OWNER_TAG: spec.name}),
-                               patience_s=CONFIG_VISIBILITY_PATIENCE_S if session.mode == "aws" else 0.0)
-        report(f"updating endpoint {endpoint}: {current_config} -> {config_name}" if current is not None
-               else f"creating endpoint {endpoint}")
-        try:
-            desc = wait_for_endpoint(sm, endpoint, timeout=timeout, poll_s=poll_s, progress=progress,
-                                     expect_config=config_name)
-        except DeployError:
-            if current is not None and is_async and spec.autoscaling.enabled:
-                # The update rolled back (or is still running): the old config keeps serving, so
-                # give it its scaling back rather than leave it stuck at its current size.
-                try:
-                    _configure_autoscaling(aas, cw, spec, endpoint, names, report)
-                except ClientError as exc:
-                    report(f"warning: could not restore autoscaling: {_code(exc)}")
-            raise
-        report(f"endpoint {endpoint} InService")
-
-    # 8. autoscaling (async endpoints only; realtime/serverless scale by other means)
-    scaling_resource = alarm = None
-    policies: list[str] = []
-    if is_async and spec.autoscaling.enabled:
-        scaling_resource, policies, alarm = _configure_autoscaling(aas, cw, spec, endpoint, names, report)
-    else:
-        for line in _remove_autoscaling(aas, cw, resource_id, names):
-            report(f"removed {line}")
-
-    previous = None
-    if manifest is not None and Path(manifest).exists():
-        try:
-            previous = Deployment.load(manifest)
-        except ConfigError:
-            previous = None
-    deployment = Deployment(
-        name=spec.name, mode=session.mode, region=region, account_id=account, kind=spec.kind,
-        endpoint_name=endpoint, endpoint_arn=desc["EndpointArn"], endpoint_config_name=config_name,
-        model_name=model_name, variant_name=spec.variant_name, image_uri=image_uri,
-        model_data_url=model_data_url, role_arn=role_arn, role_name=role_name,
-        role_policy_name=ROLE_POLICY_NAME if role_name else None,
-        bucket=bucket, input_prefix=spec.async_inference.input_prefix,
-        output_path=output_path if is_async else None, failure_path=failure_path if is_async else None,
-        success_topic_arn=success_arn, error_topic_arn=error_arn,
-        notification_queue_url=queue_url, notification_queue_arn=queue_arn, raw_notifications=False,
-        scaling_resource_id=scaling_resource, scaling_policy_names=policies, alarm_name=alarm,
-        owned=owned, trigger=previous.trigger if previous and previous.name == spec.name else None,
-        kms_key_arn=kms_key_arn,
-        spec=spec.to_dict(),
-        created_at=(previous.created_at if previous and previous.name == spec.name else None) or _now(),
-        updated_at=_now(),
-    )
+    deployment = _record(spec, place, checked, storage, notifications, role, model_name, endpoint, scaling,
+                         previous=_previous(manifest, spec.name))
     deployment.changes = report.lines
     if manifest is not None:
         deployment.save(manifest)
     return deployment
 
 
-# -- teardown --------------------------------------------------------------------------------------
+def _place(spec: DeploymentSpec, session: AwsSession) -> _Place:
+    """Region, account (one STS call) and the names and tags every resource of ``spec`` gets."""
+    region = session.region
+    account = session.account_id()
+    return _Place(mode=session.mode, region=region, account=account,
+                  partition=iam.partition_for(region), names=resource_names(spec.name, account, region),
+                  tags=dict(spec.tags))
+
+
+def _preflight(spec: DeploymentSpec, session: AwsSession, place: _Place, report: Reporter) -> _Preflight:
+    """Check what must already exist before roomkit touches anything, so a wrong spec fails with
+    nothing created: the image (in ECR, in the endpoint's region, with a Docker v2 manifest), a
+    given execution role (trusts SageMaker) and a given KMS key (resolves to an ARN)."""
+    image_uri = spec.image_uri or _default_image(session, place.account)
+    image = preflight_image(session.client("ecr"), image_uri, place.region)
+    report(f"image {image_uri}: {image.get('imageManifestMediaType')} {image.get('imageDigest', '')[:19]}")
+    if spec.role_arn:
+        preflight_role(session.client("iam"), spec.role_arn, report)
+    kms_key_arn = resolve_kms_key(session, spec.async_inference.kms_key_id)
+    return _Preflight(image_uri=image_uri, image_digest=image.get("imageDigest"), kms_key_arn=kms_key_arn)
+
+
+def _storage(spec: DeploymentSpec, session: AwsSession, place: _Place, kms_key_arn: str | None,
+             report: Reporter) -> _Storage:
+    """The bucket(s): the deployment's, plus those of the async output and failure paths when the
+    spec points elsewhere, each private, encrypted and TLS-only (plain-HTTP loopback S3 excepted).
+    Then the model artifact: packaged from ``spec.model_config`` and uploaded content-addressed,
+    or the spec's ``model_data_url``; either way checked readable before a model points at it."""
+    s3 = session.client("s3")
+    bucket = spec.bucket or place.names["bucket"]
+    output_path = spec.async_inference.output_path or f"s3://{bucket}/async-outputs/"
+    failure_path = spec.async_inference.failure_path or f"s3://{bucket}/async-failures/"
+    buckets = [bucket] + ([parse_s3_uri(output_path)[0], parse_s3_uri(failure_path)[0]]
+                          if spec.kind == "async" else [])
+    tls_only = not (session.endpoint_url("s3") or "https:").startswith("http:")
+    owned = []
+    for b in dict.fromkeys(buckets):
+        if ensure_bucket(s3, b, region=place.region, name=spec.name, tags=place.tags, kms_key_arn=kms_key_arn,
+                         report=report, tls_only=tls_only):
+            owned.append(f"bucket:{b}")
+
+    if spec.model_config is not None:
+        model_data_url = _upload_artifact(s3, spec, bucket, report)
+    else:
+        model_data_url = spec.model_data_url  # type: ignore[assignment]
+    preflight_artifact(s3, model_data_url)
+    return _Storage(bucket=bucket, output_path=output_path, failure_path=failure_path,
+                    model_data_url=model_data_url, owned=owned)
+
+
+def _notifications(spec: DeploymentSpec, session: AwsSession, place: _Place, report: Reporter) -> _Notifications:
+    """Async only: the success and error topics SageMaker announces each result on (the spec's,
+    or ``<name>-success``/``<name>-error``), and one queue subscribed to both, from which
+    ``wait``/``submit`` collect results without polling S3."""
+    if spec.kind != "async":
+        return _Notifications()
+    sns, sqs = session.client("sns"), session.client("sqs")
+    owned: list[str] = []
+    topic_arns = []
+    for key, given in (("success_topic", spec.async_inference.success_topic_arn),
+                       ("error_topic", spec.async_inference.error_topic_arn)):
+        if given:
+            if topic_owned(sns, given, spec.name) is None:
+                raise DeployError(f"async_inference.{key}_arn {given} does not exist")
+            arn = given
+        else:
+            topic = place.names[key]
+            arn, mine = ensure_topic(sns, topic, f"arn:{place.partition}:sns:{place.region}:{place.account}:{topic}",
+                                     name=spec.name, tags=place.tags, report=report)
+            if mine:
+                owned.append(f"topic:{arn}")
+        topic_arns.append(arn)
+    queue_url, queue_arn, mine = ensure_queue(
+        sqs, place.names["queue"], policy=lambda qa: _topics_queue_policy(qa, topic_arns),
+        name=spec.name, tags=place.tags, report=report,
+    )
+    if mine:
+        owned.append(f"queue:{queue_url}")
+    for arn in dict.fromkeys(topic_arns):
+        _subscribe(sns, arn, queue_arn)
+    success_arn, error_arn = topic_arns
+    return _Notifications(success_topic_arn=success_arn, error_topic_arn=error_arn, queue_url=queue_url,
+                          queue_arn=queue_arn, owned=owned)
+
+
+def _execution_role(spec: DeploymentSpec, session: AwsSession, place: _Place, checked: _Preflight,
+                    storage: _Storage, notifications: _Notifications, report: Reporter) -> _Role:
+    """The role SageMaker runs the model as: the spec's ``role_arn``, or ``<name>-sagemaker-exec``
+    with one least-privilege inline policy (pull this image, read this artifact and the input
+    prefix, write the output and failure paths, publish to the topics, use the KMS key). Either
+    way it must trust sagemaker.amazonaws.com, checked before CreateModel would fail on it."""
+    iam_client = session.client("iam")
+    if spec.role_arn:
+        role = _Role(arn=spec.role_arn, name=None)
+    else:
+        is_async = spec.kind == "async"
+        repo = parse_ecr_uri(checked.image_uri)
+        art_bucket, art_key = parse_s3_uri(storage.model_data_url)
+        out_b, out_p = parse_s3_uri(storage.output_path)
+        fail_b, fail_p = parse_s3_uri(storage.failure_path)
+        policy = iam.execution_role_policy(
+            region=place.region, account=place.account, endpoint_name=place.names["endpoint"],
+            model_artifact=iam.S3Location(art_bucket, art_key, exact=True),
+            inputs=[iam.S3Location(storage.bucket, spec.async_inference.input_prefix)],
+            outputs=[iam.S3Location(out_b, out_p), iam.S3Location(fail_b, fail_p)] if is_async else [],
+            topic_arns=[a for a in (notifications.success_topic_arn, notifications.error_topic_arn) if a],
+            ecr_repository_arn=f"arn:{place.partition}:ecr:{repo['region']}:{repo['account']}:repository/{repo['repo']}",
+            kms_key_arn=checked.kms_key_arn,
+        )
+        if not is_async:  # no outputs to write: drop the empty statement
+            policy["Statement"] = [s for s in policy["Statement"] if s.get("Resource") != []]
+        arn, _ = ensure_role(iam_client, place.names["role"], service="sagemaker.amazonaws.com",
+                             policy_name=ROLE_POLICY_NAME, policy=policy, name=spec.name, tags=place.tags,
+                             report=report)
+        role = _Role(arn=arn, name=place.names["role"])
+    preflight_role(iam_client, role.arn, report)
+    return role
+
+
+def _model(spec: DeploymentSpec, session: AwsSession, place: _Place, checked: _Preflight, model_data_url: str,
+           role_arn: str, report: Reporter) -> str:
+    """The SageMaker model, named by its content (image digest, artifact, environment, role), so
+    an unchanged deploy finds and reuses it and any change makes a new one. A role created moments
+    ago can take seconds to be usable: CreateModel is retried while it propagates."""
+    sm = session.client("sagemaker")
+    container = {"Image": checked.image_uri, "ModelDataUrl": model_data_url,
+                 "Environment": container_environment(spec)}
+    model_name = place.names["model_prefix"] + _hash({**container, "digest": checked.image_digest, "role": role_arn})
+    try:
+        sm.describe_model(ModelName=model_name)
+        report(f"reused model {model_name}")
+    except ClientError as exc:
+        if not is_missing(exc):
+            raise
+        retry_role_propagation(
+            lambda: sm.create_model(ModelName=model_name, ExecutionRoleArn=role_arn, PrimaryContainer=container,
+                                    Tags=tags_list({**place.tags, OWNER_TAG: spec.name})),
+            mode=place.mode, what=f"CreateModel {model_name}",
+        )
+        report(f"created model {model_name}")
+    return model_name
+
+
+def _endpoint(spec: DeploymentSpec, session: AwsSession, place: _Place, model_name: str, storage: _Storage,
+              notifications: _Notifications, kms_key_arn: str | None, *, wait: _Wait, force_update: bool,
+              report: Reporter) -> _Endpoint:
+    """The endpoint config and the endpoint on it. The config is named by a hash of its content
+    plus a timestamp: an endpoint already on a config with this content is left alone (unless
+    ``force_update``); otherwise a fresh config is made and the endpoint created or updated onto
+    it. An endpoint of the same name that roomkit did not make for this spec is refused."""
+    sm = session.client("sagemaker")
+    body = _endpoint_config_body(spec, model_name, storage, notifications, kms_key_arn)
+    config_hash = _hash(body, 10)
+    name = place.names["endpoint"]
+    current = _settled_endpoint(sm, name, wait, report)
+    current_config = current.get("EndpointConfigName", "") if current else ""
+    if current and not current_config.startswith(place.names["config_prefix"]):
+        _check_endpoint_is_ours(sm, name, current["EndpointArn"], current_config, owner=spec.name)
+    unchanged = (bool(current) and current_config.startswith(place.names["config_prefix"] + config_hash + "-")
+                 and not force_update and current["EndpointStatus"] != ROLLBACK_FAILED)
+    if unchanged:
+        report(f"unchanged endpoint {name} (config {current_config})")
+        return _Endpoint(name=name, arn=current["EndpointArn"], config_name=current_config)
+    return _roll_out(spec, session, sm, place, name, current, body, config_hash, wait=wait, report=report)
+
+
+def _endpoint_config_body(spec: DeploymentSpec, model_name: str, storage: _Storage,
+                          notifications: _Notifications, kms_key_arn: str | None) -> dict[str, Any]:
+    """CreateEndpointConfig's arguments but the name and tags: the variant, for async endpoints
+    the output/failure paths and topics, and the KMS key (serverless endpoints take none)."""
+    body: dict[str, Any] = {"ProductionVariants": [_variant(spec, model_name)]}
+    if spec.kind == "async":
+        body["AsyncInferenceConfig"] = _async_config(
+            spec, storage.output_path, storage.failure_path,
+            (notifications.success_topic_arn, notifications.error_topic_arn), kms_key_arn)
+    if kms_key_arn and spec.kind != "serverless":
+        body["KmsKeyId"] = kms_key_arn
+    return body
+
+
+def _settled_endpoint(sm: Any, name: str, wait: _Wait, report: Reporter) -> dict[str, Any] | None:
+    """The endpoint as deploy may change it: waited out while an operation is in progress, and
+    ``None`` when there is none (being deleted, or failed and now deleted to be recreated)."""
+    current = _describe_endpoint(sm, name)
+    if current and current["EndpointStatus"] in IN_PROGRESS_STATES:
+        report(f"endpoint {name} is {current['EndpointStatus']}: waiting before changing it")
+        current = wait.for_endpoint(sm, name)
+    if current and current["EndpointStatus"] == "Deleting":
+        wait.for_endpoint(sm, name, gone=True)
+        current = None
+    if current and current["EndpointStatus"] in ("Failed", "OutOfService"):
+        report(f"endpoint {name} is {current['EndpointStatus']} ({current.get('FailureReason')}): recreating it")
+        sm.delete_endpoint(EndpointName=name)
+        wait.for_endpoint(sm, name, gone=True)
+        current = None
+    return current
+
+
+def _check_endpoint_is_ours(sm: Any, name: str, arn: str, config: str, *, owner: str) -> None:
+    """An endpoint on a config roomkit did not name must carry deployment ``owner``'s tag, or
+    deploy would take over someone else's endpoint."""
+    tags = sm.list_tags(ResourceArn=arn).get("Tags", [])
+    if not any(t["Key"] == OWNER_TAG and t["Value"] == owner for t in tags):
+        raise DeployError(
+            f"endpoint {name} exists and was not created by roomkit for {owner!r} "
+            f"(config {config}); pick another name"
+        )
+
+
+def _roll_out(spec: DeploymentSpec, session: AwsSession, sm: Any, place: _Place, name: str,
+              current: dict[str, Any] | None, body: dict[str, Any], config_hash: str, *, wait: _Wait,
+              report: Reporter) -> _Endpoint:
+    """Make a fresh endpoint config and move the endpoint onto it (CreateEndpoint, or
+    UpdateEndpoint when it exists), then wait for InService on that config. A registered scalable
+    target blocks variant changes, so an update takes autoscaling off first; if the update fails
+    the old config keeps serving, and gets its autoscaling back."""
+    current_config = current.get("EndpointConfigName", "") if current else ""
+    config_name = _new_config_name(place.names["config_prefix"], config_hash, current_config)
+    sm.create_endpoint_config(EndpointConfigName=config_name, **body,
+                              Tags=tags_list({**place.tags, OWNER_TAG: spec.name, "roomkit:config-hash": config_hash}))
+    report(f"created endpoint config {config_name}")
+    aas, cw = session.client("application-autoscaling"), session.client("cloudwatch")
+    if current is not None:
+        if current["EndpointStatus"] == ROLLBACK_FAILED:
+            report(f"endpoint {name} is {ROLLBACK_FAILED} ({current.get('FailureReason')}): "
+                   "a new update restores one config")
+        for line in _remove_autoscaling(aas, cw, f"endpoint/{name}/variant/{spec.variant_name}", place.names):
+            report(f"removed {line} for the update")
+    start_endpoint_rollout(sm, name, config_name, update=current is not None,
+                           tags=tags_list({**place.tags, OWNER_TAG: spec.name}),
+                           patience_s=CONFIG_VISIBILITY_PATIENCE_S if place.mode == "aws" else 0.0)
+    report(f"updating endpoint {name}: {current_config} -> {config_name}" if current is not None
+           else f"creating endpoint {name}")
+    try:
+        desc = wait.for_endpoint(sm, name, expect_config=config_name)
+    except DeployError:
+        if current is not None and spec.kind == "async" and spec.autoscaling.enabled:
+            # The update rolled back (or is still running): the old config keeps serving, so
+            # give it its scaling back rather than leave it stuck at its current size.
+            try:
+                _configure_autoscaling(aas, cw, spec, name, place.names, report)
+            except ClientError as exc:
+                report(f"warning: could not restore autoscaling: {error_code(exc)}")
+        raise
+    report(f"endpoint {name} InService")
+    return _Endpoint(name=name, arn=desc["EndpointArn"], config_name=config_name)
+
+
+def _new_config_name(prefix: str, config_hash: str, current_config: str) -> str:
+    """``<prefix><hash>-<UTC timestamp>``, never the name the endpoint is on now (a second deploy
+    within the same second waits one)."""
+    config_name = f"{prefix}{config_hash}-{datetime.now(timezone.utc):%Y%m%d%H%M%S}"
+    if current_config == config_name:
+        time.sleep(1.0)
+        config_name = f"{prefix}{config_hash}-{datetime.now(timezone.utc):%Y%m%d%H%M%S}"
+    return config_name
+
+
+def _scaling(spec: DeploymentSpec, session: AwsSession, place: _Place, endpoint: str,
+             report: Reporter) -> _Scaling:
+    """Async endpoints with autoscaling on: scale on the backlog per instance, down to
+    ``min_capacity`` (zero by default, with the alarm that wakes it). Anything else (realtime and
+    serverless scale by other means, or autoscaling is off): remove what an earlier deploy left."""
+    aas, cw = session.client("application-autoscaling"), session.client("cloudwatch")
+    if spec.kind == "async" and spec.autoscaling.enabled:
+        resource_id, policies, alarm = _configure_autoscaling(aas, cw, spec, endpoint, place.names, report)
+        return _Scaling(resource_id=resource_id, policies=policies, alarm=alarm)
+    for line in _remove_autoscaling(aas, cw, f"endpoint/{endpoint}/variant/{spec.variant_name}", place.names):
+        report(f"removed {line}")
+    return _Scaling()
+
+
+def _previous(manifest: str | Path | None, name: str) -> Deployment | None:
+    """The deployment ``manifest`` records, if it is one of ``name`` (an unreadable one counts as none)."""
+    if manifest is None or not Path(manifest).exists():
+        return None
+    try:
+        previous = Deployment.load(manifest)
+    except ConfigError:
+        return None
+    return previous if previous.name == name else None
+
+
+def _record(spec: DeploymentSpec, place: _Place, checked: _Preflight, storage: _Storage,
+            notifications: _Notifications, role: _Role, model_name: str, endpoint: _Endpoint, scaling: _Scaling,
+            *, previous: Deployment | None) -> Deployment:
+    """The :class:`Deployment` naming everything the steps made or reused, and which of it roomkit
+    owns (what teardown may delete). A ``previous`` record of this deployment keeps its trigger
+    and creation time."""
+    is_async = spec.kind == "async"
+    owned = storage.owned + notifications.owned + ([f"role:{role.name}"] if role.name else [])
+    return Deployment(
+        name=spec.name, mode=place.mode, region=place.region, account_id=place.account, kind=spec.kind,
+        endpoint_name=endpoint.name, endpoint_arn=endpoint.arn, endpoint_config_name=endpoint.config_name,
+        model_name=model_name, variant_name=spec.variant_name, image_uri=checked.image_uri,
+        model_data_url=storage.model_data_url, role_arn=role.arn, role_name=role.name,
+        role_policy_name=ROLE_POLICY_NAME if role.name else None,
+        bucket=storage.bucket, input_prefix=spec.async_inference.input_prefix,
+        output_path=storage.output_path if is_async else None,
+        failure_path=storage.failure_path if is_async else None,
+        success_topic_arn=notifications.success_topic_arn, error_topic_arn=notifications.error_topic_arn,
+        notification_queue_url=notifications.queue_url, notification_queue_arn=notifications.queue_arn,
+        raw_notifications=False,
+        scaling_resource_id=scaling.resource_id, scaling_policy_names=scaling.policies, alarm_name=scaling.alarm,
+        owned=owned, trigger=previous.trigger if previous else None,
+        kms_key_arn=checked.kms_key_arn,
+        spec=spec.to_dict(),
+        created_at=(previous.created_at if previous else None) or _now(),
+        updated_at=_now(),
+    )
+
+
+# -- teardown, step by step ------------------------------------------------------------------------
 def _list_prefixed(sm: Any, method: str, key: str, name_key: str, prefix: str, suffix_re: str) -> list[str]:
     """Names ``deploy`` gave (prefix + hash/timestamp), not those of a deployment whose name
     merely starts the same way."""
@@ -971,7 +884,7 @@ def _empty_bucket(s3: Any, bucket: str) -> int:
                      for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
             batches.append(items)
     except ClientError as exc:
-        if _code(exc) not in ("NotImplemented", "MethodNotAllowed"):
+        if error_code(exc) not in ("NotImplemented", "MethodNotAllowed"):
             raise
         batches = []
     if not any(batches):
@@ -995,107 +908,120 @@ def teardown(deployment: Deployment, session: AwsSession, *, everything: bool = 
 
     Safe to re-run: what is already gone is skipped. Returns one line per removed resource.
     """
-    report = _Reporter(progress)
+    report = Reporter(progress)
     names = resource_names(deployment.name, deployment.account_id, deployment.region)
-    sm = session.client("sagemaker")
-    aas, cw = session.client("application-autoscaling"), session.client("cloudwatch")
-    log_groups = [f"/aws/sagemaker/Endpoints/{deployment.endpoint_name}"]
-    if deployment.trigger is None or deployment.trigger.target == "lambda":
-        function = (deployment.trigger.function_name if deployment.trigger else None) or names["trigger_function"]
-        log_groups.append(f"/aws/lambda/{function}")
+    log_groups = _log_groups(deployment, names)  # before the trigger (and its record) goes
 
     if everything and deployment.trigger is not None:
-        from roomkit.aws.trigger_deploy import remove_trigger as _remove_trigger
-
-        for line in _remove_trigger(deployment, session, progress=False):
-            report(line)
-
-    resource_id = deployment.scaling_resource_id or f"endpoint/{deployment.endpoint_name}/variant/{deployment.variant_name}"
-    for line in _remove_autoscaling(aas, cw, resource_id, names):
-        report(f"removed {line}")
-
-    desc = _describe_endpoint(sm, deployment.endpoint_name)
-    if desc is not None and desc["EndpointStatus"] != "Deleting":
-        if _ignore_missing(sm.delete_endpoint, EndpointName=deployment.endpoint_name):
-            report(f"removed endpoint {deployment.endpoint_name}")
-    configs = set(_list_prefixed(sm, "list_endpoint_configs", "EndpointConfigs", "EndpointConfigName",
-                                 names["config_prefix"], r"[0-9a-f]{10}-\d{14}"))
-    configs.add(deployment.endpoint_config_name)
-    for config in sorted(configs):
-        if _ignore_missing(sm.delete_endpoint_config, EndpointConfigName=config):
-            report(f"removed endpoint config {config}")
-    models = set(_list_prefixed(sm, "list_models", "Models", "ModelName", names["model_prefix"], r"[0-9a-f]{12}"))
-    models.add(deployment.model_name)
-    for model in sorted(models):
-        if _ignore_missing(sm.delete_model, ModelName=model):
-            report(f"removed model {model}")
-
+        _remove_trigger(deployment, session, report)
+    _remove_scaling(deployment, session, names, report)
+    sm = session.client("sagemaker")
+    _remove_endpoint(sm, deployment, report)
+    _remove_configs_and_models(sm, deployment, names, report)
     if everything:
-        owned = list(deployment.owned)
-        sqs, sns = session.client("sqs"), session.client("sns")
-        for item in owned:
-            kind, _, ident = item.partition(":")
-            if kind == "queue":
-                # Unsubscribe it from the topics first (they may be someone else's).
-                queue_arn = deployment.notification_queue_arn
-                for topic in {deployment.success_topic_arn, deployment.error_topic_arn} - {None}:
-                    try:
-                        for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic):
-                            for sub in page.get("Subscriptions", []):
-                                if sub.get("Endpoint") == queue_arn and sub["SubscriptionArn"].startswith("arn:"):
-                                    sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])
-                    except ClientError as exc:
-                        if not _missing(exc):
-                            raise
-                if _ignore_missing(sqs.delete_queue, QueueUrl=ident):
-                    report(f"removed queue {ident}")
-        for item in owned:
-            kind, _, ident = item.partition(":")
-            if kind == "topic":
-                if _topic_owned(sns, ident, deployment.name) is not None:
-                    sns.delete_topic(TopicArn=ident)
-                    report(f"removed topic {ident}")
-            elif kind == "role":
-                if delete_role(session.client("iam"), ident):
-                    report(f"removed role {ident}")
-        s3 = session.client("s3")
-        for item in owned:
-            kind, _, ident = item.partition(":")
-            if kind == "bucket":
-                try:
-                    n = _empty_bucket(s3, ident)
-                except ClientError as exc:
-                    if _missing(exc):
-                        continue
-                    raise
-                if _ignore_missing(s3.delete_bucket, Bucket=ident):
-                    report(f"removed bucket {ident} ({n} objects)")
-        for group in delete_log_groups(session.client("logs"), log_groups):
-            report(f"removed log group {group}")
+        _remove_owned(deployment, session, report)
+        _remove_log_groups(session, log_groups, report)
     if not report.lines and progress:
         print(f"nothing to remove for {deployment.name}", file=sys.stderr)
     return report.lines
 
 
-def delete_log_groups(logs: Any, groups: list[str]) -> list[str]:
-    """Delete the named CloudWatch log groups (the endpoint's, the trigger function's); those
-    already gone are skipped. Returns the ones deleted."""
-    removed = []
-    for group in groups:
-        if _ignore_missing(logs.delete_log_group, logGroupName=group):
-            removed.append(group)
-    return removed
+def _log_groups(deployment: Deployment, names: dict[str, str]) -> list[str]:
+    """The CloudWatch log groups the deployment writes: the endpoint's, and the trigger
+    function's unless the trigger is the (local mode's) SQS queue."""
+    groups = [f"/aws/sagemaker/Endpoints/{deployment.endpoint_name}"]
+    if deployment.trigger is None or deployment.trigger.target == "lambda":
+        function = (deployment.trigger.function_name if deployment.trigger else None) or names["trigger_function"]
+        groups.append(f"/aws/lambda/{function}")
+    return groups
 
 
-def deploy_trigger(deployment: Deployment, session: AwsSession, **kwargs: Any) -> TriggerDeployment:
-    """See :func:`roomkit.aws.trigger_deploy.deploy_trigger`."""
-    from roomkit.aws.trigger_deploy import deploy_trigger as _deploy_trigger
+def _remove_trigger(deployment: Deployment, session: AwsSession, report: Reporter) -> None:
+    """The upload trigger first, so no upload starts a job while the endpoint goes away."""
+    for line in remove_trigger(deployment, session, progress=False):
+        report(line)
 
-    return _deploy_trigger(deployment, session, **kwargs)
+
+def _remove_scaling(deployment: Deployment, session: AwsSession, names: dict[str, str], report: Reporter) -> None:
+    """The alarm, scaling policies and scalable target, which must go before the endpoint."""
+    aas, cw = session.client("application-autoscaling"), session.client("cloudwatch")
+    resource_id = (deployment.scaling_resource_id
+                   or f"endpoint/{deployment.endpoint_name}/variant/{deployment.variant_name}")
+    for line in _remove_autoscaling(aas, cw, resource_id, names):
+        report(f"removed {line}")
 
 
-def remove_trigger(deployment: Deployment, session: AwsSession, **kwargs: Any) -> list[str]:
-    """See :func:`roomkit.aws.trigger_deploy.remove_trigger`."""
-    from roomkit.aws.trigger_deploy import remove_trigger as _remove_trigger
+def _remove_endpoint(sm: Any, deployment: Deployment, report: Reporter) -> None:
+    """The endpoint, unless it is already gone or going."""
+    desc = _describe_endpoint(sm, deployment.endpoint_name)
+    if desc is not None and desc["EndpointStatus"] != "Deleting":
+        if ignore_missing(sm.delete_endpoint, EndpointName=deployment.endpoint_name):
+            report(f"removed endpoint {deployment.endpoint_name}")
 
-    return _remove_trigger(deployment, session, **kwargs)
+
+def _remove_configs_and_models(sm: Any, deployment: Deployment, names: dict[str, str], report: Reporter) -> None:
+    """Every endpoint config and model deploy made for this deployment (each update left one
+    behind), found by their exact name patterns, plus the ones the record names."""
+    configs = set(_list_prefixed(sm, "list_endpoint_configs", "EndpointConfigs", "EndpointConfigName",
+                                 names["config_prefix"], r"[0-9a-f]{10}-\d{14}"))
+    configs.add(deployment.endpoint_config_name)
+    for config in sorted(configs):
+        if ignore_missing(sm.delete_endpoint_config, EndpointConfigName=config):
+            report(f"removed endpoint config {config}")
+    models = set(_list_prefixed(sm, "list_models", "Models", "ModelName", names["model_prefix"], r"[0-9a-f]{12}"))
+    models.add(deployment.model_name)
+    for model in sorted(models):
+        if ignore_missing(sm.delete_model, ModelName=model):
+            report(f"removed model {model}")
+
+
+def _remove_owned(deployment: Deployment, session: AwsSession, report: Reporter) -> None:
+    """What the record lists as roomkit's (``deployment.owned``): the queue first, unsubscribed
+    from the topics (which may be someone else's); then topics and role; buckets last, emptied
+    of every object version. Resources the spec only pointed at are not in the list."""
+    owned = [item.partition(":") for item in deployment.owned]
+    sqs, sns = session.client("sqs"), session.client("sns")
+    for kind, _, ident in owned:
+        if kind == "queue":
+            _unsubscribe(sns, deployment)
+            if ignore_missing(sqs.delete_queue, QueueUrl=ident):
+                report(f"removed queue {ident}")
+    for kind, _, ident in owned:
+        if kind == "topic":
+            if topic_owned(sns, ident, deployment.name) is not None:
+                sns.delete_topic(TopicArn=ident)
+                report(f"removed topic {ident}")
+        elif kind == "role":
+            if delete_role(session.client("iam"), ident):
+                report(f"removed role {ident}")
+    s3 = session.client("s3")
+    for kind, _, ident in owned:
+        if kind == "bucket":
+            try:
+                n = _empty_bucket(s3, ident)
+            except ClientError as exc:
+                if is_missing(exc):
+                    continue
+                raise
+            if ignore_missing(s3.delete_bucket, Bucket=ident):
+                report(f"removed bucket {ident} ({n} objects)")
+
+
+def _unsubscribe(sns: Any, deployment: Deployment) -> None:
+    """Drop the notification queue's subscriptions to the deployment's topics."""
+    queue_arn = deployment.notification_queue_arn
+    for topic in {deployment.success_topic_arn, deployment.error_topic_arn} - {None}:
+        try:
+            for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic):
+                for sub in page.get("Subscriptions", []):
+                    if sub.get("Endpoint") == queue_arn and sub["SubscriptionArn"].startswith("arn:"):
+                        sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])
+        except ClientError as exc:
+            if not is_missing(exc):
+                raise
+
+
+def _remove_log_groups(session: AwsSession, groups: list[str], report: Reporter) -> None:
+    """The endpoint's and the trigger function's CloudWatch log groups (they outlive both)."""
+    for group in delete_log_groups(session.client("logs"), groups):
+        report(f"removed log group {group}")

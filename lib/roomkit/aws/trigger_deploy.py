@@ -34,11 +34,11 @@ from botocore.exceptions import ClientError
 
 from roomkit.aws import iam
 from roomkit.aws import AwsSession
-from roomkit.aws.deploy import (
-    OWNER_TAG, DeployError, _ignore_missing, _missing, _Reporter, _retry_role_propagation, delete_role,
-    ensure_queue, ensure_role, resource_names,
-)
 from roomkit.aws.deployment import Deployment, TriggerDeployment
+from roomkit.aws.resources import (
+    OWNER_TAG, DeployError, Reporter, delete_role, ensure_queue, ensure_role, ignore_missing, is_missing,
+    resolve_kms_key, resource_names, retry_role_propagation,
+)
 from roomkit.errors import ConfigError
 from roomkit.aws.trigger import DEFAULT_CLAIMS_PREFIX, LAMBDA_LAST_RETRY_AFTER_S, TriggerConfig
 
@@ -214,7 +214,7 @@ def deploy_trigger(
     target = target or ("sqs" if session.mode == "local" else "lambda")
     if target not in ("lambda", "sqs"):
         raise ConfigError(f"target must be 'lambda' or 'sqs', got {target!r}")
-    report = _Reporter(progress)
+    report = Reporter(progress)
     bucket = deployment.bucket
     prefix = prefix.lstrip("/")
     for label, path in (("output", deployment.output_path), ("failure", deployment.failure_path)):
@@ -322,7 +322,7 @@ def deploy_trigger(
             lam.get_function(FunctionName=function)
             exists = True
         except ClientError as exc:
-            if not _missing(exc):
+            if not is_missing(exc):
                 raise
             exists = False
         if exists:
@@ -333,7 +333,7 @@ def deploy_trigger(
             fn = lam.get_function(FunctionName=function)["Configuration"]
             report(f"updated function {function}")
         else:
-            fn = _retry_role_propagation(
+            fn = retry_role_propagation(
                 lambda: lam.create_function(FunctionName=function, Code={"ZipFile": code}, Publish=False,
                                             Tags={**tags, OWNER_TAG: deployment.name}, **settings),
                 mode=session.mode, what=f"CreateFunction {function}",
@@ -345,7 +345,7 @@ def deploy_trigger(
             DestinationConfig={"OnFailure": {"Destination": dlq_arn}},
         )
         statement_id = f"roomkit-s3-{deployment.name}"
-        _ignore_missing(lam.remove_permission, FunctionName=function, StatementId=statement_id)
+        ignore_missing(lam.remove_permission, FunctionName=function, StatementId=statement_id)
         lam.add_permission(FunctionName=function, StatementId=statement_id, Action="lambda:InvokeFunction",
                            Principal="s3.amazonaws.com", SourceArn=bucket_arn, SourceAccount=account)
         trigger.function_name, trigger.function_arn = function, fn["FunctionArn"]
@@ -369,8 +369,6 @@ def _kms_key_arn(deployment: Deployment, session: AwsSession) -> str | None:
     """The deployment's KMS key ARN (recorded by deploy; older manifests: resolved from the spec)."""
     if deployment.kms_key_arn:
         return deployment.kms_key_arn
-    from roomkit.aws.deploy import resolve_kms_key
-
     return resolve_kms_key(session, (deployment.spec.get("async_inference") or {}).get("kms_key_id"))
 
 
@@ -394,7 +392,7 @@ def _queue_url(sqs: Any, name: str) -> str | None:
     try:
         return sqs.get_queue_url(QueueName=name)["QueueUrl"]
     except ClientError as exc:
-        if not _missing(exc):
+        if not is_missing(exc):
             raise
         return None
 
@@ -403,7 +401,7 @@ def remove_trigger(deployment: Deployment, session: AwsSession, *, progress: boo
                    manifest: str | Path | None = None) -> list[str]:
     """Undo :func:`deploy_trigger`: notifications (others kept), permission, function, roles,
     queue, claims. Safe to re-run; returns what was removed."""
-    report = _Reporter(progress)
+    report = Reporter(progress)
     names = resource_names(deployment.name, deployment.account_id, deployment.region)
     trigger = deployment.trigger
     s3, sqs = session.client("s3"), session.client("sqs")
@@ -413,30 +411,30 @@ def remove_trigger(deployment: Deployment, session: AwsSession, *, progress: boo
             _put_notifications(s3, deployment.bucket, current)
             report(f"removed {len(removed)} bucket notification(s) from {deployment.bucket}")
     except ClientError as exc:
-        if not _missing(exc):
+        if not is_missing(exc):
             raise
     iam_client = session.client("iam")
     if deployment.role_name:
-        if _ignore_missing(iam_client.delete_role_policy, RoleName=deployment.role_name, PolicyName=TRIGGER_READ_POLICY):
+        if ignore_missing(iam_client.delete_role_policy, RoleName=deployment.role_name, PolicyName=TRIGGER_READ_POLICY):
             report(f"removed policy {TRIGGER_READ_POLICY} from role {deployment.role_name}")
     function = (trigger.function_name if trigger else None) or names["trigger_function"]
     if trigger is None or trigger.target == "lambda":
         lam = session.client("lambda")
-        if _ignore_missing(lam.delete_function, FunctionName=function):
+        if ignore_missing(lam.delete_function, FunctionName=function):
             report(f"removed function {function}")
         role = (trigger.role_name if trigger else None) or names["trigger_role"]
         try:
             tags = iam_client.get_role(RoleName=role)["Role"].get("Tags", [])
             ours = any(t["Key"] == OWNER_TAG and t["Value"] == deployment.name for t in tags)
         except ClientError as exc:
-            if not _missing(exc):
+            if not is_missing(exc):
                 raise
             ours = False
         if ours and delete_role(iam_client, role):
             report(f"removed role {role}")
     if trigger is None or trigger.target == "sqs":
         url = (trigger.queue_url if trigger else None) or _queue_url(sqs, names["trigger_queue"])
-        if url and _ignore_missing(sqs.delete_queue, QueueUrl=url):
+        if url and ignore_missing(sqs.delete_queue, QueueUrl=url):
             report(f"removed queue {url}")
     dlq = (trigger.dead_letter_queue_url if trigger else None) or _queue_url(sqs, names["trigger_dlq"])
     if dlq:
@@ -444,17 +442,17 @@ def remove_trigger(deployment: Deployment, session: AwsSession, *, progress: boo
             waiting = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
             count = int(waiting["Attributes"].get("ApproximateNumberOfMessages", 0))
         except ClientError as exc:
-            if not _missing(exc):
+            if not is_missing(exc):
                 raise
             count = None
-        if count is not None and _ignore_missing(sqs.delete_queue, QueueUrl=dlq):
+        if count is not None and ignore_missing(sqs.delete_queue, QueueUrl=dlq):
             report(f"removed queue {dlq} ({count} failed event(s) in it)")
     claims = (trigger.env.get("CLAIMS_PREFIX") if trigger else None) or DEFAULT_CLAIMS_PREFIX
     if claims != "off":
         try:
             n = _empty_prefix(s3, deployment.bucket, claims)
         except ClientError as exc:
-            if not _missing(exc):
+            if not is_missing(exc):
                 raise
             n = 0
         if n:

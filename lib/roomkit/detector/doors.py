@@ -17,7 +17,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from roomkit.detector.gaps import _line_extreme
+from roomkit.detector.gaps import line_extreme
 
 #: Spurs shorter than this many door gaps and wall thicknesses, or longer than this many door
 #: gaps, are not tested (a leaf is a door wide; the auto door gap is 0.6–1.2 m).
@@ -85,7 +85,7 @@ def _open_line(img: np.ndarray, length: int, axis: int) -> np.ndarray:
     if length < 8:
         kernel = np.ones((1, length) if axis == 1 else (length, 1), np.uint8)
         return cv2.morphologyEx(img, cv2.MORPH_OPEN, kernel)
-    return _line_extreme(_line_extreme(img, length, axis, False), length, axis, True)
+    return line_extreme(line_extreme(img, length, axis, False), length, axis, True)
 
 
 def _vertical_leaves(

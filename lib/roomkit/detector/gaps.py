@@ -67,7 +67,7 @@ _ACROSS = {"h": "v", "v": "h", "d": "a", "a": "d"}
 LONG_LINE = 128
 
 
-def _line_extreme(img: np.ndarray, length: int, axis: int, dilate: bool) -> np.ndarray:
+def line_extreme(img: np.ndarray, length: int, axis: int, dilate: bool) -> np.ndarray:
     """``cv2.dilate``/``cv2.erode`` with a centred 1×length (axis 1) or length×1 (axis 0) line.
 
     The window maximum (minimum) is built by doubling: windows of 1, 2, 4… pixels, then two
@@ -117,7 +117,7 @@ def _line_morph_all(img: np.ndarray, op: int, length: int, direction: str) -> np
     if direction in "hv" and length >= LONG_LINE and img.dtype == np.uint8 and img.ndim == 2:
         axis = 1 if direction == "h" else 0
         first = op == cv2.MORPH_CLOSE  # closing dilates first, opening erodes first
-        return _line_extreme(_line_extreme(img, length, axis, first), length, axis, not first)
+        return line_extreme(line_extreme(img, length, axis, first), length, axis, not first)
     return cv2.morphologyEx(img, op, _line_kernel(length, direction))
 
 
