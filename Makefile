@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= out
 
-.PHONY: demo test venv lock bench clean
+.PHONY: demo test venv lock bench image clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -24,6 +24,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" MPLBACKEND=Agg $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The serving image built here without Docker (buildah, as root), run as SageMaker runs it and
+# checked: container/build_local.sh (IMAGE_ARGS="--run-as-user 10001" for the non-root variant).
+image: $(STAMP)
+	ROOMKIT_PYTHON="$(CURDIR)/$(BIN)/python" bash container/build_local.sh $(IMAGE_ARGS)
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
