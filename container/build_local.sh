@@ -19,7 +19,7 @@
 #    --build-arg PYTHON_IMAGE=..., and this machine's CA bundle mounted read-only so that pip
 #    reaches the package index this machine's pip uses (PIP_INDEX_URL or pip's global.index-url
 #    when set to an http(s) URL, else PyPI).
-# 3. Unless --no-check: `python -m roomkit.image_check` runs the image in a private network
+# 3. Unless --no-check: `python -m roomkit.serving.image_check` runs the image in a private network
 #    namespace as SageMaker does (`serve`, the model read-only at /opt/ml/model, 0.0.0.0:8080)
 #    and checks /ping, real plans and a PDF against the local server, bad input, config.json,
 #    the model's readability for the image's user, SIGTERM draining and the non-root variant.
@@ -58,7 +58,7 @@ command -v buildah >/dev/null 2>&1 || die "buildah not found on PATH: apt-get in
 if [ -z "$PY" ]; then
   if [ -x "$ROOT/.venv/bin/python" ]; then PY="$ROOT/.venv/bin/python"; else PY="$(command -v python3 || true)"; fi
 fi
-[ -n "$PY" ] && "$PY" -c "import roomkit.image_check" 2>/dev/null \
+[ -n "$PY" ] && "$PY" -c "import roomkit.serving.image_check" 2>/dev/null \
   || die "no Python with roomkit installed (run 'make venv', or set ROOMKIT_PYTHON)"
 B=(buildah --storage-driver vfs)
 
@@ -113,7 +113,7 @@ fi
 # ---- 2. the image, from container/Dockerfile -------------------------------------------------------
 ARGS=(--build-arg "PYTHON_IMAGE=$BASE")
 [ -z "$RUN_AS_USER" ] || ARGS+=(--build-arg "RUN_AS_USER=$RUN_AS_USER")
-DIGEST="$("$PY" -m roomkit.image_local source-digest "$ROOT")"
+DIGEST="$("$PY" -m roomkit.serving.image_local source-digest "$ROOT")"
 OLD_ID="$("${B[@]}" inspect --type image --format '{{.FromImageID}}' "$TAG" 2>/dev/null || true)"
 say "building $TAG from container/Dockerfile on the stand-in base"
 started=$SECONDS
@@ -126,13 +126,13 @@ NEW_ID="$("${B[@]}" inspect --type image --format '{{.FromImageID}}' "$TAG")"
 if [ -n "$OLD_ID" ] && [ "$OLD_ID" != "$NEW_ID" ]; then
   "${B[@]}" rmi "$OLD_ID" >/dev/null 2>&1 || true  # the previous build of this tag, now untagged
 fi
-SIZE="$("$PY" -m roomkit.image_local size "$TAG")"
+SIZE="$("$PY" -m roomkit.serving.image_local size "$TAG")"
 say "built $TAG in ${BUILD_SECONDS} s; image size $((SIZE / 1000000)) MB ($SIZE bytes, uncompressed)"
 
 # ---- 3. run it as SageMaker does, and check it --------------------------------------------------------
 if [ "$CHECK" = 1 ]; then
   CHECK_ARGS=(--tag "$TAG" --expect-user "${RUN_AS_USER:-0}" --build-seconds "$BUILD_SECONDS")
   [ -z "$REPORT" ] || CHECK_ARGS+=(--report "$REPORT")
-  "$PY" -m roomkit.image_check "${CHECK_ARGS[@]}" >&2 || die "the image failed its checks (see above)"
+  "$PY" -m roomkit.serving.image_check "${CHECK_ARGS[@]}" >&2 || die "the image failed its checks (see above)"
 fi
 echo "$TAG"
