@@ -12,7 +12,7 @@ PYTHONS := 3.11 3.12 3.13
 # tests/test_environment.py names a new one, add it here and run `make lock`).
 LOCK_ONLY_312 := aiohttp>=3.9
 
-.PHONY: demo test venv lock bench clean
+.PHONY: demo test venv lock bench image clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@v=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
@@ -32,6 +32,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" MPLBACKEND=Agg $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The serving image built here without Docker (buildah, as root), run as SageMaker runs it and
+# checked: container/build_local.sh (IMAGE_ARGS="--run-as-user 10001" for the non-root variant).
+image: $(STAMP)
+	ROOMKIT_PYTHON="$(CURDIR)/$(BIN)/python" bash container/build_local.sh $(IMAGE_ARGS)
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done

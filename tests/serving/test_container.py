@@ -58,7 +58,7 @@ def test_hadolint_finds_nothing():
     assert done.stdout.strip() == ""
 
 
-def test_multi_stage_slim_pinned_base_non_root_exec_entrypoint():
+def test_multi_stage_slim_pinned_base_root_by_default_exec_entrypoint():
     ins = _instructions()
     args = {rest.split("=", 1)[0]: rest.split("=", 1)[1] for word, rest in ins if word == "ARG" and "=" in rest}
     base = args["PYTHON_IMAGE"]
@@ -71,8 +71,15 @@ def test_multi_stage_slim_pinned_base_non_root_exec_entrypoint():
     words = [word for word, _ in final]
     labels = " ".join(rest for word, rest in final if word == "LABEL")
     assert "com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true" in labels
+    # Root by default (AWS's documented contract for SageMaker containers); RUN_AS_USER=<uid>
+    # builds a non-root variant whose user the stage creates, only when asked for.
+    assert ("ARG", "RUN_AS_USER=0") in final
     user = [rest for word, rest in final if word == "USER"]
-    assert user and user[-1].split(":")[0] not in ("root", "0")
+    assert user == ["${RUN_AS_USER}:${RUN_AS_USER}"]
+    setup = [rest for word, rest in final if word == "RUN" and "RUN_AS_USER" in rest]
+    assert len(setup) == 1
+    assert '[ "${RUN_AS_USER}" != "0" ]' in setup[0] and "*[!0-9]*" in setup[0]
+    assert 'useradd --system --uid "${RUN_AS_USER}"' in setup[0] and "--shell /usr/sbin/nologin" in setup[0]
     assert words.index("USER") > max(i for i, w in enumerate(words) if w in ("RUN", "COPY"))
     entry = [rest for word, rest in final if word == "ENTRYPOINT"]
     assert len(entry) == 1 and json.loads(entry[0]) == ["serve"]  # exec form, on PATH
@@ -84,6 +91,29 @@ def test_multi_stage_slim_pinned_base_non_root_exec_entrypoint():
     copies = [rest for word, rest in final if word == "COPY"]
     assert "--from=build /opt/roomkit /opt/roomkit" in copies
     assert "container/serve /usr/local/bin/serve" in copies
+
+
+def test_pip_commands_run_on_a_current_pip(tmp_path):
+    """pip 23.3 and later refuse ``pip install --python X`` ("the --python option must be placed
+    before the pip subcommand name"); the official base ships such a pip. Each ``pip`` command
+    of the Dockerfile is run with this environment's pip (offline: --dry-run, nothing to install)."""
+    import shlex
+
+    from packaging.version import Version
+
+    assert Version(metadata.version("pip")) >= Version("23.3")
+    empty = tmp_path / "requirements.txt"
+    empty.write_text("")
+    swap = {"/opt/roomkit/bin/python": [sys.executable], "/tmp/requirements.txt": [str(empty)],
+            "/src": ["-r", str(empty)]}
+    commands = [part.strip() for word, rest in _instructions() if word == "RUN" for part in rest.split("&&")
+                if part.strip().startswith("pip ")]
+    assert len(commands) == 2
+    for command in commands:
+        argv = [new for token in shlex.split(command)[1:] for new in swap.get(token, [token])]
+        done = subprocess.run([sys.executable, "-m", "pip", *argv, "--dry-run", "--no-index"],
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert done.returncode == 0, f"{command}\n{done.stderr}"
 
 
 def test_image_installs_the_locked_serving_subset_the_tests_run():

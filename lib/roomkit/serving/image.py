@@ -5,7 +5,8 @@ The build itself stays in the shell script (it is what CI and operators run by h
 linux/amd64 with Docker v2 media types (SageMaker refuses OCI manifests), attestations off, and a
 check of the manifest type ECR stored. This module only decides whether that can run here and
 reports plainly why not — no Docker CLI, no buildx, no reachable engine, no AWS CLI or
-credentials — so a notebook never fails with a cryptic subprocess error.
+credentials — so a notebook never fails with a cryptic subprocess error. Building and running
+the image on a machine without a Docker engine (buildah) is :mod:`roomkit.serving.image_local`.
 """
 from __future__ import annotations
 
