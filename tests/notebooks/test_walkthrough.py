@@ -16,6 +16,11 @@ from pathlib import Path
 import pytest
 
 from roomkit.serving import image, smoke
+from roomkit.aws.preflight import endpoint_summary, preflight
+from roomkit.local.connect import connect, running_local_state, stop_local
+from roomkit.qa.results import detections_for_qa, load_result_detections, load_result_failures, outcome_counts, save_results
+from roomkit.qa.samples import change_summary, changed_plans, compare_configs, compare_entries, detect_samples, load_samples, most_changed, room_count_table
+from roomkit.serving.image import record_image, recorded_image
 from roomkit.notebooks import walkthrough as wt
 from roomkit.aws import pid_alive
 from roomkit.errors import ConfigError, InputError
@@ -35,17 +40,17 @@ def test_output_dir_precedence(tmp_path, monkeypatch):
 
 
 def test_load_samples_by_name_and_unknown_names():
-    picked = wt.load_samples(SAMPLES, ["single_room", "blank_page"])
+    picked = load_samples(SAMPLES, ["single_room", "blank_page"])
     assert [s.name for s in picked] == ["single_room", "blank_page"]
     assert picked[0].truth is not None and len(picked[0].truth.rooms) == 1
     with pytest.raises(InputError, match="no sample named nope"):
-        wt.load_samples(SAMPLES, ["nope"])
+        load_samples(SAMPLES, ["nope"])
 
 
 def test_room_count_table_and_comparison_are_deterministic_text():
-    plans = wt.load_samples(SAMPLES, ["single_room", "blank_page"])
-    cmp = wt.compare_configs(plans, {"default": {}, "strict": {"min_confidence": 1.0}})
-    table = wt.room_count_table(cmp.runs["default"])
+    plans = load_samples(SAMPLES, ["single_room", "blank_page"])
+    cmp = compare_configs(plans, {"default": {}, "strict": {"min_confidence": 1.0}})
+    table = room_count_table(cmp.runs["default"])
     lines = table.splitlines()
     assert lines[0].split() == ["plan", "rooms", "truth"]
     assert lines[3].split()[0] == "blank_page" and lines[3].split()[1:] == ["0", "0"]
@@ -57,23 +62,23 @@ def test_room_count_table_and_comparison_are_deterministic_text():
     assert cmp.table().splitlines()[-1].startswith("strict: F1@0.5=")
     assert cmp.best == "default"
     # the blank page gives nothing either way: only the plan that changed is shown
-    assert wt.changed_plans(cmp, "default", "strict") == ["single_room"]
-    assert wt.most_changed(cmp, "default", "strict", n=2) == ["single_room"]
-    assert wt.change_summary(cmp, "default", "strict") == (
+    assert changed_plans(cmp, "default", "strict") == ["single_room"]
+    assert most_changed(cmp, "default", "strict", n=2) == ["single_room"]
+    assert change_summary(cmp, "default", "strict") == (
         "'strict' changed 1 of 2 plans (single_room): F1@0.5 1.000 with 'default', 0.000 with 'strict'.")
-    entries = wt.compare_entries(cmp, ["single_room"])
+    entries = compare_entries(cmp, ["single_room"])
     assert [e.name for e in entries] == ["single_room · default", "single_room · strict"]
 
 
 def test_a_change_that_changes_nothing_says_so():
     """Notebook 01's old tuning demo (min_room_area 0.004) changed nothing on the samples and
     still showed two 'most changed' pairs of identical pictures."""
-    plans = wt.load_samples(SAMPLES, ["single_room", "clean_rect"])
-    runs = wt.detect_samples(plans, {})
-    cmp = wt.compare_configs(plans, {"default": {}, "tuned": {"min_room_area": 0.004}}, known={"default": runs})
-    assert wt.changed_plans(cmp, "default", "tuned") == []
-    assert wt.most_changed(cmp, "default", "tuned", n=2) == []
-    assert wt.change_summary(cmp, "default", "tuned").startswith(
+    plans = load_samples(SAMPLES, ["single_room", "clean_rect"])
+    runs = detect_samples(plans, {})
+    cmp = compare_configs(plans, {"default": {}, "tuned": {"min_room_area": 0.004}}, known={"default": runs})
+    assert changed_plans(cmp, "default", "tuned") == []
+    assert most_changed(cmp, "default", "tuned", n=2) == []
+    assert change_summary(cmp, "default", "tuned").startswith(
         "'tuned' changed nothing: all 2 plans give exactly the same rooms as with 'default'")
 
 
@@ -101,37 +106,37 @@ def test_save_results_keeps_inputs_with_the_same_stem_apart(tmp_path):
             ResultRow("s3://bucket/b/plan.png", "2", "success", rooms=2, detection=detection(2)),
             ResultRow("plans/plan.pdf", "3", "failed", error="undecodable_image: truncated"),
             ResultRow("plans/other.png", "4", "success", rooms=3, detection=detection(3))]
-    folder = wt.save_results(rows, tmp_path / "results")
+    folder = save_results(rows, tmp_path / "results")
     saved = {p.name for p in folder.iterdir()}
     assert saved == {"plan.json", "plan-2.json", "plan-3.error.txt", "other.json", "results.csv"}
     assert len(json.loads((folder / "plan-2.json").read_text())["detected_rooms"]) == 2
-    found = wt.load_result_detections(folder)
+    found = load_result_detections(folder)
     assert {k: len(v.rooms) for k, v in found.items()} == {"plan": 1, "plan-2": 2, "other": 3}
-    assert wt.load_result_failures(folder) == {"plan-3": "undecodable_image: truncated"}
+    assert load_result_failures(folder) == {"plan-3": "undecodable_image: truncated"}
     with open(folder / "results.csv", newline="") as fh:
         table = list(csv.DictReader(fh))
     assert [(r["saved_as"], r["input"]) for r in table] == [
         ("plan", "plans/a/plan.png"), ("plan-2", "s3://bucket/b/plan.png"), ("plan-3", "plans/plan.pdf"),
         ("other", "plans/other.png")]
-    assert wt.load_result_failures(tmp_path / "nowhere") == {}
+    assert load_result_failures(tmp_path / "nowhere") == {}
 
 
 def test_compare_configs_reuses_known_runs_and_checks_them():
-    plans = wt.load_samples(SAMPLES, ["blank_page"])
-    runs = wt.detect_samples(plans, {})
-    cmp = wt.compare_configs(plans, {"default": {}}, known={"default": runs})
+    plans = load_samples(SAMPLES, ["blank_page"])
+    runs = detect_samples(plans, {})
+    cmp = compare_configs(plans, {"default": {}}, known={"default": runs})
     assert cmp.runs["default"][0] is runs[0]
     with pytest.raises(ConfigError, match="not for these samples"):
-        wt.compare_configs(wt.load_samples(SAMPLES, ["single_room"]), {"default": {}}, known={"default": runs})
+        compare_configs(load_samples(SAMPLES, ["single_room"]), {"default": {}}, known={"default": runs})
 
 
 def test_detections_for_qa_prefers_saved_results_and_falls_back_to_detecting(tmp_path):
-    plans = wt.load_samples(SAMPLES, ["single_room"])
-    found, source = wt.detections_for_qa(tmp_path / "results", plans)
+    plans = load_samples(SAMPLES, ["single_room"])
+    found, source = detections_for_qa(tmp_path / "results", plans)
     assert set(found) == {"single_room"} and "detected here with the default configuration" in source
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "single_room.json").write_text(json.dumps(found["single_room"].to_response()))
-    again, source = wt.detections_for_qa(tmp_path / "results", plans)
+    again, source = detections_for_qa(tmp_path / "results", plans)
     assert "results of the deployed endpoint (1 plans" in source
     assert len(again["single_room"].rooms) == len(found["single_room"].rooms)
 
@@ -150,28 +155,28 @@ def test_outcome_counts():
     from roomkit.aws.jobs import ResultRow
 
     rows = [ResultRow("a", "1", "success"), ResultRow("b", "2", "failed"), ResultRow("c", "3", "success")]
-    assert wt.outcome_counts(rows) == "3 plans: 2 succeeded, 1 failed, 0 pending"
+    assert outcome_counts(rows) == "3 plans: 2 succeeded, 1 failed, 0 pending"
 
 
 def test_recorded_image_round_trip(tmp_path):
-    assert wt.recorded_image(tmp_path) is None
-    wt.record_image(tmp_path, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/roomkit:v1", how="test")
-    assert wt.recorded_image(tmp_path).endswith("roomkit:v1")
+    assert recorded_image(tmp_path) is None
+    record_image(tmp_path, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/roomkit:v1", how="test")
+    assert recorded_image(tmp_path).endswith("roomkit:v1")
 
 
 # -- local AWS discovery --------------------------------------------------------------------------
 def test_running_local_state_ignores_missing_stale_and_dead_state(tmp_path, monkeypatch):
     state = tmp_path / "local.json"
     monkeypatch.setenv("ROOMKIT_LOCAL_STATE", str(state))
-    assert wt.running_local_state() is None
+    assert running_local_state() is None
     state.write_text("not json")
-    assert wt.running_local_state() is None
+    assert running_local_state() is None
     # a pid that cannot exist
     state.write_text(json.dumps({"pid": 2**22 + 12345, "endpoints": {"default": "http://127.0.0.1:9"}}))
-    assert wt.running_local_state() is None
+    assert running_local_state() is None
     # a live pid (ours) whose endpoint does not answer
     state.write_text(json.dumps({"pid": os.getpid(), "endpoints": {"default": "http://127.0.0.1:9"}}))
-    assert wt.running_local_state() is None
+    assert running_local_state() is None
 
 
 def test_kernel_scoped_local_aws_is_shared_through_the_state_file(tmp_path, monkeypatch):
@@ -180,21 +185,21 @@ def test_kernel_scoped_local_aws_is_shared_through_the_state_file(tmp_path, monk
     state = tmp_path / "state.json"
     monkeypatch.setenv("ROOMKIT_LOCAL_STATE", str(state))
     try:
-        session = wt.connect("local", quiet=True)
-        recorded = wt.running_local_state()
+        session = connect("local", quiet=True)
+        recorded = running_local_state()
         assert recorded is not None and recorded["pid"] == os.getpid()
         assert recorded["endpoints"] == dict(session.endpoints)
-        assert wt.connect("local", quiet=True).endpoints == session.endpoints  # reused, not a second one
+        assert connect("local", quiet=True).endpoints == session.endpoints  # reused, not a second one
         session.client("s3").list_buckets()
     finally:
-        wt.stop_local()
+        stop_local()
     assert not state.exists()
-    assert wt.running_local_state() is None
+    assert running_local_state() is None
 
 
 def test_connect_rejects_unknown_mode():
     with pytest.raises(ConfigError, match="mode must be"):
-        wt.connect("cloud")
+        connect("cloud")
 
 
 @pytest.mark.slow
@@ -210,19 +215,19 @@ def test_connect_shares_a_running_local_aws_and_ensure_deployment_recreates_it(t
     manifest = tmp_path / "deployment.json"
     spec = wt.default_spec("wt-test", tmp_path, max_capacity=1)
     with LocalAWS(state_file=state, workers=1, trigger=False) as first:
-        session = wt.connect("local", quiet=True)
+        session = connect("local", quiet=True)
         assert session.endpoints == first.session().endpoints
-        assert [c.ok for c in wt.preflight(spec, session)] == [True, True, True]
+        assert [c.ok for c in preflight(spec, session)] == [True, True, True]
         dep = deploy(spec, session, progress=False, manifest=manifest)
         assert wt.ensure_deployment(session, manifest) == dep  # InService: used as is
-        summary = wt.endpoint_summary(session, dep)
+        summary = endpoint_summary(session, dep)
         assert summary.text().splitlines()[0] == "endpoint wt-test: InService"
         assert "autoscaling: 0-1 instances" in summary.text()
     with LocalAWS(state_file=state, workers=1, trigger=False) as second:
         session = second.session()
         again = wt.ensure_deployment(session, manifest)  # the first local AWS and its endpoint are gone
         assert again.endpoint_name == dep.endpoint_name
-        assert wt.endpoint_summary(session, again).status == "InService"
+        assert endpoint_summary(session, again).status == "InService"
         assert Deployment.load(manifest).endpoint_name == "wt-test"
         aws_like = type(session)(mode="aws", region=session.region, boto=session.boto)
         monkeypatch.setattr(aws_like, "client", session.client)
@@ -244,7 +249,7 @@ def test_preflight_reports_a_bad_model_config_without_raising(tmp_path):
         def account_id(self):
             raise RuntimeError("no AWS here")
 
-    checks = wt.preflight(DeploymentSpec(name="x", model_config=str(config)), NoAws())
+    checks = preflight(DeploymentSpec(name="x", model_config=str(config)), NoAws())
     assert [(c.name, c.ok) for c in checks] == [("identity", False), ("model config", False)]
     assert "min_room_area" in checks[1].detail and "no AWS here" in checks[0].detail
 
@@ -394,7 +399,7 @@ def test_connect_in_aws_mode_without_credentials_says_what_to_do(tmp_path, monke
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(ConfigError, match="needs usable AWS credentials"):
-        wt.connect("aws", region="eu-west-1")
+        connect("aws", region="eu-west-1")
 
 
 def test_build_environment_runs_the_tools_it_finds(monkeypatch, tmp_path):

@@ -15,7 +15,6 @@ from pathlib import Path
 
 ORDER = 5
 
-SAMPLES_RELATIVE = Path("data") / "samples"
 #: Its own folder under ./out, apart from the walk-through's out/walkthrough.
 DEFAULT_OUT = Path("out") / "demo"
 
@@ -42,35 +41,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def find_samples(explicit: Path | None = None) -> Path:
-    """``explicit``, else ``./data/samples``, else ``data/samples`` of the checkout holding roomkit."""
-    from roomkit.errors import InputError
-
-    if explicit is not None:
-        if not explicit.is_dir():
-            raise InputError(f"samples folder {explicit} does not exist")
-        return explicit
-    import roomkit
-
-    candidates = [Path.cwd() / SAMPLES_RELATIVE]
-    package_dir = Path(roomkit.__file__).resolve().parent  # <repo>/lib/roomkit
-    candidates += [parent / SAMPLES_RELATIVE for parent in package_dir.parents[:3]]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    raise InputError(
-        "cannot find the sample plans (looked in "
-        + ", ".join(str(c) for c in dict.fromkeys(candidates))
-        + "); pass --samples DIR"
-    )
-
-
 def run(args: argparse.Namespace) -> int:
     from roomkit.cli.detect import (
         detect_file, draw_overlay, expand_paths, load_config, make_output_dir, write_atomic, write_outputs,
     )
     from roomkit.errors import InputError
     from roomkit.qa.evaluate import Summary, load_truth, score_plan
+    from roomkit.qa.samples import find_samples
 
     config = load_config(args.config, None)
     samples = find_samples(args.samples)

@@ -261,3 +261,24 @@ def serve_from_checkout(model_dir: str | os.PathLike[str], *, workers: int = 1,
                           command=entrypoint_command(folder), name="checkout",
                           log_path=Path(log_path) if log_path else None)
     return proc.start()
+
+
+# -- the image a notebook built or pushed --------------------------------------------------------
+IMAGE_RECORD = "image.json"
+
+
+def record_image(out_dir: str | os.PathLike[str], image_uri: str | None, *, how: str) -> Path:
+    """Remember in ``out_dir`` which image notebook 02 produced (``None``: none was built here),
+    for notebook 03 to deploy."""
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    path = Path(out_dir) / IMAGE_RECORD
+    path.write_text(json.dumps({"image_uri": image_uri, "how": how}, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def recorded_image(out_dir: str | os.PathLike[str]) -> str | None:
+    """The image URI notebook 02 recorded in ``out_dir``, or None."""
+    try:
+        return json.loads((Path(out_dir) / IMAGE_RECORD).read_text(encoding="utf-8")).get("image_uri")
+    except (OSError, ValueError, AttributeError):
+        return None
