@@ -21,6 +21,7 @@ import requests
 
 import roomkit.aws
 from roomkit.aws import submit as sub
+from roomkit.aws.transform import transform
 from roomkit.errors import ConfigError, InputError
 from roomkit.aws.jobs import Job, latency_stats, load_jobs, save_jobs, to_dataframe
 from roomkit.aws.notifications import parse_notification
@@ -566,7 +567,7 @@ def test_transform_aws_path_writes_manifests_starts_jobs_and_collects_outputs(en
     env.s3.put_object(Bucket=BUCKET, Key="bt-out/backlog/a.png.out", Body=response_body(2))
     env.s3.put_object(Bucket=BUCKET, Key="bt-out/backlog/c.pdf.out", Body=response_body(4))
 
-    result = sub.transform([f"s3://{BUCKET}/backlog/"], target, aws_session, output_uri=out,
+    result = transform([f"s3://{BUCKET}/backlog/"], target, aws_session, output_uri=out,
                            job_name="rk-bt-test", poll_interval=0.1, progress=False)
     assert result.status == "Completed" and sorted(result.job_names) == ["rk-bt-test-1", "rk-bt-test-2"]
     sm = env.session.client("sagemaker")
@@ -621,5 +622,5 @@ def test_transform_refuses_a_concurrency_that_breaks_the_ceiling_before_starting
     env.s3.put_object(Bucket=BUCKET, Key="big/a.png", Body=PNG + b"a" * (30 * 1024 * 1024))
     target = replace(env.target, model_name="rk-model")
     with pytest.raises(ConfigError, match="max_concurrent_transforms=8 .* use at most 3"):
-        sub.transform([f"s3://{BUCKET}/big/"], target, env.session, max_concurrent_transforms=8, progress=False)
+        transform([f"s3://{BUCKET}/big/"], target, env.session, max_concurrent_transforms=8, progress=False)
     assert env.session.client("sagemaker").list_transform_jobs()["TransformJobSummaries"] == []

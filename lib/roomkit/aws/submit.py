@@ -19,9 +19,9 @@ Identity and re-submission
     twice in one call are invoked once and share that invocation. ``rerun=True`` always invokes.
 
 Then :func:`~roomkit.aws.wait.wait` (SQS notifications, S3 fallback) and
-:func:`~roomkit.aws.results.results` (the results table) — re-exported here, with
-:func:`~roomkit.aws.transform.transform` for Batch Transform — so ``from roomkit.aws.submit import
-submit, wait, results`` is the whole workflow.
+:func:`~roomkit.aws.results.results` (the results table) — re-exported here, so ``from
+roomkit.aws.submit import submit, wait, results`` is the whole workflow. Batch Transform is
+:func:`roomkit.aws.transform.transform`, which builds on this module.
 """
 from __future__ import annotations
 
@@ -73,7 +73,6 @@ __all__ = [
     "submit",
     "target_of",
     "to_dataframe",
-    "transform",
     "wait",
 ]
 
@@ -443,14 +442,6 @@ def _finished_previous(
 
 
 
-
-
-# -- batch transform (module of its own; re-exported) ---------------------------------------------
-def transform(*args: Any, **kwargs: Any) -> Any:
-    """Batch Transform over an S3 prefix or local plans; see :func:`roomkit.aws.transform.transform`."""
-    from roomkit.aws.transform import transform as _transform
-
-    return _transform(*args, **kwargs)
 
 
 def _check_range(name: str, value: int | None, bounds: tuple[int, int]) -> None:

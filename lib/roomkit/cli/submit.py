@@ -171,7 +171,7 @@ def run_results(args: argparse.Namespace) -> int:
 
 
 def run_transform(args: argparse.Namespace) -> int:
-    from roomkit.aws.submit import transform
+    from roomkit.aws.transform import transform
 
     deployment, session = _context(args)
     result = transform(
