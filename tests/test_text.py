@@ -108,3 +108,150 @@ def test_room_names_map_to_the_vocabulary(name, kind):
 @pytest.mark.parametrize("text", ["3.97 x 3.61", "FIRST FLOOR", "IN", "Interior Courtyard", "", None])
 def test_text_that_names_no_room_has_no_type(text):
     assert room_type(text) is None
+
+
+# -- whole plans: OCR once per plan, shared by the tests below ---------------------------------
+import json  # noqa: E402
+import math  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from roomkit import evaluate as ev  # noqa: E402
+from roomkit.config import DetectorConfig  # noqa: E402
+from roomkit.detector import detect_rooms  # noqa: E402
+from roomkit.errors import ConfigError  # noqa: E402
+from roomkit.response import Detection  # noqa: E402
+from roomkit.synth import generate_plan  # noqa: E402
+from roomkit.text.annotate import annotate  # noqa: E402
+from roomkit.text.ocr import TextLine, read_text  # noqa: E402
+
+ROOM_KEYS = {"id", "bounding_box", "polygon", "area_px", "confidence"}
+RESPONSE_KEYS = {"status", "processing_time_ms", "image", "detected_rooms"}
+
+
+def _generated():
+    """A small generated plan printing names and sizes (metric, imperial, m² and sq ft)."""
+    return generate_plan(3, "clean", room_dims=True, size=(700, 800), furniture=0.0, footprints=("rect",),
+                         rooms=(4, 5), wall_vary=0.0)
+
+
+@pytest.fixture(scope="module")
+def generated():
+    plan = _generated()
+    return plan, detect_rooms(plan.image)
+
+
+def _two_name_plan() -> np.ndarray:
+    """One region holding two room names: a partition open over half its length between them."""
+    img = np.full((600, 1000), 255, np.uint8)
+    cv2.rectangle(img, (50, 50), (950, 550), 0, 12)
+    # From the top and from the bottom, open 260 px between: far too wide for a doorway.
+    cv2.line(img, (500, 50), (500, 170), 0, 8)
+    cv2.line(img, (500, 430), (500, 550), 0, 8)
+    cv2.putText(img, "KITCHEN", (170, 310), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 2, cv2.LINE_AA)
+    cv2.putText(img, "BEDROOM", (640, 310), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 2, cv2.LINE_AA)
+    return img
+
+
+@pytest.fixture(scope="module")
+def two_names():
+    img = _two_name_plan()
+    return img, read_text(img), detect_rooms(img, DetectorConfig(read_text=False))
+
+
+def test_a_generated_plan_gives_back_its_names_types_and_areas(generated):
+    plan, det = generated
+    truth = plan.truth("p")
+    score = ev.score_plan(det, truth)
+    assert score.f1() == 1.0
+    for m in score.matches:
+        printed = plan.rooms[m.truth_index]
+        room = det.rooms[m.pred_index].text
+        assert room.name == printed["name"]
+        assert room.type == printed["type"]
+        assert room.area["m2"] == pytest.approx(printed["area_m2"], rel=0.01)
+        dims = parse_dimensions(printed["size_text"])
+        if dims is not None:  # read as printed (the text as OCR gives it back: "x" may come as "×")
+            assert room.dimensions["source"] == "printed" and room.dimensions["unit"] == dims.unit
+            assert (room.dimensions["width"], room.dimensions["length"]) == (round(dims.width, 3), round(dims.length, 3))
+    text = ev.score_text(score, det, truth)
+    assert text.type_accuracy == 1.0 and text.area_within == 1.0
+    # Both metric and imperial sizes are printed on it, and the scale follows from them.
+    assert {r.text.dimensions["unit"] for r in det.rooms if r.text.dimensions} == {"m", "ft"}
+    assert det.scale["source"] == "printed" and det.scale["rooms"] >= 2
+    assert det.timings_ms["detect"] + det.timings_ms["text"] == pytest.approx(det.processing_time_ms)
+
+
+def test_a_region_holding_two_names_is_split_between_them(two_names):
+    img, lines, det = two_names
+    assert len(det.rooms) == 1  # the detector alone sees one room
+    merged = annotate(det, img, lines=lines, evidence=False)
+    assert merged.rooms[0].text.name == "KITCHEN / BEDROOM" and len(merged.rooms) == 1
+    split = annotate(det, img, lines=lines, evidence=True)
+    assert [r.text.name for r in split.rooms] == ["KITCHEN", "BEDROOM"]
+    assert [r.text.type for r in split.rooms] == ["kitchen", "bedroom"]
+    assert [f["code"] for f in split.flags] == ["split_by_text"]
+    # Split at the partition: each part is one half of the region.
+    xs = [max(x for x, _ in r.polygon) for r in split.rooms]
+    assert abs(xs[0] - 500) <= 6
+    assert sum(r.area_px for r in split.rooms) == pytest.approx(det.rooms[0].area_px, rel=0.02)
+
+
+def test_a_region_holding_two_names_without_a_narrowing_is_kept_and_flagged(two_names):
+    img, lines, _det = two_names
+    clean = img.copy()
+    clean[60:540, 495:506] = 255  # no partition at all: one open room, nothing to cut along
+    det = detect_rooms(clean, DetectorConfig(read_text=False))
+    out = annotate(det, clean, lines=lines, evidence=True)
+    assert len(out.rooms) == 1
+    assert [f["code"] for f in out.flags] == ["merged_rooms"]
+
+
+def test_read_text_false_gives_the_rooms_alone(two_names):
+    img, _lines, det = two_names
+    out = det.to_response()
+    assert set(out) == RESPONSE_KEYS
+    assert all(set(r) == ROOM_KEYS for r in out["detected_rooms"])
+    assert set(det.to_geojson()["features"][0]["properties"]) == {"id", "area_px", "confidence"}
+    on = annotate(det, img, lines=(), evidence=False).to_response()
+    assert [{k: r[k] for k in ROOM_KEYS} for r in on["detected_rooms"]] == out["detected_rooms"]
+    with pytest.raises(ConfigError, match="read_text"):
+        DetectorConfig.from_dict({"read_text": "yes"})
+    with pytest.raises(ConfigError, match="text_evidence"):
+        DetectorConfig.from_dict({"text_evidence": 1})
+
+
+def test_unreadable_or_broken_text_never_fails(two_names):
+    img, _lines, det = two_names
+    nan = float("nan")
+    junk = [
+        TextLine("BEDROOM", ((nan, nan), (nan, 1.0), (2.0, nan), (nan, nan)), 0.9),  # a broken box
+        TextLine("%%%%", ((-50.0, -50.0), (-10.0, -50.0), (-10.0, -40.0), (-50.0, -40.0)), 0.9),
+        TextLine("99999 x 0.0001 sq ft", ((100.0, 100.0), (300.0, 100.0), (300.0, 120.0), (100.0, 120.0)), 0.9),
+    ]
+    out = annotate(det, img, lines=junk)
+    assert len(out.rooms) == len(det.rooms)
+    assert all(r.text is not None and r.text.name is None for r in out.rooms)
+    assert json.loads(json.dumps(out.to_response()))["status"] == "success"
+    # A page of noise: text read, nothing to name, no failure.
+    noise = np.random.default_rng(0).integers(0, 256, (300, 400), dtype=np.uint8)
+    assert detect_rooms(noise).status == "success"
+    assert read_text(np.zeros((0, 0), np.uint8)) == ()
+
+
+def test_responses_carry_the_text_fields_and_read_back(generated):
+    _plan, det = generated
+    data = json.loads(det.to_json())
+    assert set(data) >= RESPONSE_KEYS | {"processing_time_breakdown_ms", "scale", "text_flags"}
+    room = data["detected_rooms"][0]
+    assert {"name", "type", "dimensions", "area"} <= set(room)
+    back = Detection.from_response(data)
+    assert [r.text for r in back.rooms] == [
+        replace(r.text, dimensions=dict(r.text.dimensions) if r.text.dimensions else None) for r in det.rooms
+    ]
+    assert back.to_response() == data
+    props = det.to_geojson()["features"][0]["properties"]
+    assert {"name", "type", "area"} <= set(props)
+    assert det.type_summary() and all(not math.isnan(r.area_px) for r in det.rooms)
