@@ -255,3 +255,48 @@ def test_responses_carry_the_text_fields_and_read_back(generated):
     props = det.to_geojson()["features"][0]["properties"]
     assert {"name", "type", "area"} <= set(props)
     assert det.type_summary() and all(not math.isnan(r.area_px) for r in det.rooms)
+
+
+# -- over HTTP against the real server --------------------------------------------------------
+@pytest.mark.slow
+def test_server_responses_with_text_validate_against_the_openapi_document(tmp_path):
+    from jsonschema import Draft202012Validator
+
+    from roomkit.serving import OPENAPI_PATH
+    from serving_support import ServerProcess, call
+
+    spec = json.loads(OPENAPI_PATH.read_text())
+
+    def validator(path: str, ctype: str) -> Draft202012Validator:
+        schema = spec["paths"][path]["post"]["responses"]["200"]["content"][ctype]["schema"]
+        return Draft202012Validator({**schema, "components": spec["components"]})
+
+    plan = _generated()
+    body = plan.encode()
+    ctype = "image/png" if plan.extension == ".png" else "image/jpeg"
+    proc = ServerProcess.roomkit_serve(tmp_path, workers=1)
+    try:
+        assert proc.wait_until_listening().status == 200
+        reply = call(proc.port, "POST", "/invocations", body, {"Content-Type": ctype})
+        assert reply.status == 200, reply.body[:500]
+        data = reply.json()
+        validator("/invocations", "application/json").validate(data)
+        assert {r["type"] for r in data["detected_rooms"]} >= {"kitchen", "living", "dining", "bedroom"}
+        assert all(r["area"]["source"] == "printed" for r in data["detected_rooms"])
+        assert set(data["processing_time_breakdown_ms"]) == {"detect", "text"}
+        geo = call(proc.port, "POST", "/invocations", body, {"Content-Type": ctype, "Accept": "application/geo+json"})
+        assert geo.status == 200
+        validator("/invocations", "application/geo+json").validate(geo.json())
+        assert geo.json()["features"][0]["properties"]["type"] != "unknown"
+        # Switched off per request: today's response, exactly its fields.
+        off = call(proc.port, "POST", "/invocations", body,
+                   {"Content-Type": ctype, "X-Amzn-SageMaker-Custom-Attributes": "config.read_text=false"})
+        assert off.status == 200
+        validator("/invocations", "application/json").validate(off.json())
+        assert set(off.json()) == RESPONSE_KEYS
+        assert all(set(r) == ROOM_KEYS for r in off.json()["detected_rooms"])
+        bad = call(proc.port, "POST", "/invocations", body,
+                   {"Content-Type": ctype, "X-Amzn-SageMaker-Custom-Attributes": "config.read_text=maybe"})
+        assert bad.status == 400 and "read_text" in bad.json()["error"]["message"]
+    finally:
+        proc.stop()
