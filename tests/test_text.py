@@ -257,6 +257,21 @@ def test_responses_carry_the_text_fields_and_read_back(generated):
     assert det.type_summary() and all(not math.isnan(r.area_px) for r in det.rooms)
 
 
+def test_qa_tables_and_overlays_show_names_types_and_areas(generated, tmp_path):
+    from roomkit.cli.detect import draw_overlay, room_text_lines
+    from roomkit.viz import room_rows, rooms_html
+
+    plan, det = generated
+    rows = room_rows(det)
+    assert [r["type"] for r in rows] == [r.text.type for r in det.rooms]
+    assert all(r["area_m2"] and r["area_source"] == "printed" for r in rows)
+    assert "MASTER BR" in rooms_html(det)
+    named = next(r for r in det.rooms if r.text.name)
+    assert room_text_lines(named)[0] == named.text.name and room_text_lines(named)[1].endswith(" m2")
+    plain = draw_overlay(plan.image, replace(det, rooms=tuple(replace(r, text=None) for r in det.rooms)))
+    assert (draw_overlay(plan.image, det) != plain).any()  # the names and areas are drawn
+
+
 # -- over HTTP against the real server --------------------------------------------------------
 @pytest.mark.slow
 def test_server_responses_with_text_validate_against_the_openapi_document(tmp_path):
