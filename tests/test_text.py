@@ -315,3 +315,19 @@ def test_server_responses_with_text_validate_against_the_openapi_document(tmp_pa
         assert bad.status == 400 and "read_text" in bad.json()["error"]["message"]
     finally:
         proc.stop()
+
+
+def test_roomkit_eval_scores_types_and_areas(generated, tmp_path):
+    import subprocess
+    import sys
+
+    plan, det = generated
+    plan.save(tmp_path / "truth", "plan")
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "pred" / "plan.json").write_text(det.to_json())
+    done = subprocess.run([sys.executable, "-m", "roomkit", "eval", "--truth", str(tmp_path / "truth"),
+                           "--pred", str(tmp_path / "pred")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1].startswith("F1@0.5=1.000")
+    assert lines[-2].startswith("type accuracy 1.000") and "area within 5 % 1.000" in lines[-2]

@@ -556,7 +556,7 @@ def evaluate_dirs(
                     width=truth.width,
                     height=truth.height,
                     rooms=tuple(
-                        Room(r.id, tuple((x * sx, y * sy) for x, y in r.polygon), r.area_px, r.confidence)
+                        Room(r.id, tuple((x * sx, y * sy) for x, y in r.polygon), r.area_px, r.confidence, r.text)
                         for r in det.rooms
                     ),
                     processing_time_ms=det.processing_time_ms,
@@ -755,6 +755,24 @@ def score_text(
                 printed, printed_close = 1, int(ok)
         out = out + TextScore(typed, right_n, sized, close, printed, printed_close, confusion)
     return out
+
+
+def evaluate_text_dirs(truth_dir: str | Path, pred_dir: str | Path, *, iou: float = 0.5) -> TextScore | None:
+    """Types and areas of the API responses in ``pred_dir`` against ``truth_dir`` (matched
+    rooms, as :func:`score_text`); ``None`` when no response carries what the text says."""
+    out, seen = TextScore(), False
+    pred_dir = Path(pred_dir)
+    for stem, truth in load_truth_dir(truth_dir).items():
+        candidates = [pred_dir / f"{s}{ext}" for ext in (".json", ".out") for s in (stem, Path(truth.image).stem)]
+        path = next((c for c in candidates if c.is_file()), None)
+        if path is None:
+            continue
+        det, note = load_prediction(path)
+        if note or (det.width, det.height) != (truth.width, truth.height):
+            continue
+        seen = seen or any(r.text is not None for r in det.rooms)
+        out = out + score_text(score_plan(det, truth), det, truth, iou=iou)
+    return out if seen else None
 
 
 # -- text table ------------------------------------------------------------------------------
