@@ -117,21 +117,22 @@ class Detection:
         out.update(self._text_fields())
         return out
 
-    def _text_fields(self) -> dict[str, Any]:
-        """The plan-level fields reading the text adds (none when it was not read)."""
+    def _text_fields(self, *, pixels: bool = False) -> dict[str, Any]:
+        """The plan-level fields reading the text adds (none when it was not read); flag
+        positions normalized to 0–1000, or in pixels (GeoJSON)."""
         out: dict[str, Any] = {}
         if self.timings_ms is not None:
             out["processing_time_breakdown_ms"] = {k: round(float(v), 2) for k, v in self.timings_ms.items()}
         if self.scale is not None or self.flags is not None:
             out["scale"] = dict(self.scale) if self.scale is not None else None
-            out["text_flags"] = [self._flag_out(f) for f in (self.flags or ())]
+            out["text_flags"] = [self._flag_out(f, pixels) for f in (self.flags or ())]
         return out
 
-    def _flag_out(self, flag: Mapping[str, Any]) -> dict[str, Any]:
+    def _flag_out(self, flag: Mapping[str, Any], pixels: bool = False) -> dict[str, Any]:
         out = dict(flag)
         if "at_px" in out:
             x, y = out.pop("at_px")
-            out["at"] = self.normalize_point(x, y)
+            out["at"] = [round(float(x), 2), round(float(y), 2)] if pixels else self.normalize_point(x, y)
         return out
 
     def to_json(self, **kwargs: Any) -> str:
@@ -162,7 +163,7 @@ class Detection:
             "processing_time_ms": round(float(self.processing_time_ms), 2),
             "coordinate_system": "pixel",
         }
-        props.update(self._text_fields())
+        props.update(self._text_fields(pixels=True))
         return {"type": "FeatureCollection", "features": features, "properties": props}
 
     @classmethod
