@@ -209,6 +209,12 @@ def test_a_region_holding_two_names_without_a_narrowing_is_kept_and_flagged(two_
     assert [f["code"] for f in out.flags] == ["merged_rooms"]
 
 
+def test_light_text_on_dark_paper_is_read(two_names):
+    img, lines, _det = two_names
+    inverted = read_text(255 - img)  # a blueprint: white ink on dark paper
+    assert [ln.text for ln in inverted] == [ln.text for ln in lines] == ["KITCHEN", "BEDROOM"]
+
+
 def test_read_text_false_gives_the_rooms_alone(two_names):
     img, _lines, det = two_names
     out = det.to_response()

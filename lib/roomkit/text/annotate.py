@@ -50,7 +50,10 @@ INK_LEVEL = 200
 #: Rooms whose printed sides disagree with the detected shape by more than this (ratio of
 #: aspect ratios) do not vote on the scale (merged or partly found rooms).
 ASPECT_TOLERANCE = 1.35
-#: Rooms filling at least this share of their bounding rectangle count as rectangles.
+#: Rooms filling at least this share of their bounding rectangle count as rectangles: their
+#: printed sides give their area. Others (L-shaped rooms print their bounding rectangle's sides)
+#: are measured with the plan's scale where there is one. (Scaling the printed rectangle by the
+#: share the detected room fills measured worse on the samples: 0.90 → 0.84 within 5 %.)
 RECTANGULAR = 0.8
 
 

@@ -23,6 +23,8 @@ import numpy as np
 MAX_SIDE = 1024
 #: Lines the recognizer is less sure of than this are dropped.
 MIN_SCORE = 0.5
+#: Plans whose paper is darker than this (mean of B, G, R) are read inverted.
+DARK_PAPER = 110
 
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -113,10 +115,12 @@ def read_text(
         return ()
     img = _as_bgr(image)
     h, w = img.shape[:2]
+    sample = img.reshape(-1, 3)[:: max(1, h * w // 4096)]
     if region is not None and region.shape[:2] == (h, w):
-        paper = np.median(img.reshape(-1, 3)[:: max(1, h * w // 4096)], axis=0).astype(np.uint8)
         img = img.copy()
-        img[region == 0] = paper
+        img[region == 0] = np.median(sample, axis=0).astype(np.uint8)  # the paper's colour
+    if float(np.median(sample.mean(axis=1))) < DARK_PAPER:
+        img = 255 - img  # light ink on dark paper (blueprints): the models read dark on light
     scale = min(1.0, max_side / float(max(h, w)))
     if scale < 1.0:
         img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
