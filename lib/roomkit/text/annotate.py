@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from roomkit.response import Detection, Room, RoomText, order_and_number
+from roomkit.plans.response import Detection, Room, RoomText, order_and_number
 from roomkit.text.evidence import RECOVER_MAX_SHARE, recover_room, split_region
 from roomkit.text.labels import Label, group_labels
 from roomkit.text.ocr import TextLine, read_text
