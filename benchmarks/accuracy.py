@@ -13,6 +13,13 @@ The naive approach (threshold → findContours → area filter → approxPolyDP 
 run. For the real set the precision/recall at rising confidence thresholds is printed too: it
 shows whether ``confidence`` means something. Figures are printed, nothing is asserted.
 
+What the plan's text adds (``read_text``, ``roomkit.text``) is printed per set beside them: room
+type accuracy over matched rooms (``unknown`` counts as wrong; R3D labels mapped to the
+vocabulary), the share of matched rooms whose area is within 5 % of the truth (all rooms, and
+those whose size is printed on the plan), F1 with the text evidence on vs off (one OCR per plan,
+both annotations from it), and the median detector vs text-reading time per plan (wall, and the
+text's CPU time on its one thread); then text reading time on ≤ 0.5 MP plans and at 2 MP.
+
     .venv/bin/python benchmarks/accuracy.py [--count 200] [--seed 7] [--styles clean,thin]
                                             [--limit N] [--sets samples,synth,real]
 """
@@ -22,6 +29,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -33,9 +41,13 @@ sys.path.insert(0, str(ROOT / "lib"))
 
 from roomkit.qa import evaluate as ev  # noqa: E402
 from roomkit.detector.config import DetectorConfig  # noqa: E402
-from roomkit.detector import detect_rooms  # noqa: E402
+from roomkit.detector import detect_debug, detect_rooms  # noqa: E402
 from roomkit.plans.imageio import load_image  # noqa: E402
 from roomkit.plans.response import Detection, order_and_number  # noqa: E402
+from roomkit.text.annotate import annotate, text_region  # noqa: E402
+from roomkit.text.ocr import read_text  # noqa: E402
+
+TWO_MP = 2_000_000
 
 Detector = Callable[[np.ndarray], Detection]
 
@@ -122,6 +134,114 @@ def _report(title: str, scores, times, *, per_style: bool = False) -> None:
                 print(_row(style, method, ev.summarize(sub)))
 
 
+class TextRun:
+    """roomkit with the text read once per plan and annotated twice (evidence on and off).
+
+    Calling it on an image returns the detection as ``detect_rooms`` gives it (evidence as the
+    config says); the one without evidence and the timings are kept for :meth:`report`."""
+
+    def __init__(self, config: DetectorConfig) -> None:
+        self.config = config
+        self.base = config.replace(read_text=False)
+        self.off: list[Detection] = []
+        self.text_cpu_ms: list[float] = []
+        self.pixels: list[int] = []
+
+    def __call__(self, image: np.ndarray) -> Detection:
+        if not self.config.read_text:
+            return detect_rooms(image, self.config)
+        dbg = detect_debug(image, self.base)
+        det = dbg.detection
+        # What the pipeline hands the text step: the regions too doubtful to report.
+        doubtful = [
+            ([(float(x), float(y)) for x, y in dbg.frame.to_original(c.polygon)], c.area / dbg.frame.scale**2, c.confidence)
+            for c in dbg.candidates
+            if c.confidence < self.base.min_confidence
+        ]
+        c0, w0 = time.process_time(), time.perf_counter()
+        lines = read_text(image, region=text_region(det)) if det.rooms else ()
+        cpu, ocr_ms = (time.process_time() - c0) * 1000.0, (time.perf_counter() - w0) * 1000.0
+        on = annotate(det, image, lines=lines, evidence=self.config.text_evidence, doubtful=doubtful)
+        # As detect_rooms reports it: the reading inside the text step's time.
+        text_ms = on.timings_ms["text"] + ocr_ms
+        on = replace(on, processing_time_ms=det.processing_time_ms + text_ms,
+                     timings_ms={"detect": det.processing_time_ms, "text": text_ms})
+        self.off.append(annotate(det, image, lines=lines, evidence=False))
+        self.text_cpu_ms.append(cpu)
+        self.pixels.append(int(image.shape[0] * image.shape[1]))
+        return on
+
+    def report(self, title: str, pairs, scores) -> None:
+        if not self.config.read_text or not pairs:
+            return
+        text, printing = ev.TextScore(), ev.TextScore()
+        for (det, truth), score in zip(pairs, scores):
+            one = ev.score_text(score, det, truth)
+            text = text + one
+            if any(r.size_text for r in truth.rooms):
+                printing = printing + one
+        off = ev.summarize(ev.score_plan(d, t) for d, (_on, t) in zip(self.off, pairs))
+        on = ev.summarize(scores)
+        detect_ms = [d.timings_ms["detect"] for d, _t in pairs if d.timings_ms]
+        text_ms = [d.timings_ms["text"] for d, _t in pairs if d.timings_ms]
+        print(f"\n-- {title}, what the text adds (roomkit, read_text)")
+        print(f"   type accuracy over matched rooms: {_pct(text.type_accuracy)} ({text.typed_right}/{text.typed})")
+        if text.sized:
+            print(f"   area within 5 %: rooms with printed sizes {_pct(text.printed_area_within)} "
+                  f"({text.printed_close}/{text.printed}); all rooms of plans printing sizes "
+                  f"{_pct(printing.area_within)} ({printing.sized_close}/{printing.sized}); "
+                  f"all rooms {_pct(text.area_within)} ({text.sized_close}/{text.sized})")
+        print(f"   F1@.5 text evidence on {on.f1(0.5):.4f} vs off {off.f1(0.5):.4f} ({on.f1(0.5) - off.f1(0.5):+.4f})")
+        print(f"   median ms/plan: detect {np.median(detect_ms):.0f}, text {np.median(text_ms):.0f} wall, "
+              f"{np.median(self.text_cpu_ms):.0f} CPU (one thread)")
+        wrong: dict[tuple[str, str], int] = {}
+        for c in text.confusions:
+            wrong[c] = wrong.get(c, 0) + 1
+        top = sorted(wrong.items(), key=lambda kv: -kv[1])[:8]
+        if top:
+            print("   most frequent type errors (truth -> predicted): "
+                  + ", ".join(f"{t}->{p} {n}" for (t, p), n in top))
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
+def text_speed(real_dir: Path | None, *, n: int = 10, seed: int = 2024) -> None:
+    """Text reading time per plan (OCR only, one thread): ≤ 0.5 MP real plans and 2-MP plans
+    (synthetic plans that print names and sizes, scaled to 2 MP as benchmarks/speed.py does)."""
+    from roomkit.qa import synth
+
+    def measure(images: list[np.ndarray]) -> tuple[float, float]:
+        cpu, wall = [], []
+        for img in images:
+            c0, w0 = time.process_time(), time.perf_counter()
+            read_text(img)
+            cpu.append((time.process_time() - c0) * 1000.0)
+            wall.append((time.perf_counter() - w0) * 1000.0)
+        return float(np.median(cpu)), float(np.median(wall))
+
+    read_text(np.full((64, 64), 255, np.uint8))  # load the engine outside the timings
+    small = []
+    if real_dir is not None and real_dir.is_dir():
+        for _stem, img, _t in _plans_from_dir(real_dir, None):
+            if img.shape[0] * img.shape[1] <= 500_000:
+                small.append(img)
+            if len(small) >= n:
+                break
+    big = []
+    styles = ["listing", "cad", "hatched", "thin", "furnished"]
+    for i in range(n):
+        img = synth.generate_plan([seed, i], styles[i % len(styles)]).image
+        f = (TWO_MP / (img.shape[0] * img.shape[1])) ** 0.5
+        big.append(cv2.resize(img, (round(img.shape[1] * f), round(img.shape[0] * f)), interpolation=cv2.INTER_AREA))
+    print("\n== text reading time per plan (OCR, one thread; median)")
+    for label, imgs in (("real <= 0.5 MP", small), ("synth @ 2 MP", big)):
+        if imgs:
+            cpu, wall = measure(imgs)
+            print(f"   {label:<16} {len(imgs):>3} plans  {cpu:7.0f} ms CPU  {wall:7.0f} ms wall")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--count", type=int, default=200, help="fresh synthetic plans (default 200)")
@@ -136,30 +256,38 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     config = DetectorConfig.from_json(args.config) if args.config else DetectorConfig()
-    detectors: dict[str, Detector] = {
-        "roomkit": lambda img: detect_rooms(img, config),
-        "naive": naive_detect,
-    }
+
+    def detectors() -> dict[str, Detector]:
+        return {"roomkit": TextRun(config), "naive": naive_detect}
+
     sets = {s.strip() for s in args.sets.split(",") if s.strip()}
     styles = [s.strip() for s in args.styles.split(",") if s.strip()] or None
 
     if "samples" in sets:
-        scores, times, _ = _score(_plans_from_dir(Path(args.samples_dir), args.limit), detectors)
+        run = detectors()
+        scores, times, pairs = _score(_plans_from_dir(Path(args.samples_dir), args.limit), run)
         _report("samples", scores, times, per_style=False)
+        run["roomkit"].report("samples", pairs, scores["roomkit"])
     if "synth" in sets and args.count > 0:
-        scores, times, pairs = _score(_synth_plans(args.count, args.seed, styles), detectors)
+        run = detectors()
+        scores, times, pairs = _score(_synth_plans(args.count, args.seed, styles), run)
         _report(f"synth(seed={args.seed})", scores, times, per_style=True)
         _label_table(scores, pairs, "synth")
         _threshold_table(pairs, "synth")
+        run["roomkit"].report("synth", pairs, scores["roomkit"])
+    real = Path(args.real_dir)
     if "real" in sets:
-        real = Path(args.real_dir)
         if real.is_dir() and any(real.glob("*.json")):
-            scores, times, pairs = _score(_plans_from_dir(real, args.limit), detectors)
+            run = detectors()
+            scores, times, pairs = _score(_plans_from_dir(real, args.limit), run)
             _report("real-plans-dev", scores, times)
             _label_table(scores, pairs, "real-plans-dev")
             _threshold_table(pairs, "real-plans-dev")
+            run["roomkit"].report("real-plans-dev", pairs, scores["roomkit"])
         else:
             print(f"\n== real-plans-dev: skipped ({real} not found)")
+    if "textspeed" in sets or (config.read_text and "real" in sets):
+        text_speed(real if real.is_dir() else None)
     return 0
 
 

@@ -14,6 +14,9 @@
   detected in a fresh subprocess; its peak RSS (``resource.getrusage``) is printed, with the
   baseline of the same subprocess after imports for comparison.
 
+The detector is timed alone (``read_text=False``); reading the plan's text is timed by
+``benchmarks/accuracy.py`` (its own figures, printed beside the detector's).
+
 Figures are printed, nothing is asserted.
 
     .venv/bin/python benchmarks/speed.py [--repeat 5] [--per-style 1] [--seeds 11,3031] [--no-rss]
@@ -104,7 +107,7 @@ def hwm_kb():
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 base = hwm_kb()
-cfg = DetectorConfig(max_pixels=120_000_000)
+cfg = DetectorConfig(max_pixels=120_000_000, read_text=False)
 t0 = time.perf_counter()
 img = load_image(sys.argv[1], max_pixels=cfg.max_pixels)
 t1 = time.perf_counter()
@@ -149,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     cv2.setNumThreads(1)
-    config = DetectorConfig(max_pixels=120_000_000)
+    config = DetectorConfig(max_pixels=120_000_000, read_text=False)  # the detector alone
     print(f"OpenCV {cv2.__version__}, threads={cv2.getNumThreads()}, repeat={args.repeat}")
     print(f"{'plan':<34} {'size':>11} {'MP':>5} {'decode':>8} {'detect':>8} {'p95':>8} {'ratio':>6} rooms")
     seeds = [int(x) for x in args.seeds.split(",") if x.strip()]

@@ -159,6 +159,8 @@ class ResultRow:
     error: str | None = None
     submitted_at: datetime | None = None
     completed_at: datetime | None = None
+    #: The rooms' types as read from the plan's text, e.g. "2 bedroom, bathroom, kitchen".
+    room_types: str | None = None
     detection: "Detection | None" = field(default=None, repr=False)
 
     def to_dict(self, *, include_detection: bool = False) -> dict[str, Any]:

@@ -131,6 +131,7 @@ def fill_from_body(row: ResultRow, body: bytes) -> None:
     row.status = SUCCESS
     row.detection = detection
     row.rooms = len(detection.rooms)
+    row.room_types = detection.type_summary()
     row.processing_time_ms = detection.processing_time_ms
     row.width, row.height = detection.width, detection.height
 

@@ -127,7 +127,8 @@ def _palette(i: int) -> tuple[int, int, int]:
 
 
 def draw_overlay(image, detection, truth_polygons=None, *, max_side: int = OVERLAY_MAX_SIDE):
-    """The plan with each room filled translucently, outlined and labelled with id and confidence.
+    """The plan with each room filled translucently, outlined and labelled with id and confidence
+    (and, where the text was read, its name or type and its area; ``~`` marks a scaled area).
 
     ``truth_polygons`` (pixel polygons), when given, are drawn as thin dark-green outlines.
     Returns a BGR uint8 array, downscaled so its longest side is at most ``max_side``.
@@ -166,12 +167,29 @@ def draw_overlay(image, detection, truth_polygons=None, *, max_side: int = OVERL
             cx, cy = int(m["m10"] / m["m00"]), int(m["m01"] / m["m00"])
         else:
             cx, cy = (int(v) for v in p.reshape(-1, 2).mean(axis=0))
-        label = f"{room.id.removeprefix('room_')} {room.confidence:.2f}"
-        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, line)
-        org = (cx - tw // 2, cy + th // 2)
-        cv2.rectangle(canvas, (org[0] - 2, org[1] - th - 2), (org[0] + tw + 2, org[1] + base), (255, 255, 255), -1)
-        cv2.putText(canvas, label, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (20, 20, 20), line, cv2.LINE_AA)
+        labels = [f"{room.id.removeprefix('room_')} {room.confidence:.2f}", *room_text_lines(room)]
+        sizes = [cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, font_scale, line) for t in labels]
+        step = max(th + base for (_tw, th), base in sizes) + 2
+        y = cy - (step * (len(labels) - 1)) // 2
+        for label, ((tw, th), base) in zip(labels, sizes):
+            org = (cx - tw // 2, y + th // 2)
+            cv2.rectangle(canvas, (org[0] - 2, org[1] - th - 2), (org[0] + tw + 2, org[1] + base), (255, 255, 255), -1)
+            cv2.putText(canvas, label, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (20, 20, 20), line, cv2.LINE_AA)
+            y += step
     return canvas
+
+
+def room_text_lines(room) -> list[str]:
+    """What the plan's text says about a room, for the overlay: its name (or type) and area."""
+    text = getattr(room, "text", None)
+    if text is None:
+        return []
+    lines = [(text.name or text.type)[:24]]
+    if text.area:
+        mark = "" if text.area.get("source") == "printed" else "~"
+        lines.append(f"{mark}{float(text.area['m2']):.1f} m2")
+    # The overlay font is ASCII only.
+    return [ln.encode("ascii", "replace").decode("ascii") for ln in lines]
 
 
 def write_png(path: Path, image) -> None:

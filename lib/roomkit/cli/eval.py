@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from roomkit.qa.evaluate import evaluate_dirs, format_table
+    from roomkit.qa.evaluate import evaluate_dirs, evaluate_text_dirs, format_table
 
     summary = evaluate_dirs(args.truth, args.pred, min_confidence=args.min_confidence)
     print(format_table(summary, worst_first=args.worst_first))
@@ -46,5 +46,8 @@ def run(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
         print(f"summary written to {args.json}")
+    text = evaluate_text_dirs(args.truth, args.pred)
+    if text is not None:  # the responses carry names/types/areas (read_text)
+        print(text.line())
     print(summary.line())
     return 0

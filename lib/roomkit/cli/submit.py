@@ -217,14 +217,15 @@ def _report(rows: list, csv: Path | None) -> int:
 
 
 def format_table(rows: Sequence[Any]) -> str:
-    """A plain-text table: plan, status, rooms, model ms, latency, error."""
-    header = ("plan", "status", "rooms", "model ms", "latency s", "error")
+    """A plain-text table: plan, status, rooms, their types (text read), model ms, latency, error."""
+    header = ("plan", "status", "rooms", "types", "model ms", "latency s", "error")
     lines = [header]
     for r in rows:
         lines.append((
             Path(r.input).name if not str(r.input).startswith("s3://") else r.input,
             r.status,
             "" if r.rooms is None else str(r.rooms),
+            getattr(r, "room_types", None) or "",
             "" if r.processing_time_ms is None else f"{r.processing_time_ms:.0f}",
             "" if r.latency_s is None else f"{r.latency_s:.1f}",
             (r.error or "")[:100],

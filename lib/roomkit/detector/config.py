@@ -52,6 +52,12 @@ class DetectorConfig:
         over synthetic and real plans (it drops door-jamb pockets and slivers); 0 reports all.
     pdf_dpi:
         Resolution a PDF's first page is rendered at.
+    read_text:
+        Read the plan's text (OCR, :mod:`roomkit.text`): each room gets a name, a type, its
+        printed dimensions and an area, the plan a scale. ``False`` gives the rooms alone.
+    text_evidence:
+        With ``read_text``, let the text correct the rooms: a region holding two room names is
+        split where it narrows between them (or flagged), a name outside every room is flagged.
     """
 
     min_room_area: float = 0.0005
@@ -64,6 +70,8 @@ class DetectorConfig:
     min_confidence: float = 0.5
     pdf_dpi: int = 150
     deskew: bool = True
+    read_text: bool = True
+    text_evidence: bool = True
 
     def __post_init__(self) -> None:
         self._check_fraction("min_room_area", self.min_room_area, low=0.0, high=1.0)
@@ -82,8 +90,9 @@ class DetectorConfig:
         self._check_int("max_pixels", self.max_pixels, low=1, high=2_000_000_000)
         self._check_fraction("min_confidence", self.min_confidence, low=0.0, high=1.0)
         self._check_int("pdf_dpi", self.pdf_dpi, low=36, high=1200)
-        if not isinstance(self.deskew, bool):
-            raise ConfigError(f"deskew must be true or false, got {self.deskew!r}")
+        for name in ("deskew", "read_text", "text_evidence"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
 
     # -- validation helpers -------------------------------------------------------------------
     @staticmethod

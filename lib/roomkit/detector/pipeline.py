@@ -217,15 +217,19 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
         beyond_width=BEYOND_WIDTH_PER_DOOR_GAP * door_gap,
         rect_width=RECT_WIDTH_PER_DOOR_GAP * door_gap,
     )
-    items = []
+    items, doubtful = [], []
     for c in cands:
-        if c.confidence < config.min_confidence:
-            continue
         pts = frame.to_original(c.polygon)
-        items.append(([(float(x), float(y)) for x, y in pts], c.area / (frame.scale * frame.scale), c.confidence))
+        item = ([(float(x), float(y)) for x, y in pts], c.area / (frame.scale * frame.scale), c.confidence)
+        (items if c.confidence >= config.min_confidence else doubtful).append(item)
     rooms = order_and_number(items)
     elapsed = (time.perf_counter() - start) * 1000.0
     det = Detection(width=frame.orig_width, height=frame.orig_height, rooms=rooms, processing_time_ms=elapsed)
+    if config.read_text:
+        from roomkit.text.annotate import annotate  # lazy: the OCR engine loads on first use
+
+        # Regions too doubtful to report are kept where a room name stands in them.
+        det = annotate(det, array, evidence=config.text_evidence, doubtful=doubtful)
     return DebugResult(det, gray, walls, bridges | fronts, cuts, outside, door_gap, frame, tuple(cands))
 
 

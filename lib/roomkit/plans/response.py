@@ -18,6 +18,37 @@ _DECIMALS = 1  # 0.1 of a normalized unit: well inside one pixel per 1000 either
 
 
 @dataclass(frozen=True)
+class RoomText:
+    """A room's name, type and size as read from the plan's text (all optional).
+
+    ``dimensions``: ``{"width", "length", "unit", "width_m", "length_m", "text", "source"}``;
+    ``area``: ``{"m2", "ft2", "source"}``; ``source`` is ``"printed"`` (read on the plan) or
+    ``"scaled"`` (measured with the plan's scale)."""
+
+    name: str | None = None
+    type: str = "unknown"
+    dimensions: Mapping[str, Any] | None = None
+    area: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "dimensions": dict(self.dimensions) if self.dimensions is not None else None,
+            "area": dict(self.area) if self.area is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RoomText":
+        return cls(
+            name=data.get("name"),
+            type=str(data.get("type") or "unknown"),
+            dimensions=data.get("dimensions"),
+            area=data.get("area"),
+        )
+
+
+@dataclass(frozen=True)
 class Room:
     """One detected room; ``polygon`` is in pixels of the original image, closed implicitly."""
 
@@ -25,6 +56,8 @@ class Room:
     polygon: tuple[Point, ...]
     area_px: float
     confidence: float
+    #: What the plan's text says about the room (``roomkit.text``); ``None`` when not read.
+    text: RoomText | None = None
 
     @property
     def bbox_px(self) -> tuple[float, float, float, float]:
@@ -42,6 +75,12 @@ class Detection:
     rooms: tuple[Room, ...] = field(default_factory=tuple)
     processing_time_ms: float = 0.0
     status: str = "success"
+    #: Plan-level results of reading the text (``roomkit.text``); all ``None`` when not read:
+    #: ``scale`` ({"px_per_m", "source", "rooms"}), ``flags`` (merged / missed rooms the text
+    #: points at), ``timings_ms`` ({"detect", "text"}).
+    scale: Mapping[str, Any] | None = None
+    flags: tuple[Mapping[str, Any], ...] | None = None
+    timings_ms: Mapping[str, float] | None = None
 
     # -- normalization ------------------------------------------------------------------------
     def normalize_point(self, x: float, y: float) -> list[float]:
@@ -59,21 +98,42 @@ class Detection:
         rooms = []
         for room in self.rooms:
             x0, y0, x1, y1 = room.bbox_px
-            rooms.append(
-                {
-                    "id": room.id,
-                    "bounding_box": self.normalize_point(x0, y0) + self.normalize_point(x1, y1),
-                    "polygon": [self.normalize_point(x, y) for x, y in room.polygon],
-                    "area_px": round(float(room.area_px), 1),
-                    "confidence": round(float(room.confidence), 3),
-                }
-            )
-        return {
+            item = {
+                "id": room.id,
+                "bounding_box": self.normalize_point(x0, y0) + self.normalize_point(x1, y1),
+                "polygon": [self.normalize_point(x, y) for x, y in room.polygon],
+                "area_px": round(float(room.area_px), 1),
+                "confidence": round(float(room.confidence), 3),
+            }
+            if room.text is not None:
+                item.update(room.text.to_dict())
+            rooms.append(item)
+        out: dict[str, Any] = {
             "status": self.status,
             "processing_time_ms": round(float(self.processing_time_ms), 2),
             "image": {"width": int(self.width), "height": int(self.height)},
             "detected_rooms": rooms,
         }
+        out.update(self._text_fields())
+        return out
+
+    def _text_fields(self, *, pixels: bool = False) -> dict[str, Any]:
+        """The plan-level fields reading the text adds (none when it was not read); flag
+        positions normalized to 0–1000, or in pixels (GeoJSON)."""
+        out: dict[str, Any] = {}
+        if self.timings_ms is not None:
+            out["processing_time_breakdown_ms"] = {k: round(float(v), 2) for k, v in self.timings_ms.items()}
+        if self.scale is not None or self.flags is not None:
+            out["scale"] = dict(self.scale) if self.scale is not None else None
+            out["text_flags"] = [self._flag_out(f, pixels) for f in (self.flags or ())]
+        return out
+
+    def _flag_out(self, flag: Mapping[str, Any], pixels: bool = False) -> dict[str, Any]:
+        out = dict(flag)
+        if "at_px" in out:
+            x, y = out.pop("at_px")
+            out["at"] = [round(float(x), 2), round(float(y), 2)] if pixels else self.normalize_point(x, y)
+        return out
 
     def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_response(), **kwargs)
@@ -94,18 +154,17 @@ class Detection:
                         "id": room.id,
                         "area_px": round(float(room.area_px), 1),
                         "confidence": round(float(room.confidence), 3),
+                        **(room.text.to_dict() if room.text is not None else {}),
                     },
                 }
             )
-        return {
-            "type": "FeatureCollection",
-            "features": features,
-            "properties": {
-                "image": {"width": int(self.width), "height": int(self.height)},
-                "processing_time_ms": round(float(self.processing_time_ms), 2),
-                "coordinate_system": "pixel",
-            },
+        props: dict[str, Any] = {
+            "image": {"width": int(self.width), "height": int(self.height)},
+            "processing_time_ms": round(float(self.processing_time_ms), 2),
+            "coordinate_system": "pixel",
         }
+        props.update(self._text_fields(pixels=True))
+        return {"type": "FeatureCollection", "features": features, "properties": props}
 
     @classmethod
     def from_response(cls, data: Mapping[str, Any] | str | bytes) -> "Detection":
@@ -120,16 +179,39 @@ class Detection:
                 polygon=tuple(det.denormalize_point(float(p[0]), float(p[1])) for p in r["polygon"]),
                 area_px=float(r.get("area_px", 0.0)),
                 confidence=float(r.get("confidence", 0.0)),
+                text=RoomText.from_dict(r) if "type" in r else None,
             )
             for r in data.get("detected_rooms", [])
         )
+        flags = data.get("text_flags")
+        if flags is not None:
+            flags = tuple(
+                {**{k: v for k, v in f.items() if k != "at"}, **({"at_px": det.denormalize_point(*f["at"])} if "at" in f else {})}
+                for f in flags
+            )
+        timings = data.get("processing_time_breakdown_ms")
         return cls(
             width=det.width,
             height=det.height,
             rooms=rooms,
             processing_time_ms=float(data.get("processing_time_ms", 0.0)),
             status=str(data.get("status", "success")),
+            scale=data.get("scale"),
+            flags=flags,
+            timings_ms=dict(timings) if timings is not None else None,
         )
+
+    def type_summary(self) -> str | None:
+        """The rooms' types, most frequent first ("2 bedroom, bathroom, kitchen"); ``None`` when
+        the text was not read."""
+        kinds = [r.text.type for r in self.rooms if r.text is not None]
+        if not kinds:
+            return None
+        counts: dict[str, int] = {}
+        for k in kinds:
+            counts[k] = counts.get(k, 0) + 1
+        order = sorted(counts, key=lambda k: (-counts[k], k))
+        return ", ".join(f"{counts[k]} {k}" if counts[k] > 1 else k for k in order)
 
     def filter(self, min_confidence: float) -> "Detection":
         """The same detection keeping only rooms at or above a confidence threshold."""
@@ -139,6 +221,9 @@ class Detection:
             rooms=tuple(r for r in self.rooms if r.confidence >= min_confidence),
             processing_time_ms=self.processing_time_ms,
             status=self.status,
+            scale=self.scale,
+            flags=self.flags,
+            timings_ms=self.timings_ms,
         )
 
 

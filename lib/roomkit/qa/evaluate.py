@@ -60,6 +60,11 @@ class TruthRoom:
     id: str
     label: str
     polygon: tuple[tuple[float, float], ...]
+    #: Optional: the room's type (roomkit.text vocabulary) and true floor area, where known.
+    type: str | None = None
+    area_m2: float | None = None
+    #: The size printed on the plan inside this room (synthetic plans), if any.
+    size_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,8 +105,16 @@ class GroundTruth:
                 raise GroundTruthError(f"{where}: room {i} polygon must be a list of [x, y]") from None
             if len(poly) < 3:
                 raise GroundTruthError(f"{where}: room {i} polygon has fewer than 3 points")
+            area = room.get("area_m2")
             rooms.append(
-                TruthRoom(id=str(room.get("id", f"r{i}")), label=str(room.get("label", "")), polygon=poly)
+                TruthRoom(
+                    id=str(room.get("id", f"r{i}")),
+                    label=str(room.get("label", "")),
+                    polygon=poly,
+                    type=None if room.get("type") is None else str(room["type"]),
+                    area_m2=float(area) if isinstance(area, (int, float)) and not isinstance(area, bool) else None,
+                    size_text=None if room.get("size_text") is None else str(room["size_text"]),
+                )
             )
         style = data.get("style")
         return cls(
@@ -118,7 +131,13 @@ class GroundTruth:
         if self.style is not None:
             out["style"] = self.style
         out["rooms"] = [
-            {"id": r.id, "label": r.label, "polygon": [[round(x, 2), round(y, 2)] for x, y in r.polygon]}
+            {
+                "id": r.id,
+                "label": r.label,
+                **({"type": r.type} if r.type is not None else {}),
+                **({"area_m2": r.area_m2} if r.area_m2 is not None else {}),
+                "polygon": [[round(x, 2), round(y, 2)] for x, y in r.polygon],
+            }
             for r in self.rooms
         ]
         return out
@@ -638,7 +657,7 @@ def evaluate_dirs(
                     width=truth.width,
                     height=truth.height,
                     rooms=tuple(
-                        Room(r.id, tuple((x * sx, y * sy) for x, y in r.polygon), r.area_px, r.confidence)
+                        Room(r.id, tuple((x * sx, y * sy) for x, y in r.polygon), r.area_px, r.confidence, r.text)
                         for r in det.rooms
                     ),
                     processing_time_ms=det.processing_time_ms,
@@ -738,6 +757,123 @@ def recall_by_label(
             total[label] = total.get(label, 0) + 1
             found[label] = found.get(label, 0) + (i in hit)
     return [LabelRecall(k, found[k], total[k]) for k in sorted(total, key=lambda k: (-total[k], k))]
+
+
+# -- room types and areas (roomkit.text) -----------------------------------------------------------
+#: Ground-truth labels of real (R3D) plans → the predicted types that count as right.
+LABEL_TYPES: dict[str, frozenset[str]] = {
+    "living/kitchen/dining": frozenset({"living", "kitchen", "dining"}),
+    "hall": frozenset({"hall"}),
+    "closet": frozenset({"closet", "storage"}),
+    "bathroom": frozenset({"bathroom"}),
+    "bedroom": frozenset({"bedroom"}),
+    "balcony": frozenset({"balcony"}),
+}
+
+
+def truth_types(room: TruthRoom) -> frozenset[str] | None:
+    """The predicted types that are right for a ground-truth room; ``None``: not scored."""
+    if room.type is not None:
+        return frozenset({room.type})
+    return LABEL_TYPES.get(room.label)
+
+
+@dataclass(frozen=True)
+class TextScore:
+    """Types and areas over matched rooms (IoU ≥ ``iou``), pooled over plans.
+
+    ``typed``/``typed_right``: matched rooms whose truth has a type (``unknown`` counts wrong);
+    ``sized``/``sized_close``: matched rooms whose truth has an area, and those whose predicted
+    area is within ``tolerance`` of it (a room without an area counts as not close);
+    ``printed``/``printed_close``: the same for truth rooms whose size was printed on the plan."""
+
+    typed: int = 0
+    typed_right: int = 0
+    sized: int = 0
+    sized_close: int = 0
+    printed: int = 0
+    printed_close: int = 0
+    confusions: tuple[tuple[str, str], ...] = ()  # (truth label or type, predicted type) when wrong
+
+    @property
+    def type_accuracy(self) -> float | None:
+        return self.typed_right / self.typed if self.typed else None
+
+    @property
+    def area_within(self) -> float | None:
+        return self.sized_close / self.sized if self.sized else None
+
+    @property
+    def printed_area_within(self) -> float | None:
+        return self.printed_close / self.printed if self.printed else None
+
+    def __add__(self, other: "TextScore") -> "TextScore":
+        return TextScore(
+            self.typed + other.typed,
+            self.typed_right + other.typed_right,
+            self.sized + other.sized,
+            self.sized_close + other.sized_close,
+            self.printed + other.printed,
+            self.printed_close + other.printed_close,
+            self.confusions + other.confusions,
+        )
+
+    def line(self) -> str:
+        def pct(v: float | None) -> str:
+            return "n/a" if v is None else f"{v:.3f}"
+
+        return (
+            f"type accuracy {pct(self.type_accuracy)} ({self.typed_right}/{self.typed}); "
+            f"area within 5 % {pct(self.area_within)} ({self.sized_close}/{self.sized}), "
+            f"printed sizes {pct(self.printed_area_within)} ({self.printed_close}/{self.printed})"
+        )
+
+
+def score_text(
+    score: PlanScore, detection: Detection, truth: GroundTruth, *, iou: float = 0.5, tolerance: float = 0.05
+) -> TextScore:
+    """Type accuracy and area error of one plan's matched rooms (``score`` from :func:`score_plan`
+    on the same detection and truth, without a confidence filter)."""
+    out = TextScore()
+    for m in score.matches:
+        if m.iou < iou:
+            continue
+        t = truth.rooms[m.truth_index]
+        p = detection.rooms[m.pred_index]
+        pred_type = p.text.type if p.text is not None else "unknown"
+        right = truth_types(t)
+        typed = right_n = sized = close = printed = printed_close = 0
+        confusion: tuple[tuple[str, str], ...] = ()
+        if right is not None:
+            typed, right_n = 1, int(pred_type in right)
+            if not right_n:
+                confusion = ((t.type or t.label, pred_type),)
+        if t.area_m2:
+            area = p.text.area if p.text is not None else None
+            ok = bool(area and abs(float(area["m2"]) - t.area_m2) <= tolerance * t.area_m2)
+            sized, close = 1, int(ok)
+            if t.size_text:
+                printed, printed_close = 1, int(ok)
+        out = out + TextScore(typed, right_n, sized, close, printed, printed_close, confusion)
+    return out
+
+
+def evaluate_text_dirs(truth_dir: str | Path, pred_dir: str | Path, *, iou: float = 0.5) -> TextScore | None:
+    """Types and areas of the API responses in ``pred_dir`` against ``truth_dir`` (matched
+    rooms, as :func:`score_text`); ``None`` when no response carries what the text says."""
+    out, seen = TextScore(), False
+    pred_dir = Path(pred_dir)
+    for stem, truth in load_truth_dir(truth_dir).items():
+        candidates = [pred_dir / f"{s}{ext}" for ext in (".json", ".out") for s in (stem, Path(truth.image).stem)]
+        path = next((c for c in candidates if c.is_file()), None)
+        if path is None:
+            continue
+        det, note = load_prediction(path)
+        if note or (det.width, det.height) != (truth.width, truth.height):
+            continue
+        seen = seen or any(r.text is not None for r in det.rooms)
+        out = out + score_text(score_plan(det, truth), det, truth, iou=iou)
+    return out if seen else None
 
 
 # -- text table ------------------------------------------------------------------------------

@@ -108,7 +108,7 @@ def results_table(rows: Sequence[Any]) -> Any:
 
     frame = to_dataframe(rows)
     frame.insert(0, "plan", [Path(urlparse(r.input).path if "://" in r.input else r.input).name for r in rows])
-    keep = ["plan", "status", "rooms", "width", "height", "processing_time_ms", "latency_s", "error"]
+    keep = ["plan", "status", "rooms", "room_types", "width", "height", "processing_time_ms", "latency_s", "error"]
     frame = frame[keep].set_index("plan")
     for column in ("rooms", "width", "height"):  # integers, with <NA> for failed plans
         frame[column] = frame[column].astype("Int64")

@@ -576,6 +576,12 @@ _TEMPLATES = _furniture_templates()
 
 _LABELS_BIG = ["living", "kitchen", "bedroom", "dining", "bedroom", "study", "bedroom", "family", "bedroom"]
 _LABELS_SMALL = ["bath", "wc", "closet", "laundry", "hall", "storage"]
+#: The type (roomkit.text's vocabulary) of each synthetic room label, written to the ground truth.
+ROOM_TYPES = {
+    "living": "living", "kitchen": "kitchen", "bedroom": "bedroom", "dining": "dining", "family": "living",
+    "study": "office", "bath": "bathroom", "wc": "bathroom", "closet": "closet", "laundry": "laundry",
+    "hall": "hall", "storage": "storage", "studio": "other",
+}
 _LABEL_TEXT = {
     "living": ["LIVING", "LIVING ROOM", "Living Room", "LOUNGE"],
     "kitchen": ["KITCHEN", "Kitchen", "KIT."],
@@ -688,9 +694,15 @@ class _Renderer:
                 self._set_walls(lay)
                 ppm = lay.ppm
             kinds.append(lay.kind)
-            for face, label in self._floor(lay, floor=i):
+            for k, (face, label) in enumerate(self._floor(lay, floor=i)):
                 coords = [[float(x), float(y)] for x, y in list(face.exterior.coords)[:-1]]
-                rooms.append({"id": f"r{len(rooms) + 1}", "label": label, "polygon": coords})
+                room = {"id": f"r{len(rooms) + 1}", "label": label, "type": ROOM_TYPES.get(label, "other"),
+                        "area_m2": round(face.area / lay.ppm**2, 3)}
+                printed = self.printed[k] if k < len(self.printed) else None
+                if printed is not None:  # the label as drawn: name, and the size line if any
+                    room["name"], room["size_text"] = printed
+                room["polygon"] = coords
+                rooms.append(room)
         self.facts["footprint"] = kinds[0] if len(kinds) == 1 else kinds
         if s.floors > 1:
             self.facts["floors"] = s.floors
@@ -768,9 +780,10 @@ class _Renderer:
         self._draw_walls(wall_mask)
 
         # contents
+        self.printed = [None] * len(faces)
         for k, face in enumerate(faces):
             if s.labels:
-                self._label(face, labels[k], occupied[k])
+                self.printed[k] = self._label(face, labels[k], occupied[k])
             if s.furniture and (rng.random() < s.furniture or s.single_room):
                 self._furnish(face, labels[k], occupied[k])
         if s.dim_lines:
@@ -1006,7 +1019,8 @@ class _Renderer:
             self.walls = np.maximum(self.walls, outline)
 
     # -- contents -----------------------------------------------------------------------------------
-    def _label(self, face: Polygon, label: str, occupied: list[Polygon]) -> None:
+    def _label(self, face: Polygon, label: str, occupied: list[Polygon]) -> tuple[str, str | None] | None:
+        """Draw the room's name (and size); returns (name, size line or None) as drawn, or None."""
         rng = self.rng
         minx, miny, maxx, maxy = face.bounds
         text = str(rng.choice(_LABEL_TEXT.get(label, [label.upper()])))
@@ -1034,7 +1048,7 @@ class _Renderer:
             thick = max(1, int(round(scale * 1.6)))
             sizes = [_text_size(t, font, scale, thick) for t in lines]
         if scale < 0.28:
-            return
+            return None
         gap = int(max(3, sizes[0][1] * 0.5))
         total_h = sum(sz[1] + sz[2] for sz in sizes) + gap * (len(lines) - 1)
         widest = max(sz[0] for sz in sizes)
@@ -1051,13 +1065,14 @@ class _Renderer:
             if inner.contains(block) and not any(block.intersects(o) for o in occupied):
                 break
         else:
-            return
+            return None
         y = cy - total_h / 2
         for t, (tw, th, base) in zip(lines, sizes):
             y += th
             cv2.putText(self.text, t, (int(round(cx - tw / 2)), int(round(y))), font, scale, 255, thick, cv2.LINE_AA)
             y += base + gap
         occupied.append(block.buffer(4))
+        return lines[0], (lines[1] if len(lines) > 1 else None)
 
     def _furnish(self, face: Polygon, label: str, occupied: list[Polygon]) -> None:
         rng = self.rng

@@ -598,3 +598,43 @@ def _fmt(value: Any) -> str:
 def report_json(entries: Sequence[QAEntry]) -> str:
     """The report's numbers as JSON (the evaluation summary of the entries)."""
     return json.dumps(summary_of(entries).to_dict(include_matches=False), indent=2)
+
+
+# -- rooms as read from the plan's text (roomkit.text) ----------------------------------------------
+def room_rows(detection: Detection) -> list[dict[str, Any]]:
+    """One row per room: id, name, type, area (m², and whether printed or scaled), printed size.
+
+    The per-plan table of the QA notebooks; empty names/areas where the text was not read."""
+    rows = []
+    for room in detection.rooms:
+        text = room.text
+        area = text.area if text is not None else None
+        dims = text.dimensions if text is not None else None
+        rows.append({
+            "room": room.id,
+            "name": text.name if text is not None else None,
+            "type": text.type if text is not None else None,
+            "area_m2": None if area is None else float(area["m2"]),
+            "area_source": None if area is None else area.get("source"),
+            "printed_size": None if dims is None else dims.get("text"),
+            "confidence": round(float(room.confidence), 3),
+        })
+    return rows
+
+
+def rooms_table(detection: Detection) -> Any:
+    """:func:`room_rows` as a pandas DataFrame indexed by room id (for notebooks)."""
+    import pandas as pd
+
+    return pd.DataFrame(room_rows(detection)).set_index("room") if detection.rooms else pd.DataFrame()
+
+
+def rooms_html(detection: Detection) -> str:
+    """:func:`room_rows` as a small HTML table (for the QA report)."""
+    head = "".join(f"<th>{h}</th>" for h in ("room", "name", "type", "area m²", "size as printed"))
+    body = []
+    for r in room_rows(detection):
+        area = "–" if r["area_m2"] is None else f"{r['area_m2']:.1f}{'' if r['area_source'] == 'printed' else ' (scaled)'}"
+        cells = (r["room"], r["name"] or "–", r["type"] or "–", area, r["printed_size"] or "–")
+        body.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    return f"<table class='rooms'><tr>{head}</tr>{''.join(body)}</table>"

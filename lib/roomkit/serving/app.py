@@ -106,6 +106,10 @@ class RoomkitApp:
         if self.config_error is None and engine is None:
             try:
                 self._engine = Engine.default()
+                if self.config.read_text:  # load the OCR models at boot, not in the first request
+                    from roomkit.text.ocr import available
+
+                    available()
             except Exception as exc:  # an import failure must show on /ping, not crash the worker
                 self._engine_error = f"cannot load the detector: {type(exc).__name__}: {exc}"
                 log.exception("detector_import_failed")

@@ -1,0 +1,142 @@
+"""Reading a plan's text: RapidOCR (PaddleOCR's PP-OCR models in ONNX) on one CPU thread.
+
+The engine and its models install from PyPI (``rapidocr`` ships the PP-OCRv6 small detection
+and recognition models inside its wheel, ``onnxruntime`` runs them); nothing is downloaded at
+run time and no system package is needed. The engine is built once per process, lazily, and
+shared (calls are serialized by a lock: one ONNX session per process, one thread each, so a
+worker never takes more than the one core it was sized for).
+
+Text is read once per plan, at a resolution capped by :data:`MAX_SIDE` (listing text is legible
+at 600–1000 px; larger plans are read downscaled, which keeps 2-MP plans within time).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+#: Longest side the text is read at (px). Small plans are read as they are.
+MAX_SIDE = 1024
+#: Lines the recognizer is less sure of than this are dropped.
+MIN_SCORE = 0.5
+#: Plans whose paper is darker than this (mean of B, G, R) are read inverted.
+DARK_PAPER = 110
+
+_log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_engine: Any = None
+_engine_error: str | None = None
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """One line of text found on the plan; ``box`` is its quadrilateral in original pixels."""
+
+    text: str
+    box: tuple[tuple[float, float], ...]
+    score: float
+
+    @property
+    def center(self) -> tuple[float, float]:
+        xs = [p[0] for p in self.box]
+        ys = [p[1] for p in self.box]
+        return (sum(xs) / len(xs), sum(ys) / len(ys))
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]:
+        xs = [p[0] for p in self.box]
+        ys = [p[1] for p in self.box]
+        return (min(xs), min(ys), max(xs), max(ys))
+
+    @property
+    def height(self) -> float:
+        x0, y0, x1, y1 = self.bbox
+        return min(x1 - x0, y1 - y0)  # rotated (vertical) lines: the short side
+
+
+def available() -> bool:
+    """Whether an OCR engine can be built in this environment."""
+    return _get_engine() is not None
+
+
+def _get_engine() -> Any:
+    global _engine, _engine_error
+    if _engine is not None or _engine_error is not None:
+        return _engine
+    with _lock:
+        if _engine is None and _engine_error is None:
+            try:
+                from rapidocr import RapidOCR  # lazy: ~0.3 s import, onnxruntime underneath
+
+                _engine = RapidOCR(
+                    params={
+                        "Global.log_level": "error",
+                        "Global.use_cls": False,  # 180° text is rare on plans; saves a model run
+                        "Det.limit_type": "max",
+                        "Det.limit_side_len": MAX_SIDE,
+                        "Rec.rec_batch_num": 16,
+                        "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+                        "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+                    }
+                )
+            except Exception as exc:  # missing package, broken model: no text, never a failure
+                _engine_error = f"{type(exc).__name__}: {exc}"
+                _log.warning("OCR unavailable, rooms get no names: %s", _engine_error)
+    return _engine
+
+
+def _as_bgr(image: np.ndarray) -> np.ndarray:
+    img = image
+    if img.dtype != np.uint8:
+        img = (img / 257).astype(np.uint8) if img.dtype == np.uint16 else np.clip(img, 0, 255).astype(np.uint8)
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    return img
+
+
+def read_text(
+    image: np.ndarray, *, max_side: int = MAX_SIDE, region: np.ndarray | None = None
+) -> tuple[TextLine, ...]:
+    """All text lines on a plan image (H×W gray or H×W×3 BGR), boxes in its pixel grid.
+
+    ``region``: an H×W mask; text outside it is not read (it is painted over with the paper's
+    colour first: dimension strings and titles around a building cost recognition time).
+    Returns ``()`` when no engine is available or the engine fails on this image: unreadable
+    text is never an error.
+    """
+    engine = _get_engine()
+    if engine is None or image is None or image.size == 0:
+        return ()
+    img = _as_bgr(image)
+    h, w = img.shape[:2]
+    sample = img.reshape(-1, 3)[:: max(1, h * w // 4096)]
+    if region is not None and region.shape[:2] == (h, w):
+        img = img.copy()
+        img[region == 0] = np.median(sample, axis=0).astype(np.uint8)  # the paper's colour
+    if float(np.median(sample.mean(axis=1))) < DARK_PAPER:
+        img = 255 - img  # light ink on dark paper (blueprints): the models read dark on light
+    scale = min(1.0, max_side / float(max(h, w)))
+    if scale < 1.0:
+        img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    try:
+        with _lock:
+            out = engine(img)
+    except Exception as exc:  # a model error on one odd image must not fail the request
+        _log.warning("OCR failed on a %dx%d image: %s", w, h, exc)
+        return ()
+    if out is None or getattr(out, "txts", None) is None:
+        return ()
+    lines = []
+    for box, text, score in zip(out.boxes, out.txts, out.scores):
+        text = str(text).strip()
+        if not text or float(score) < MIN_SCORE:
+            continue
+        pts = tuple((float(x) / scale, float(y) / scale) for x, y in np.asarray(box).reshape(-1, 2))
+        lines.append(TextLine(text=text, box=pts, score=float(score)))
+    return tuple(lines)

@@ -1,0 +1,339 @@
+"""Reading room names, dimensions and areas from the plan's text (roomkit.text)."""
+from __future__ import annotations
+
+import pytest
+
+from roomkit.text.parse import FT, M2_PER_FT2, parse_area, parse_dimensions
+from roomkit.text.vocab import TYPES, room_type
+
+
+# -- dimension strings ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text,width,length,unit",
+    [
+        ("3.97 x 3.61", 3.97, 3.61, "m"),
+        ("4.76x3.79", 4.76, 3.79, "m"),
+        ("4.63× 3.52", 4.63, 3.52, "m"),  # OCR keeps the multiplication sign
+        ("3.97m x 3.61m", 3.97, 3.61, "m"),
+        ("(4.5m x 3.3m)", 4.5, 3.3, "m"),
+        ("[4.7x2.9]", 4.7, 2.9, "m"),
+        ("3,97 X 3,61", 3.97, 3.61, "m"),  # decimal commas, capital X
+        ("1O.5 x 3.2O", 10.5, 3.2, "m"),  # O read for 0
+        ("3970 x 3610 mm", 3.97, 3.61, "m"),
+        ("13'0\" x 11'10\"", 13.0, 11 + 10 / 12, "ft"),
+        ("15'7 x 12'5", 15 + 7 / 12, 12 + 5 / 12, "ft"),
+        ("15’7 x 12’5", 15 + 7 / 12, 12 + 5 / 12, "ft"),  # typographic apostrophes
+        ("157 x 125", 15 + 7 / 12, 12 + 5 / 12, "ft"),  # apostrophes lost by OCR
+        ("911 x 1210", 9 + 11 / 12, 12 + 10 / 12, "ft"),
+        ("15' 4°x9 7°", 15 + 4 / 12, 9 + 7 / 12, "ft"),  # inch marks read as degrees, a foot mark lost
+        ("17'× 11'8", 17.0, 11 + 8 / 12, "ft"),
+        ("15ft 7in x 12ft 5in", 15 + 7 / 12, 12 + 5 / 12, "ft"),
+        ("14X17", 14.0, 17.0, "ft"),
+        ("4.76 x 3.79m (15'7 x 12'5)", 4.76, 3.79, "m"),  # both printed: the first
+    ],
+)
+def test_dimension_strings_parse_to_sides_and_unit(text, width, length, unit):
+    dims = parse_dimensions(text)
+    assert dims is not None, text
+    assert dims.unit == unit
+    assert dims.width == pytest.approx(width, abs=1e-6) and dims.length == pytest.approx(length, abs=1e-6)
+    factor = FT if unit == "ft" else 1.0
+    assert dims.area_m2 == pytest.approx(width * length * factor * factor)
+
+
+@pytest.mark.parametrize("text", ["Bedroom 2", "KITCHEN", "", "x", "1 x 2", "0.1 x 0.2", "999 x 999 x", "€X10", "2024"])
+def test_strings_without_a_plausible_size_parse_to_none(text):
+    assert parse_dimensions(text) is None
+
+
+@pytest.mark.parametrize(
+    "text,m2",
+    [
+        ("130 sq ft", 130 * M2_PER_FT2),
+        ("130sqft", 130 * M2_PER_FT2),
+        ("574 SQ. FT.", 574 * M2_PER_FT2),
+        ("54 SO. FT.", 54 * M2_PER_FT2),  # Q read as O
+        ("1,010 sq. ft.", 1010 * M2_PER_FT2),
+        ("12.4 m2", 12.4),
+        ("12.4 m²", 12.4),
+        ("12,4 m²", 12.4),
+        ("FLOOR AREA 85 sq m", 85.0),
+    ],
+)
+def test_area_strings_parse_to_square_metres(text, m2):
+    area = parse_area(text)
+    assert area is not None, text
+    assert area.m2 == pytest.approx(m2)
+    assert area.ft2 == pytest.approx(m2 / M2_PER_FT2)
+
+
+@pytest.mark.parametrize("text", ["12.4", "Bedroom", "3.97 x 3.61", "12.4m?"])
+def test_strings_without_an_area_parse_to_none(text):
+    assert parse_area(text) is None
+
+
+# -- room names -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name,kind",
+    [
+        ("Master Bedroom", "bedroom"),
+        ("BEDROOM #3", "bedroom"),
+        ("MASTER BR", "bedroom"),
+        ("DiningRoom", "dining"),  # glued by OCR
+        ("Reception Room", "living"),
+        ("RECEPTION/KITCHEN", "living"),  # the first room word decides
+        ("Kitchen/Diner", "kitchen"),
+        ("Family Bathroom", "bathroom"),  # a modifier does not beat a room word
+        ("Family Room", "living"),
+        ("W.C.", "bathroom"),
+        ("En-Suite", "bathroom"),
+        ("Landing", "hall"),
+        ("ENTRY", "hall"),
+        ("Walk-in Closet", "closet"),
+        ("CL.", "closet"),
+        ("Utility", "laundry"),
+        ("Garage", "garage"),
+        ("STUDY", "office"),
+        ("Store", "storage"),
+        ("PANTRY", "storage"),
+        ("ROOF TERRACE", "balcony"),
+        ("GAME ROOM", "other"),
+    ],
+)
+def test_room_names_map_to_the_vocabulary(name, kind):
+    assert room_type(name) == kind
+    assert kind in TYPES
+
+
+@pytest.mark.parametrize("text", ["3.97 x 3.61", "FIRST FLOOR", "IN", "Interior Courtyard", "", None])
+def test_text_that_names_no_room_has_no_type(text):
+    assert room_type(text) is None
+
+
+# -- whole plans: OCR once per plan, shared by the tests below ---------------------------------
+import json  # noqa: E402
+import math  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from roomkit.qa import evaluate as ev  # noqa: E402
+from roomkit.detector.config import DetectorConfig  # noqa: E402
+from roomkit.detector import detect_rooms  # noqa: E402
+from roomkit.errors import ConfigError  # noqa: E402
+from roomkit.plans.response import Detection  # noqa: E402
+from roomkit.qa.synth import generate_plan  # noqa: E402
+from roomkit.text.annotate import annotate  # noqa: E402
+from roomkit.text.ocr import TextLine, read_text  # noqa: E402
+
+ROOM_KEYS = {"id", "bounding_box", "polygon", "area_px", "confidence"}
+RESPONSE_KEYS = {"status", "processing_time_ms", "image", "detected_rooms"}
+
+
+def _generated():
+    """A small generated plan printing names and sizes (metric, imperial, m² and sq ft)."""
+    return generate_plan(3, "clean", room_dims=True, size=(700, 800), furniture=0.0, footprints=("rect",),
+                         rooms=(4, 5), wall_vary=0.0)
+
+
+@pytest.fixture(scope="module")
+def generated():
+    plan = _generated()
+    return plan, detect_rooms(plan.image)
+
+
+def _two_name_plan() -> np.ndarray:
+    """One region holding two room names: a partition open over half its length between them."""
+    img = np.full((600, 1000), 255, np.uint8)
+    cv2.rectangle(img, (50, 50), (950, 550), 0, 12)
+    # From the top and from the bottom, open 260 px between: far too wide for a doorway.
+    cv2.line(img, (500, 50), (500, 170), 0, 8)
+    cv2.line(img, (500, 430), (500, 550), 0, 8)
+    cv2.putText(img, "KITCHEN", (170, 310), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 2, cv2.LINE_AA)
+    cv2.putText(img, "BEDROOM", (640, 310), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 2, cv2.LINE_AA)
+    return img
+
+
+@pytest.fixture(scope="module")
+def two_names():
+    img = _two_name_plan()
+    return img, read_text(img), detect_rooms(img, DetectorConfig(read_text=False))
+
+
+def test_a_generated_plan_gives_back_its_names_types_and_areas(generated):
+    plan, det = generated
+    truth = plan.truth("p")
+    score = ev.score_plan(det, truth)
+    assert score.f1() == 1.0
+    for m in score.matches:
+        printed = plan.rooms[m.truth_index]
+        room = det.rooms[m.pred_index].text
+        assert room.name == printed["name"]
+        assert room.type == printed["type"]
+        assert room.area["m2"] == pytest.approx(printed["area_m2"], rel=0.01)
+        dims = parse_dimensions(printed["size_text"])
+        if dims is not None:  # read as printed (the text as OCR gives it back: "x" may come as "×")
+            assert room.dimensions["source"] == "printed" and room.dimensions["unit"] == dims.unit
+            assert (room.dimensions["width"], room.dimensions["length"]) == (round(dims.width, 3), round(dims.length, 3))
+    text = ev.score_text(score, det, truth)
+    assert text.type_accuracy == 1.0 and text.area_within == 1.0
+    # Both metric and imperial sizes are printed on it, and the scale follows from them.
+    assert {r.text.dimensions["unit"] for r in det.rooms if r.text.dimensions} == {"m", "ft"}
+    assert det.scale["source"] == "printed" and det.scale["rooms"] >= 2
+    assert det.timings_ms["detect"] + det.timings_ms["text"] == pytest.approx(det.processing_time_ms)
+
+
+def test_a_region_holding_two_names_is_split_between_them(two_names):
+    img, lines, det = two_names
+    assert len(det.rooms) == 1  # the detector alone sees one room
+    merged = annotate(det, img, lines=lines, evidence=False)
+    assert merged.rooms[0].text.name == "KITCHEN / BEDROOM" and len(merged.rooms) == 1
+    split = annotate(det, img, lines=lines, evidence=True)
+    assert [r.text.name for r in split.rooms] == ["KITCHEN", "BEDROOM"]
+    assert [r.text.type for r in split.rooms] == ["kitchen", "bedroom"]
+    assert [f["code"] for f in split.flags] == ["split_by_text"]
+    # Split at the partition: each part is one half of the region.
+    xs = [max(x for x, _ in r.polygon) for r in split.rooms]
+    assert abs(xs[0] - 500) <= 6
+    assert sum(r.area_px for r in split.rooms) == pytest.approx(det.rooms[0].area_px, rel=0.02)
+
+
+def test_a_region_holding_two_names_without_a_narrowing_is_kept_and_flagged(two_names):
+    img, lines, _det = two_names
+    clean = img.copy()
+    clean[60:540, 495:506] = 255  # no partition at all: one open room, nothing to cut along
+    det = detect_rooms(clean, DetectorConfig(read_text=False))
+    out = annotate(det, clean, lines=lines, evidence=True)
+    assert len(out.rooms) == 1
+    assert [f["code"] for f in out.flags] == ["merged_rooms"]
+
+
+def test_light_text_on_dark_paper_is_read(two_names):
+    img, lines, _det = two_names
+    inverted = read_text(255 - img)  # a blueprint: white ink on dark paper
+    assert [ln.text for ln in inverted] == [ln.text for ln in lines] == ["KITCHEN", "BEDROOM"]
+
+
+def test_read_text_false_gives_the_rooms_alone(two_names):
+    img, _lines, det = two_names
+    out = det.to_response()
+    assert set(out) == RESPONSE_KEYS
+    assert all(set(r) == ROOM_KEYS for r in out["detected_rooms"])
+    assert set(det.to_geojson()["features"][0]["properties"]) == {"id", "area_px", "confidence"}
+    on = annotate(det, img, lines=(), evidence=False).to_response()
+    assert [{k: r[k] for k in ROOM_KEYS} for r in on["detected_rooms"]] == out["detected_rooms"]
+    with pytest.raises(ConfigError, match="read_text"):
+        DetectorConfig.from_dict({"read_text": "yes"})
+    with pytest.raises(ConfigError, match="text_evidence"):
+        DetectorConfig.from_dict({"text_evidence": 1})
+
+
+def test_unreadable_or_broken_text_never_fails(two_names):
+    img, _lines, det = two_names
+    nan = float("nan")
+    junk = [
+        TextLine("BEDROOM", ((nan, nan), (nan, 1.0), (2.0, nan), (nan, nan)), 0.9),  # a broken box
+        TextLine("%%%%", ((-50.0, -50.0), (-10.0, -50.0), (-10.0, -40.0), (-50.0, -40.0)), 0.9),
+        TextLine("99999 x 0.0001 sq ft", ((100.0, 100.0), (300.0, 100.0), (300.0, 120.0), (100.0, 120.0)), 0.9),
+    ]
+    out = annotate(det, img, lines=junk)
+    assert len(out.rooms) == len(det.rooms)
+    assert all(r.text is not None and r.text.name is None for r in out.rooms)
+    assert json.loads(json.dumps(out.to_response()))["status"] == "success"
+    # A page of noise: text read, nothing to name, no failure.
+    noise = np.random.default_rng(0).integers(0, 256, (300, 400), dtype=np.uint8)
+    assert detect_rooms(noise).status == "success"
+    assert read_text(np.zeros((0, 0), np.uint8)) == ()
+
+
+def test_responses_carry_the_text_fields_and_read_back(generated):
+    _plan, det = generated
+    data = json.loads(det.to_json())
+    assert set(data) >= RESPONSE_KEYS | {"processing_time_breakdown_ms", "scale", "text_flags"}
+    room = data["detected_rooms"][0]
+    assert {"name", "type", "dimensions", "area"} <= set(room)
+    back = Detection.from_response(data)
+    assert [r.text for r in back.rooms] == [
+        replace(r.text, dimensions=dict(r.text.dimensions) if r.text.dimensions else None) for r in det.rooms
+    ]
+    assert back.to_response() == data
+    props = det.to_geojson()["features"][0]["properties"]
+    assert {"name", "type", "area"} <= set(props)
+    assert det.type_summary() and all(not math.isnan(r.area_px) for r in det.rooms)
+
+
+def test_qa_tables_and_overlays_show_names_types_and_areas(generated, tmp_path):
+    from roomkit.cli.detect import draw_overlay, room_text_lines
+    from roomkit.qa.viz import room_rows, rooms_html
+
+    plan, det = generated
+    rows = room_rows(det)
+    assert [r["type"] for r in rows] == [r.text.type for r in det.rooms]
+    assert all(r["area_m2"] and r["area_source"] == "printed" for r in rows)
+    assert "MASTER BR" in rooms_html(det)
+    named = next(r for r in det.rooms if r.text.name)
+    assert room_text_lines(named)[0] == named.text.name and room_text_lines(named)[1].endswith(" m2")
+    plain = draw_overlay(plan.image, replace(det, rooms=tuple(replace(r, text=None) for r in det.rooms)))
+    assert (draw_overlay(plan.image, det) != plain).any()  # the names and areas are drawn
+
+
+# -- over HTTP against the real server --------------------------------------------------------
+@pytest.mark.slow
+def test_server_responses_with_text_validate_against_the_openapi_document(tmp_path):
+    from jsonschema import Draft202012Validator
+
+    from roomkit.serving import OPENAPI_PATH
+    from serving_support import ServerProcess, call
+
+    spec = json.loads(OPENAPI_PATH.read_text())
+
+    def validator(path: str, ctype: str) -> Draft202012Validator:
+        schema = spec["paths"][path]["post"]["responses"]["200"]["content"][ctype]["schema"]
+        return Draft202012Validator({**schema, "components": spec["components"]})
+
+    plan = _generated()
+    body = plan.encode()
+    ctype = "image/png" if plan.extension == ".png" else "image/jpeg"
+    proc = ServerProcess.roomkit_serve(tmp_path, workers=1)
+    try:
+        assert proc.wait_until_listening().status == 200
+        reply = call(proc.port, "POST", "/invocations", body, {"Content-Type": ctype})
+        assert reply.status == 200, reply.body[:500]
+        data = reply.json()
+        validator("/invocations", "application/json").validate(data)
+        assert {r["type"] for r in data["detected_rooms"]} >= {"kitchen", "living", "dining", "bedroom"}
+        assert all(r["area"]["source"] == "printed" for r in data["detected_rooms"])
+        assert set(data["processing_time_breakdown_ms"]) == {"detect", "text"}
+        geo = call(proc.port, "POST", "/invocations", body, {"Content-Type": ctype, "Accept": "application/geo+json"})
+        assert geo.status == 200
+        validator("/invocations", "application/geo+json").validate(geo.json())
+        assert geo.json()["features"][0]["properties"]["type"] != "unknown"
+        # Switched off per request: today's response, exactly its fields.
+        off = call(proc.port, "POST", "/invocations", body,
+                   {"Content-Type": ctype, "X-Amzn-SageMaker-Custom-Attributes": "config.read_text=false"})
+        assert off.status == 200
+        validator("/invocations", "application/json").validate(off.json())
+        assert set(off.json()) == RESPONSE_KEYS
+        assert all(set(r) == ROOM_KEYS for r in off.json()["detected_rooms"])
+        bad = call(proc.port, "POST", "/invocations", body,
+                   {"Content-Type": ctype, "X-Amzn-SageMaker-Custom-Attributes": "config.read_text=maybe"})
+        assert bad.status == 400 and "read_text" in bad.json()["error"]["message"]
+    finally:
+        proc.stop()
+
+
+def test_roomkit_eval_scores_types_and_areas(generated, tmp_path):
+    import subprocess
+    import sys
+
+    plan, det = generated
+    plan.save(tmp_path / "truth", "plan")
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "pred" / "plan.json").write_text(det.to_json())
+    done = subprocess.run([sys.executable, "-m", "roomkit", "eval", "--truth", str(tmp_path / "truth"),
+                           "--pred", str(tmp_path / "pred")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1].startswith("F1@0.5=1.000")
+    assert lines[-2].startswith("type accuracy 1.000") and "area within 5 % 1.000" in lines[-2]
