@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from roomkit.aws import submit as sub
+from roomkit.aws.transform import transform
 from roomkit.aws.jobs import load_jobs
 from roomkit.plans.response import Detection
 
@@ -144,7 +145,7 @@ def test_cli_submit_wait_and_results(local, tmp_path, monkeypatch, capsys):
 def test_transform_writes_batch_outputs_and_the_same_rows(local):
     aws, session, deployment, _ = local
     plans = [p for p in sample_plans() if p.suffix == ".png"][:2] + [p for p in sample_plans() if p.suffix == ".jpg"][:1]
-    result = sub.transform(plans, deployment, session, progress=False)
+    result = transform(plans, deployment, session, progress=False)
     assert result.status == "Completed" and len(result.job_names) == 2  # one job per content type
     sm = session.client("sagemaker")
     for name in result.job_names:

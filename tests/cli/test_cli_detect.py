@@ -65,7 +65,7 @@ def assert_response(data: dict, width: int, height: int, truth: list) -> None:
     score = score_plan(Detection.from_response(data), truth)
     assert score.tp(0.75) == len(truth), score
     for room in data["detected_rooms"]:
-        # The rooms' shape, plus what the plan's text says (read_text, on by default).
+        # The rooms' shape, plus what the plan's text says when read_text is on.
         assert set(room) - {"name", "type", "dimensions", "area"} == {"id", "bounding_box", "polygon", "area_px", "confidence"}
         assert all(0 <= v <= 1000 for v in room["bounding_box"])
         assert all(0 <= v <= 1000 for p in room["polygon"] for v in p)

@@ -127,6 +127,8 @@ from roomkit.qa.synth import generate_plan  # noqa: E402
 from roomkit.text.annotate import annotate  # noqa: E402
 from roomkit.text.ocr import TextLine, read_text  # noqa: E402
 
+TEXT_ON = DetectorConfig(read_text=True)  # reading text is off by default
+
 ROOM_KEYS = {"id", "bounding_box", "polygon", "area_px", "confidence"}
 RESPONSE_KEYS = {"status", "processing_time_ms", "image", "detected_rooms"}
 
@@ -140,7 +142,7 @@ def _generated():
 @pytest.fixture(scope="module")
 def generated():
     plan = _generated()
-    return plan, detect_rooms(plan.image)
+    return plan, detect_rooms(plan.image, TEXT_ON)
 
 
 def _two_name_plan() -> np.ndarray:
@@ -243,7 +245,7 @@ def test_unreadable_or_broken_text_never_fails(two_names):
     assert json.loads(json.dumps(out.to_response()))["status"] == "success"
     # A page of noise: text read, nothing to name, no failure.
     noise = np.random.default_rng(0).integers(0, 256, (300, 400), dtype=np.uint8)
-    assert detect_rooms(noise).status == "success"
+    assert detect_rooms(noise, TEXT_ON).status == "success"
     assert read_text(np.zeros((0, 0), np.uint8)) == ()
 
 
@@ -295,7 +297,10 @@ def test_server_responses_with_text_validate_against_the_openapi_document(tmp_pa
     plan = _generated()
     body = plan.encode()
     ctype = "image/png" if plan.extension == ".png" else "image/jpeg"
-    proc = ServerProcess.roomkit_serve(tmp_path, workers=1)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"read_text": True}))  # off by default
+    proc = ServerProcess.roomkit_serve(tmp_path, workers=1, model_dir=model)
     try:
         assert proc.wait_until_listening().status == 200
         reply = call(proc.port, "POST", "/invocations", body, {"Content-Type": ctype})

@@ -158,7 +158,7 @@ CHECK_NAMES = (
 
 def _without_time(doc: Any) -> Any:
     if isinstance(doc, dict):
-        return {k: v for k, v in doc.items() if k != "processing_time_ms"}
+        return {k: v for k, v in doc.items() if k not in ("processing_time_ms", "processing_time_breakdown_ms")}
     return doc
 
 
