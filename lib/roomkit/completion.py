@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 PROBE_BATCH = 1000  # HEAD requests per S3 fallback sweep at most
 LIST_MIN_JOBS = 20  # a batch prefix with at least this many pending jobs is listed, not HEADed
 SQS_BATCH = 10  # ReceiveMessage's maximum per call
+MAX_BATCH_PAUSE = 2.0  # seconds a reader may pause to let a batch fill
 
 
 def wait(
@@ -70,10 +71,13 @@ def wait(
     Passing an earlier :class:`WaitResult` continues from it.
 
     After a poll that brought fewer than ten messages while jobs are still pending, the next
-    poll waits ``batch_window`` seconds, so that notifications arriving one by one are read ten
-    at a time: SQS bills each request, and in local mode every poll costs CPU on the cores that
-    run the model. A completion is seen at most that much later. ``readers`` bounds the
-    concurrent ReceiveMessage calls while a backlog is drained (1: a single reader).
+    poll waits at least ``batch_window`` seconds — longer, up to :data:`MAX_BATCH_PAUSE`, when
+    notifications arrive slower than ten per window, about as long as ten take at the rate just
+    seen — so that notifications arriving one by one are read ten at a time: SQS bills each
+    request, and in local mode every poll costs CPU on the cores that run the model. A
+    completion is seen at most that much later; ``batch_window=0`` polls without pausing.
+    ``readers`` bounds the concurrent ReceiveMessage calls while a backlog is drained (1: a
+    single reader).
     """
     target = target_of(deployment)
     if isinstance(jobs, WaitResult):
@@ -201,7 +205,9 @@ def _take(note: AsyncNotification, completions: Mapping[str, Completion], record
 class _Readers:
     """The threads that read the notification queue for one ``wait``.
 
-    Reader 0 long-polls (``wait_s``) all along; after a partial batch it pauses ``batch_window``.
+    Reader 0 long-polls (``wait_s``) all along; after a partial batch it pauses ``batch_window``
+    or, when notifications come slower, about as long as ten take at the rate just seen (at most
+    :data:`MAX_BATCH_PAUSE`).
     Readers 1… poll only while batches come back full (a backlog), with 1-s long polls, and park
     as soon as one of theirs is not full. A reader hands our notifications to ``results`` and
     then deletes their messages; a reader whose answer comes back after :meth:`close` hands
@@ -254,6 +260,7 @@ class _Readers:
         return left
 
     def _run(self, index: int) -> None:
+        since = time.monotonic()  # start of the span the next batch covers
         while not self._stop.is_set():
             if index > 0 and not self._surge.is_set():
                 self._surge.wait(1.0)
@@ -295,7 +302,11 @@ class _Readers:
             if index > 0 and not full:
                 continue  # park (or stop) until the next surge
             if index == 0 and not full and notes and self.batch_window > 0:
-                self._stop.wait(self.batch_window)
+                # Pause for the batch to fill: ten at the rate this batch arrived at.
+                rate = len(messages) / max(1e-3, time.monotonic() - since)
+                self._stop.wait(min(MAX_BATCH_PAUSE, max(self.batch_window, (SQS_BATCH - len(messages)) / rate)))
+            if index == 0 and messages:
+                since = time.monotonic()
 
     def _delete(self, entries: list[dict[str, str]]) -> None:
         if not entries:
