@@ -18,10 +18,12 @@ messages are kept in
 - a deque of messages that are ready (visible and not delayed);
 - a heap of the hidden ones (received and invisible, or delayed), by the time they turn visible;
 - a dict from every receipt handle a live message has had to the message,
+- counters of ready, invisible and delayed messages,
 
 so a receive pops from the deque (after moving due entries off the heap), a delete and a
-visibility change are dictionary look-ups, and attribute reads count only the hidden heap. Entries
-of the deque and heap are invalidated by the version, not removed (removal would be O(N)). FIFO
+visibility change are dictionary look-ups, and attribute reads (which moto does on every send)
+read the counters. Entries of the deque and heap are invalidated by the version, not removed
+(removal would be O(N)); both are rebuilt when stale entries outnumber live messages. FIFO
 queues stay moto's own. Process-wide and idempotent: moto's state is per process anyway.
 
 Semantics kept from moto/SQS: at-least-once delivery with visibility timeouts (0 included: the
