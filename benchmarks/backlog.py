@@ -256,11 +256,14 @@ def client(args: argparse.Namespace) -> int:
     paths = (plans / f"{i:05d}.png" for i in range(args.n))
 
     cpu = _cpu
-    c0, t0 = cpu(), time.perf_counter()
+    def rss() -> float:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    r0, c0, t0 = rss(), cpu(), time.perf_counter()
     jobs = submit(paths, deployment, session, max_workers=args.submit_workers, progress=False)
-    c1, t1 = cpu(), time.perf_counter()
+    r1, c1, t1 = rss(), cpu(), time.perf_counter()
     done = wait(jobs, deployment, session, timeout=3 * 3600, progress=False)
-    c2, t2 = cpu(), time.perf_counter()
+    r2, c2, t2 = rss(), cpu(), time.perf_counter()
     rows = results(done, deployment, session)
     c3, t3 = cpu(), time.perf_counter()
 
@@ -284,7 +287,8 @@ def client(args: argparse.Namespace) -> int:
         "submit_s": t1 - t0, "wait_s": t2 - t1, "results_s": t3 - t2, "total_s": t3 - t0,
         "lag_s": lag,
         "client_cpu": {"submit": c1 - c0, "wait": c2 - c1, "results": c3 - c2},
-        "client_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "client_peak_rss_mb": rss(),
+        "client_rss_mb": {"start": r0, "submit": r1, "wait": r2},
         "jobs": len(jobs), "submit_errors": sum(1 for j in jobs if j.error),
         "completions": len(done.completions), "duplicates": done.duplicates,
         "from_s3": sum(1 for c in done.completions.values() if c.source == "s3"),
@@ -304,7 +308,10 @@ def show(r: dict) -> None:
     print(f"  submit {r['submit_s']:8.1f} s   wait {r['wait_s']:7.1f} s (lag after the last completion "
           f"{r['lag_s']:.1f} s)   results {r['results_s']:6.1f} s   total {r['total_s']:8.1f} s "
           f"= {n / r['total_s']:.1f} plans/s;  wait = {100 * r['wait_s'] / r['total_s']:.0f} % of total")
-    print(f"  peak RSS: client {r['client_peak_rss_mb']:.0f} MB, local mode {r['local_peak_rss_mb']:.0f} MB")
+    steps = r.get("client_rss_mb", {})
+    by_phase = ", ".join(f"after {k} {v:.0f}" for k, v in steps.items() if k != "start")
+    print(f"  peak RSS: client {r['client_peak_rss_mb']:.0f} MB (before submit {steps.get('start', 0):.0f}, "
+          f"{by_phase}, after results = peak), local mode {r['local_peak_rss_mb']:.0f} MB")
     cc = r["client_cpu"]
     kinds = r["local_threads_s"]
     known = sum(kinds.get(k, 0.0) for k in ("moto", "runtime API", "runtime jobs"))

@@ -302,9 +302,10 @@ class _Readers:
             if index > 0 and not full:
                 continue  # park (or stop) until the next surge
             if index == 0 and not full and notes and self.batch_window > 0:
-                # Pause for the batch to fill: ten at the rate this batch arrived at.
+                # This poll emptied the queue: pause until ten more may have arrived at the rate
+                # this batch came in.
                 rate = len(messages) / max(1e-3, time.monotonic() - since)
-                self._stop.wait(min(MAX_BATCH_PAUSE, max(self.batch_window, (SQS_BATCH - len(messages)) / rate)))
+                self._stop.wait(min(MAX_BATCH_PAUSE, max(self.batch_window, SQS_BATCH / rate)))
             if index == 0 and messages:
                 since = time.monotonic()
 
