@@ -5,8 +5,9 @@ to the clients of the :class:`~roomkit.aws.AwsSession` it is given.
 
 Identity and re-submission
     Every plan is identified by its content hash (``plan_key``: SHA-256 of the bytes for local
-    files). Its upload key is ``<input prefix>/<plan_key[:16]>/<filename>`` (uploaded once: an
-    object already there with the same size is not sent again) and its ``InferenceId`` is
+    files). Its upload key is ``<input prefix>/<plan_key[:16]>/<filename>`` (a plan over 1 MiB
+    is uploaded once: an object already there with the same size is not sent again; a smaller
+    one is simply put again, same key and bytes) and its ``InferenceId`` is
     ``<plan_key[:40]>-<12 hex>``: the prefix makes a re-submitted plan recognizable in
     notifications, S3 and logs, the suffix makes each invocation distinct so completions are
     never confused (the suffix is fixed before the first attempt, so a retried call after a lost
