@@ -1,9 +1,9 @@
 """Detector accuracy: F1 at IoU 0.5 / 0.75 and mean matched IoU, against the naive baseline.
 
-Three plan sets, each scored with ``roomkit.evaluate`` (one-to-one polygon matching):
+Three plan sets, each scored with ``roomkit.qa.evaluate`` (one-to-one polygon matching):
 
 * ``samples``  — the committed ``data/samples/`` plans;
-* ``synth``    — ``--count`` freshly generated ``roomkit.synth`` plans cycling every style
+* ``synth``    — ``--count`` freshly generated ``roomkit.qa.synth`` plans cycling every style
   (``--styles`` to choose), with a per-style breakdown;
 * ``real``     — the real listing plans in ``../shared/data/real-plans-dev`` (or
   ``$ROOMKIT_REAL_PLANS``) when that folder exists; skipped otherwise.
@@ -31,11 +31,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from roomkit import evaluate as ev  # noqa: E402
-from roomkit.config import DetectorConfig  # noqa: E402
+from roomkit.qa import evaluate as ev  # noqa: E402
+from roomkit.detector.config import DetectorConfig  # noqa: E402
 from roomkit.detector import detect_rooms  # noqa: E402
-from roomkit.imageio import load_image  # noqa: E402
-from roomkit.response import Detection, order_and_number  # noqa: E402
+from roomkit.plans.imageio import load_image  # noqa: E402
+from roomkit.plans.response import Detection, order_and_number  # noqa: E402
 
 Detector = Callable[[np.ndarray], Detection]
 
@@ -69,7 +69,7 @@ def _plans_from_dir(directory: Path, limit: int | None) -> Iterable[tuple[str, n
 
 
 def _synth_plans(count: int, seed: int, styles: list[str] | None):
-    from roomkit import synth
+    from roomkit.qa import synth
 
     for name, plan in synth.iter_plans(count, seed=seed, styles=styles):
         yield name, plan.image, plan.truth(name)

@@ -21,7 +21,7 @@ the serving processes are its children) gets an async deployment, and a fresh cl
 
 At the end the time ratio between the two largest sizes (e.g. 10k/5k) shows whether the cost
 grows linearly (2.0 for twice the plans). Plans are 400 px wide synthetic plans
-(:mod:`roomkit.synth`), 40 drawings made distinct by one pixel each, cached in ``--plans-dir``.
+(:mod:`roomkit.qa.synth`), 40 drawings made distinct by one pixel each, cached in ``--plans-dir``.
 The machine's other load skews every timing: the load average is printed with each run.
 """
 from __future__ import annotations
@@ -48,7 +48,7 @@ def make_plans(folder: Path, count: int) -> None:
     """``count`` distinct 400-px-wide PNG plans ``00000.png``…; existing ones are kept."""
     import cv2
 
-    from roomkit.synth import generate_plan
+    from roomkit.qa.synth import generate_plan
 
     folder.mkdir(parents=True, exist_ok=True)
     missing = [i for i in range(count) if not (folder / f"{i:05d}.png").exists()]
@@ -177,7 +177,7 @@ def _timed(app, kind: str, totals: dict, lock: threading.Lock):
 
 def host(args: argparse.Namespace) -> int:
     """The local-mode process: LocalAWS and an async deployment; CPU and memory figures at exit."""
-    from roomkit.deploy import DeploymentSpec, deploy
+    from roomkit.aws.deploy import DeploymentSpec, deploy
     from roomkit.local import LocalAWS
 
     stop = threading.Event()
@@ -248,7 +248,7 @@ def run_size(n: int, args: argparse.Namespace, plans: Path) -> dict:
 def client(args: argparse.Namespace) -> int:
     """The submitting process: deploy, then submit → wait → results, timed; a JSON report."""
     import roomkit.aws
-    from roomkit.submit import results, submit, target_of, wait
+    from roomkit.aws.submit import results, submit, target_of, wait
 
     session = roomkit.aws.session("local")
     deployment = target_of(Path(args.work) / "deployment.json")

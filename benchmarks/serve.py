@@ -37,7 +37,7 @@ def sample_plans(directory: Path, limit: int) -> list[tuple[str, bytes, str]]:
     files = sorted(p for p in directory.glob("*") if p.suffix.lower() in TYPES) if directory.is_dir() else []
     if files:
         return [(p.name, p.read_bytes(), TYPES[p.suffix.lower()]) for p in files[:limit]]
-    from roomkit.synth import generate_plan
+    from roomkit.qa.synth import generate_plan
 
     plans = []
     for seed in range(limit):
@@ -52,8 +52,8 @@ def detector_throughput(plans, workers: int, seconds: float) -> tuple[float, flo
     import cv2
 
     from roomkit import detect_rooms
-    from roomkit.config import DetectorConfig
-    from roomkit.imageio import load_image
+    from roomkit.detector.config import DetectorConfig
+    from roomkit.plans.imageio import load_image
     from roomkit.serving.options import available_cpus
 
     cv2.setNumThreads(max(1, available_cpus() // workers))
@@ -74,8 +74,8 @@ def _detector_loop(args) -> tuple[int, float]:
     import cv2
 
     from roomkit import detect_rooms
-    from roomkit.config import DetectorConfig
-    from roomkit.imageio import load_image
+    from roomkit.detector.config import DetectorConfig
+    from roomkit.plans.imageio import load_image
     from roomkit.serving.options import available_cpus
 
     cv2.setNumThreads(max(1, available_cpus() // workers))
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
 
     plans = sample_plans(args.samples, args.plans)
     mb = sum(len(d) for _, d, _ in plans) / len(plans) / 1e6
-    print(f"plans: {len(plans)} from {args.samples if args.samples.is_dir() and plans[0][0][:6] != 'synth-' else 'roomkit.synth'}"
+    print(f"plans: {len(plans)} from {args.samples if args.samples.is_dir() and plans[0][0][:6] != 'synth-' else 'roomkit.qa.synth'}"
           f" (mean {mb:.2f} MB); machine: {available_cpus()} CPUs, load {os.getloadavg()[0]:.1f}")
     single_rps, single_ms, single_cpu_ms = detector_throughput(plans, w, args.seconds)
     ideal = single_rps * w

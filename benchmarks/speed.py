@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from roomkit.config import DetectorConfig  # noqa: E402
+from roomkit.detector.config import DetectorConfig  # noqa: E402
 from roomkit.detector import detect_rooms  # noqa: E402
 
 TWO_MP = 2_000_000
@@ -59,7 +59,7 @@ def _plans(n_synth: int, seed: int) -> list[tuple[str, bytes]]:
         if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"):
             plans.append((path.name, path.read_bytes()))
     if n_synth:
-        from roomkit import synth
+        from roomkit.qa import synth
 
         styles = [s for s in synth.style_names() if s not in ("random", "blank", "large")]
         for i in range(n_synth):
@@ -77,9 +77,9 @@ _RSS_CHILD = r"""
 import json, resource, sys, time
 import numpy as np
 sys.path.insert(0, sys.argv[2])
-from roomkit.config import DetectorConfig
+from roomkit.detector.config import DetectorConfig
 from roomkit.detector import detect_rooms
-from roomkit.imageio import load_image
+from roomkit.plans.imageio import load_image
 def hwm_kb():
     # VmHWM is this process's own peak RSS; ru_maxrss is carried over from the parent across
     # exec on Linux, so it can only be trusted when it is not smaller than VmHWM.
@@ -107,7 +107,7 @@ _SCAN_CHILD = r"""
 import sys
 import cv2, numpy as np
 sys.path.insert(0, sys.argv[2])
-from roomkit import synth
+from roomkit.qa import synth
 plan = synth.generate_plan([7, 0], "clean", size=(2400, 3000))
 img = cv2.cvtColor(plan.image, cv2.COLOR_BGR2GRAY)
 img = cv2.resize(img, (12000, 9000), interpolation=cv2.INTER_LINEAR)

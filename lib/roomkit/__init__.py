@@ -1,9 +1,9 @@
 """roomkit: find the rooms in architectural blueprints; serve the detector on SageMaker Async.
 
-The public API is small and imported lazily, so that AWS-side modules (``roomkit.trigger``,
-``roomkit.deploy``) can be imported without pulling OpenCV in, and OpenCV-side modules never
-pull boto3 in. The AWS workflow lives in its modules (``roomkit.deploy.deploy``,
-``roomkit.submit.submit``): a function named like its module would shadow the module here.
+The public API is small and imported lazily, so that AWS-side modules (``roomkit.aws.trigger``,
+``roomkit.aws.deploy``) can be imported without pulling OpenCV in, and OpenCV-side modules never
+pull boto3 in. The AWS workflow lives in its modules (``roomkit.aws.deploy.deploy``,
+``roomkit.aws.submit.submit``): a function named like its module would shadow the module here.
 """
 from __future__ import annotations
 
@@ -14,28 +14,28 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "detect_rooms": "roomkit.detector",
-    "load_image": "roomkit.imageio",
-    "Detection": "roomkit.response",
-    "Room": "roomkit.response",
-    "DetectorConfig": "roomkit.config",
+    "load_image": "roomkit.plans.imageio",
+    "Detection": "roomkit.plans.response",
+    "Room": "roomkit.plans.response",
+    "DetectorConfig": "roomkit.detector.config",
     "RoomkitError": "roomkit.errors",
     "InputError": "roomkit.errors",
     "ConfigError": "roomkit.errors",
     "serve": "roomkit.serving",
-    "DeploymentSpec": "roomkit.deploy_spec",
-    "Deployment": "roomkit.deployment",
+    "DeploymentSpec": "roomkit.aws.spec",
+    "Deployment": "roomkit.aws.deployment",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from roomkit.config import DetectorConfig
+    from roomkit.detector.config import DetectorConfig
     from roomkit.detector import detect_rooms
     from roomkit.errors import ConfigError, InputError, RoomkitError
-    from roomkit.imageio import load_image
-    from roomkit.response import Detection, Room
-    from roomkit.deploy_spec import DeploymentSpec
-    from roomkit.deployment import Deployment
+    from roomkit.plans.imageio import load_image
+    from roomkit.plans.response import Detection, Room
+    from roomkit.aws.spec import DeploymentSpec
+    from roomkit.aws.deployment import Deployment
     from roomkit.serving import serve
 
 

@@ -2,7 +2,7 @@
 
 Runs the detector on every plan in ``data/samples/``, writes ``OUT/<stem>.json`` (the API
 response) and ``OUT/<stem>.overlay.png`` (rooms filled, ground truth outlined in dark green),
-scores each plan against its ``<stem>.json`` ground truth with :mod:`roomkit.evaluate`, and
+scores each plan against its ``<stem>.json`` ground truth with :mod:`roomkit.qa.evaluate`, and
 prints a per-plan table and an overall line. ``OUT/summary.json`` holds the full scores.
 """
 from __future__ import annotations
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         detect_file, draw_overlay, expand_paths, load_config, make_output_dir, write_atomic, write_outputs,
     )
     from roomkit.errors import InputError
-    from roomkit.evaluate import Summary, load_truth, score_plan
+    from roomkit.qa.evaluate import Summary, load_truth, score_plan
 
     config = load_config(args.config, None)
     samples = find_samples(args.samples)

@@ -1,6 +1,6 @@
 """``roomkit deploy``, ``roomkit teardown`` and ``roomkit trigger``: the endpoint's lifecycle.
 
-``deploy`` reads a YAML/JSON :class:`~roomkit.deploy_spec.DeploymentSpec`, creates or updates
+``deploy`` reads a YAML/JSON :class:`~roomkit.aws.spec.DeploymentSpec`, creates or updates
 everything and writes the deployment manifest the other commands take (default: beside the
 spec, ``<spec stem>.deployment.json``). ``teardown`` removes the endpoint (``--all``: also the
 trigger, queue, topics, role and buckets roomkit created). ``trigger deploy|remove`` manages the
@@ -87,7 +87,7 @@ def _session(args: argparse.Namespace, *, mode: str | None = None, region: str |
 
 
 def _load(args: argparse.Namespace):
-    from roomkit.deployment import Deployment
+    from roomkit.aws.deployment import Deployment
 
     deployment = Deployment.load(args.deployment)
     if args.mode and args.mode != deployment.mode:
@@ -96,8 +96,8 @@ def _load(args: argparse.Namespace):
 
 
 def run_deploy(args: argparse.Namespace) -> int:
-    from roomkit.deploy import deploy
-    from roomkit.deploy_spec import DeploymentSpec
+    from roomkit.aws.deploy import deploy
+    from roomkit.aws.spec import DeploymentSpec
 
     spec = DeploymentSpec.from_file(args.spec)
     manifest = args.manifest or args.spec.with_name(f"{args.spec.stem}.deployment.json")
@@ -117,7 +117,7 @@ def run_deploy(args: argparse.Namespace) -> int:
 
 
 def run_teardown(args: argparse.Namespace) -> int:
-    from roomkit.deploy import teardown
+    from roomkit.aws.deploy import teardown
 
     deployment, session = _load(args)
     had_trigger = deployment.trigger is not None
@@ -132,7 +132,7 @@ def run_teardown(args: argparse.Namespace) -> int:
 
 
 def run_trigger_deploy(args: argparse.Namespace) -> int:
-    from roomkit.trigger_deploy import deploy_trigger
+    from roomkit.aws.trigger_deploy import deploy_trigger
 
     deployment, session = _load(args)
     trig = deploy_trigger(
@@ -146,7 +146,7 @@ def run_trigger_deploy(args: argparse.Namespace) -> int:
 
 
 def run_trigger_remove(args: argparse.Namespace) -> int:
-    from roomkit.trigger_deploy import remove_trigger
+    from roomkit.aws.trigger_deploy import remove_trigger
 
     deployment, session = _load(args)
     removed = remove_trigger(deployment, session, progress=False, manifest=args.deployment)

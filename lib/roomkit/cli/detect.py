@@ -57,7 +57,7 @@ class Failure:
 
 def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[Failure]]:
     """Files as given, folders expanded to their supported image files (sorted, not recursive)."""
-    from roomkit.imageio import IMAGE_EXTENSIONS
+    from roomkit.plans.imageio import IMAGE_EXTENSIONS
 
     files: list[Path] = []
     failures: list[Failure] = []
@@ -90,7 +90,7 @@ def output_stems(files: Sequence[Path]) -> list[str]:
 
 
 def load_config(path: Path | None, min_confidence: float | None):
-    from roomkit.config import DetectorConfig
+    from roomkit.detector.config import DetectorConfig
 
     config = DetectorConfig.from_json(path) if path is not None else DetectorConfig()
     if min_confidence is not None:
@@ -99,7 +99,7 @@ def load_config(path: Path | None, min_confidence: float | None):
 
 
 # ---------------------------------------------------------------------------------------------
-# Overlay (OpenCV only; the matplotlib QA views live in roomkit.viz)
+# Overlay (OpenCV only; the matplotlib QA views live in roomkit.qa.viz)
 # ---------------------------------------------------------------------------------------------
 def _palette(i: int) -> tuple[int, int, int]:
     """Distinct, saturated BGR colours (golden-angle hues)."""
@@ -185,7 +185,7 @@ def write_atomic(path: Path, data: bytes | str) -> None:
 class PlanResult:
     path: Path
     stem: str
-    detection: object | None = None  # roomkit.response.Detection
+    detection: object | None = None  # roomkit.plans.response.Detection
     image: object | None = None  # the decoded array, when kept for an overlay
     error: str | None = None
 
@@ -196,7 +196,7 @@ def detect_file(path: Path, config, *, keep_image: bool = False) -> PlanResult:
 
     from roomkit.detector import detect_rooms
     from roomkit.errors import RoomkitError
-    from roomkit.imageio import load_image
+    from roomkit.plans.imageio import load_image
 
     result = PlanResult(path=path, stem=path.stem)
     try:

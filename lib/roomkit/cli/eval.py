@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from roomkit.evaluate import evaluate_dirs, format_table
+    from roomkit.qa.evaluate import evaluate_dirs, format_table
 
     summary = evaluate_dirs(args.truth, args.pred, min_confidence=args.min_confidence)
     print(format_table(summary, worst_first=args.worst_first))

@@ -73,13 +73,13 @@ def _parse_parameters(items: list[str]) -> dict:
 
 
 def _paths(args: argparse.Namespace) -> list[Path]:
-    from roomkit.notebooks import find_notebooks, notebooks_dir
+    from roomkit.notebooks.runner import find_notebooks, notebooks_dir
 
     return list(args.paths) or find_notebooks(notebooks_dir())
 
 
 def _run(args: argparse.Namespace) -> int:
-    from roomkit.notebooks import run_notebooks
+    from roomkit.notebooks.runner import run_notebooks
 
     params = _parse_parameters(args.parameter)
     if args.region:
@@ -97,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _strip(args: argparse.Namespace) -> int:
-    from roomkit.notebooks import strip_notebook, write_notebook
+    from roomkit.notebooks.runner import strip_notebook, write_notebook
 
     for path in _paths(args):
         nb = json.loads(path.read_text(encoding="utf-8"))
@@ -107,7 +107,7 @@ def _strip(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from roomkit.notebooks import check_notebook
+    from roomkit.notebooks.runner import check_notebook
 
     bad = 0
     for path in _paths(args):
@@ -120,7 +120,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _record(args: argparse.Namespace) -> int:
-    from roomkit.notebooks import find_notebooks, notebooks_dir, record_checked_outputs
+    from roomkit.notebooks.runner import find_notebooks, notebooks_dir, record_checked_outputs
 
     for source in find_notebooks(notebooks_dir(args.notebooks)):
         executed = args.executed / source.name

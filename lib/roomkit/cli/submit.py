@@ -96,7 +96,7 @@ def _wait_args(p: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------------------------------------
 def _context(args: argparse.Namespace) -> tuple[Any, Any]:
     import roomkit.aws
-    from roomkit.target import load_manifest
+    from roomkit.aws.target import load_manifest
 
     deployment = load_manifest(args.deployment)
     mode = args.mode or getattr(deployment, "mode", None) or "local"
@@ -113,8 +113,8 @@ def jobs_path(args: argparse.Namespace) -> Path:
 
 
 def run_submit(args: argparse.Namespace) -> int:
-    from roomkit.jobs import load_jobs
-    from roomkit.submit import SubmitInterrupted, submit
+    from roomkit.aws.jobs import load_jobs
+    from roomkit.aws.submit import SubmitInterrupted, submit
 
     deployment, session = _context(args)
     ledger = jobs_path(args)
@@ -145,7 +145,7 @@ def run_submit(args: argparse.Namespace) -> int:
 
 def _record(previous: list, jobs: list, ledger: Path) -> None:
     """Add new job handles to the jobs file (reused ones are already there)."""
-    from roomkit.jobs import save_jobs
+    from roomkit.aws.jobs import save_jobs
 
     known = {j.inference_id for j in previous}
     new = []
@@ -157,7 +157,7 @@ def _record(previous: list, jobs: list, ledger: Path) -> None:
 
 
 def run_results(args: argparse.Namespace) -> int:
-    from roomkit.jobs import load_jobs
+    from roomkit.aws.jobs import load_jobs
 
     deployment, session = _context(args)
     jobs = load_jobs(jobs_path(args))
@@ -165,7 +165,7 @@ def run_results(args: argparse.Namespace) -> int:
 
 
 def run_transform(args: argparse.Namespace) -> int:
-    from roomkit.submit import transform
+    from roomkit.aws.submit import transform
 
     deployment, session = _context(args)
     result = transform(
@@ -179,7 +179,7 @@ def run_transform(args: argparse.Namespace) -> int:
 
 
 def _collect(jobs: list, deployment: Any, session: Any, args: argparse.Namespace, *, wait_first: bool) -> int:
-    from roomkit.submit import results, wait
+    from roomkit.aws.submit import results, wait
 
     source: Any = jobs
     if wait_first:
@@ -192,7 +192,7 @@ def _collect(jobs: list, deployment: Any, session: Any, args: argparse.Namespace
 
 
 def _report(rows: list, csv: Path | None) -> int:
-    from roomkit.jobs import latency_stats, to_dataframe
+    from roomkit.aws.jobs import latency_stats, to_dataframe
 
     print(format_table(rows))
     stats = latency_stats(rows)
@@ -234,6 +234,6 @@ def format_table(rows: Sequence[Any]) -> str:
 
 
 def _endpoint(deployment: Any) -> str:
-    from roomkit.target import target_of
+    from roomkit.aws.target import target_of
 
     return target_of(deployment).endpoint_name

@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from roomkit import synth
+    from roomkit.qa import synth
     from roomkit.errors import InputError
 
     if args.list_styles:

@@ -13,7 +13,7 @@ from typing import Union
 import cv2
 import numpy as np
 
-from roomkit.config import DetectorConfig
+from roomkit.detector.config import DetectorConfig
 from roomkit.detector.doors import door_leaves
 from roomkit.detector.gaps import bridge_gaps, bridge_recess_depth, close_recesses, pen_ink
 from roomkit.detector.preprocess import Frame, prepare
@@ -21,7 +21,7 @@ from roomkit.detector.rooms import RoomCandidate, exterior, find_rooms, open_lob
 from roomkit.detector.split import split_at_necks
 from roomkit.detector.walls import WallInfo, components8, drop_small, text_lines, wall_mask, wall_piers
 from roomkit.errors import InputError
-from roomkit.response import Detection, order_and_number
+from roomkit.plans.response import Detection, order_and_number
 
 ImageInput = Union[np.ndarray, bytes, bytearray, memoryview, str, Path]
 
@@ -94,7 +94,7 @@ def _load(image: ImageInput, config: DetectorConfig, content_type: str | None) -
     if isinstance(image, np.ndarray):
         return image
     if isinstance(image, (bytes, bytearray, memoryview, str, Path)):
-        from roomkit.imageio import load_image  # lazy: keeps the decoders off the import path
+        from roomkit.plans.imageio import load_image  # lazy: keeps the decoders off the import path
 
         return load_image(image, content_type=content_type, max_pixels=config.max_pixels, pdf_dpi=config.pdf_dpi)
     raise InputError(f"image must be a numpy array, bytes or a path, got {type(image).__name__}")
@@ -235,7 +235,7 @@ def detect_rooms(
     """Find the rooms of a floor plan.
 
     ``image``: an H×W gray, H×W×3 BGR or H×W×4 BGRA array (uint8 or uint16), or encoded bytes /
-    a file path (decoded by :func:`roomkit.imageio.load_image`). Returns a :class:`Detection`
+    a file path (decoded by :func:`roomkit.plans.imageio.load_image`). Returns a :class:`Detection`
     whose room polygons are in the original image's pixel grid, ordered top-to-bottom,
     left-to-right, ids ``room_001``…; deterministic for the same input.
     """

@@ -9,7 +9,7 @@
 - the async runtime (``sagemaker-runtime``: InvokeEndpointAsync, InvokeEndpoint) in front of it;
   like SageMaker inside AWS, it reads inputs, writes outputs and publishes notifications on
   moto's S3 and SNS directly, not through the user's endpoints (:mod:`.service_access`);
-- the upload-trigger runner (S3 notification → SQS → ``roomkit.trigger``).
+- the upload-trigger runner (S3 notification → SQS → ``roomkit.aws.trigger``).
 
 ``aws.session()`` gives the :class:`roomkit.aws.AwsSession` every other module takes, so the
 same boto3 code runs here and against AWS. On exit everything stops: no process is left, every

@@ -367,7 +367,7 @@ class ModelServers:
 
     def _fetch_artifact(self, url: str, model_dir: Path) -> None:
         """Download ``model.tar.gz`` and extract it the way SageMaker fills /opt/ml/model."""
-        from roomkit.artifacts import ArtifactError, extract_model
+        from roomkit.serving.artifacts import ArtifactError, extract_model
 
         try:
             bucket, key = parse_s3_uri(url)

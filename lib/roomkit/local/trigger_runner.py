@@ -3,12 +3,12 @@
 In local mode the deploy code points the bucket notification at an SQS queue tagged
 ``roomkit:trigger-env`` (a JSON object: the handler's environment variables). Every
 ``interval_s`` this runner lists the SQS queues carrying that tag, long-polls each briefly,
-wraps the messages as an SQS Lambda event, calls :func:`roomkit.trigger.process_event` with
+wraps the messages as an SQS Lambda event, calls :func:`roomkit.aws.trigger.process_event` with
 clients from the local session, and deletes the messages that did not fail. Failed ones are left
 alone, so they become visible again after the queue's visibility timeout, exactly like Lambda's
 partial-batch response (``ReportBatchItemFailures``).
 
-``roomkit.trigger`` is imported lazily: the runner is inert until a tagged queue exists.
+``roomkit.aws.trigger`` is imported lazily: the runner is inert until a tagged queue exists.
 """
 from __future__ import annotations
 
@@ -161,7 +161,7 @@ class TriggerRunner:
 
     def _handler(self) -> tuple[Callable[..., dict], Callable[[dict], Any]]:
         if self._process_event is None or self._config_from_env is None:
-            from roomkit import trigger  # lazily: only once a tagged queue exists
+            from roomkit.aws import trigger  # lazily: only once a tagged queue exists
 
             self._process_event = self._process_event or trigger.process_event
             self._config_from_env = self._config_from_env or trigger.TriggerConfig.from_env

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from roomkit.config import DetectorConfig
+from roomkit.detector.config import DetectorConfig
 from roomkit.errors import ConfigError, RoomkitError
 from roomkit.serving.http_errors import (
     BadRequestError,
@@ -61,7 +61,7 @@ class Engine:
     @classmethod
     def default(cls) -> "Engine":
         from roomkit.detector import detect_rooms
-        from roomkit.imageio import load_image
+        from roomkit.plans.imageio import load_image
 
         return cls(load_image=load_image, detect_rooms=detect_rooms)
 

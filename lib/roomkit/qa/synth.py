@@ -1,0 +1,1385 @@
+"""Synthetic floor plans with exact room ground truth, deterministic per seed.
+
+A plan is built in three steps:
+
+1. **Layout** — a footprint (rectangle, L, T or U) is cut into rectangular blocks, each block is
+   split recursively into cells, and some neighbouring cells are merged into non-rectangular
+   (L-shaped) rooms. Cell edges are wall centre lines; every coordinate is an integer pixel.
+2. **Walls and ground truth** — every wall is the union of axis-aligned rectangles around its
+   centre line (exterior walls thicker than partitions). A room's ground truth is its cell minus
+   the walls: the free space bounded by the wall faces. Door openings and windows are cut into
+   the *drawn* walls only, so the ground truth closes doorways along the wall face.
+3. **Drawing** — walls (solid, outlined, hatched or poché), door leaves with swing arcs,
+   windows, labels, room dimension text, furniture and fixtures kept clear of the walls,
+   dimension strings outside the footprint; then paper (white, tinted, grid, blueprint) and
+   scan effects (rotation, uneven light, blur, noise, specks, JPEG). A rotation is applied to
+   the ground-truth polygons with the same affine map as the image.
+
+Pixel convention: pixel ``(i, j)`` covers ``[i, i+1) × [j, j+1)``; polygons are in these
+continuous coordinates, so a room face spanning pixel columns 10…49 runs from x=10 to x=50.
+
+Styles are named presets (:data:`STYLES`); ``style="random"`` draws every attribute at random,
+producing combinations no committed sample shows. Same ``(seed, style)`` → same bytes.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+
+import cv2
+import numpy as np
+import shapely
+from shapely.geometry import LineString, Polygon, box
+from shapely.ops import polylabel, unary_union
+
+from roomkit.errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from roomkit.qa.evaluate import GroundTruth
+
+Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (continuous coordinates, integers)
+BGR = tuple[int, int, int]
+
+
+# =============================================================================================
+# Styles
+# =============================================================================================
+@dataclass(frozen=True)
+class Style:
+    """A named combination of drawing and degradation choices."""
+
+    name: str
+    description: str
+    walls: str = "solid"  # solid | outline | hatched | poche
+    wall_m: tuple[float, float] = (0.10, 0.15)  # interior wall thickness (metres)
+    ext_factor: tuple[float, float] = (1.6, 2.4)  # exterior / interior thickness
+    wall_px: tuple[int, int] | None = None  # fixed interior thickness in px (thin-line plans)
+    wall_vary: float = 0.0  # share of interior wall lines drawn thinner (and 0.4x that thicker)
+    size: tuple[int, int] = (1100, 1700)  # long side of the page, px
+    footprints: tuple[str, ...] = ("rect", "L", "T", "U")
+    rooms: tuple[int, int] = (4, 9)
+    merge_prob: float = 0.35  # chance a cell is merged with a neighbour into an L-shaped room
+    doors: str = "arc"  # arc (some double) | gap | mixed (arc/double/sliding/gap) | none (sealed: tests)
+    windows: bool = True
+    labels: bool = True
+    room_dims: bool = False  # dimension text inside rooms
+    furniture: float = 0.0  # 0..1, share of rooms furnished
+    dim_lines: bool = False  # dimension strings outside the footprint
+    title: bool = False
+    paper: BGR = (255, 255, 255)
+    ink: BGR = (20, 20, 20)
+    line_ink: BGR | None = None  # doors, windows, furniture, dimensions (default: ink)
+    text_ink: BGR | None = None
+    grid: int = 0  # grid pitch in px (0 = none)
+    grid_ink: BGR = (230, 205, 170)
+    rotate: float = 0.0  # max |angle| in degrees
+    blur: float = 0.0  # gaussian sigma
+    noise: float = 0.0  # gaussian noise sigma (grey levels)
+    specks: float = 0.0  # specks per megapixel
+    illumination: float = 0.0  # depth of an uneven-light gradient (0..1)
+    jpeg: int | None = None  # JPEG quality; None saves PNG
+    corner_cuts: float = 0.0  # chance the footprint gets chamfered / rounded corners (angled, curved walls)
+    room_fill: bool = False  # light floor colours per room (listing plans)
+    floor_tiles: bool = False  # tile grid on bath/kitchen floors
+    compass: bool = False  # north arrow in the margin
+    header: bool = False  # "approximate gross internal area" text above the plan
+    floors: int = 1  # footprints side by side on one sheet (ground floor, first floor...)
+    single_room: bool = False
+    blank: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_BASE = Style(name="clean", description="black solid walls on white, doors with swing arcs, windows, labels",
+              wall_vary=0.25)
+
+STYLES: dict[str, Style] = {
+    s.name: s
+    for s in [
+        _BASE,
+        replace(_BASE, name="outline", description="outlined (hollow) walls, furniture", walls="outline",
+                wall_m=(0.14, 0.2), furniture=0.5),
+        replace(_BASE, name="hatched", description="hatched walls between outlines, room dimensions",
+                walls="hatched", wall_m=(0.16, 0.22), room_dims=True),
+        replace(_BASE, name="thin", description="thin-line listing plan: 2-3 px walls, text, furniture",
+                wall_px=(2, 3), ext_factor=(1.0, 1.8), size=(700, 1100), furniture=0.6, room_dims=True,
+                doors="mixed"),
+        replace(_BASE, name="furnished", description="every room furnished: beds, sofas, tables, kitchen and bath fixtures",
+                furniture=1.0, room_dims=True),
+        replace(_BASE, name="cad", description="CAD sheet: dimension strings outside the footprint, room dimensions, title",
+                dim_lines=True, room_dims=True, title=True, line_ink=(60, 60, 60), furniture=0.3,
+                footprints=("L", "T", "U"), corner_cuts=0.4),
+        replace(_BASE, name="angled", description="angled (45 degree) and curved exterior walls, furniture",
+                corner_cuts=1.0, furniture=0.4, footprints=("rect", "L")),
+        replace(_BASE, name="blueprint", description="white lines on blueprint blue, dimension strings",
+                paper=(150, 82, 28), ink=(250, 245, 240), dim_lines=True, grid=0, room_dims=True),
+        replace(_BASE, name="tinted", description="cream paper, sepia ink, mild blur, saved as JPEG",
+                paper=(200, 228, 242), ink=(30, 50, 90), text_ink=(40, 70, 120), blur=0.6, noise=2.0,
+                jpeg=88, furniture=0.3),
+        replace(_BASE, name="grid", description="plan drawn on grid paper", grid=22, furniture=0.3),
+        replace(_BASE, name="scan", description="scanned print: small rotation, blur, noise, specks, uneven light, JPEG",
+                rotate=2.5, blur=1.0, noise=7.0, specks=40.0, illumination=0.18, jpeg=45, paper=(238, 240, 240),
+                furniture=0.3),
+        replace(_BASE, name="rotated", description="clean plan rotated by a few degrees", rotate=4.0),
+        replace(_BASE, name="large", description="large sheet (>= 4000 px long side) with dimension strings",
+                size=(4000, 4600), dim_lines=True, room_dims=True, furniture=0.4, rooms=(7, 12)),
+        replace(_BASE, name="small", description="small thumbnail plan (<= 600 px long side)",
+                size=(420, 600), rooms=(3, 6), wall_m=(0.12, 0.16)),
+        replace(_BASE, name="single-room", description="one room: a studio or a single space",
+                single_room=True, furniture=1.0, footprints=("rect", "L"), room_dims=True),
+        replace(_BASE, name="blank", description="blank page: paper, no plan", blank=True, noise=3.0,
+                specks=10.0, jpeg=85),
+        replace(_BASE, name="listing", description="real-estate listing: coloured floors, tiled wet rooms, "
+                "north arrow, area header, furniture, thin grey walls", wall_m=(0.08, 0.12), ink=(60, 60, 60),
+                room_fill=True, floor_tiles=True, compass=True, header=True, furniture=0.7, room_dims=True,
+                size=(700, 1200), jpeg=85, corner_cuts=0.3),
+        replace(_BASE, name="two-floors", description="two floors side by side on one sheet, titled, furnished",
+                floors=2, title=True, furniture=0.5, room_dims=True, size=(1600, 2200), rooms=(3, 7)),
+        # styles no committed sample shows
+        replace(_BASE, name="poche", description="grey poché walls with black outlines", walls="poche",
+                wall_m=(0.15, 0.22), furniture=0.4, dim_lines=True),
+        replace(_BASE, name="photocopy", description="worn photocopy: grey paper, heavy noise, toner specks, strong blur",
+                paper=(205, 205, 205), ink=(35, 35, 35), rotate=1.5, blur=1.4, noise=14.0, specks=150.0,
+                illumination=0.3, jpeg=35, walls="solid", furniture=0.4),
+        replace(_BASE, name="random", description="every attribute drawn at random per plan"),
+    ]
+}
+"""All named styles. ``random`` re-draws every attribute per plan."""
+
+SAMPLE_STYLES_EXCLUDED = ("poche", "photocopy", "random")
+
+
+def style_names() -> list[str]:
+    return list(STYLES)
+
+
+def get_style(style: str | Style) -> Style:
+    if isinstance(style, Style):
+        return style
+    try:
+        return STYLES[style]
+    except KeyError:
+        raise InputError(f"unknown synth style {style!r} (known: {', '.join(STYLES)})") from None
+
+
+def _random_style(rng: np.random.Generator) -> Style:
+    """A style with every attribute drawn at random (still a plan a human would recognise)."""
+    blueprint = rng.random() < 0.2
+    tinted = not blueprint and rng.random() < 0.3
+    paper = (150, 82, 28) if blueprint else (
+        tuple(int(v) for v in rng.integers(195, 245, 3)) if tinted else (255, 255, 255))
+    ink = (250, 245, 240) if blueprint else tuple(int(v) for v in rng.integers(0, 70, 3))
+    degraded = rng.random() < 0.4
+    thin = rng.random() < 0.25
+    return Style(
+        name="random",
+        description="every attribute drawn at random",
+        walls=str(rng.choice(["solid", "outline", "hatched", "poche"])) if not thin else "solid",
+        wall_m=(0.10, 0.2),
+        wall_px=(2, 3) if thin else None,
+        size=(int(rng.integers(500, 1200)), int(rng.integers(1200, 2600))),
+        rooms=(3, int(rng.integers(5, 12))),
+        merge_prob=float(rng.uniform(0.0, 0.6)),
+        doors=str(rng.choice(["arc", "gap", "mixed"])),
+        windows=bool(rng.random() < 0.8),
+        labels=bool(rng.random() < 0.8),
+        room_dims=bool(rng.random() < 0.5),
+        furniture=float(rng.choice([0.0, 0.3, 0.7, 1.0])),
+        dim_lines=bool(rng.random() < 0.4),
+        title=bool(rng.random() < 0.3),
+        paper=paper,  # type: ignore[arg-type]
+        ink=ink,  # type: ignore[arg-type]
+        grid=int(rng.choice([0, 0, 0, 18, 25])) if not blueprint else 0,
+        rotate=float(rng.choice([0.0, 0.0, 1.5, 3.0])),
+        blur=float(rng.uniform(0.5, 1.3)) if degraded else 0.0,
+        noise=float(rng.uniform(3, 12)) if degraded else 0.0,
+        specks=float(rng.uniform(0, 80)) if degraded else 0.0,
+        illumination=float(rng.uniform(0, 0.25)) if degraded else 0.0,
+        jpeg=int(rng.integers(35, 90)) if degraded else None,
+        corner_cuts=float(rng.choice([0.0, 0.5])),
+        wall_vary=float(rng.choice([0.0, 0.25, 0.5])) if not thin else 0.0,
+        room_fill=bool(not blueprint and rng.random() < 0.2),
+        floor_tiles=bool(rng.random() < 0.3),
+        compass=bool(rng.random() < 0.3),
+        header=bool(rng.random() < 0.2),
+        floors=int(rng.choice([1, 1, 1, 1, 2])),
+    )
+
+
+# =============================================================================================
+# Results
+# =============================================================================================
+@dataclass
+class SynthPlan:
+    """One generated plan: the image (BGR uint8) and its exact ground truth."""
+
+    image: np.ndarray
+    rooms: list[dict[str, Any]]  # {"id","label","polygon"} in pixels
+    style: str
+    seed: int | list[int] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+    @property
+    def extension(self) -> str:
+        return ".jpg" if self.meta.get("jpeg") else ".png"
+
+    def truth_dict(self, image_name: str) -> dict[str, Any]:
+        """The ground-truth JSON of ``data/samples/``."""
+        out: dict[str, Any] = {
+            "image": image_name,
+            "width": self.width,
+            "height": self.height,
+            "style": self.style,
+        }
+        if self.seed is not None:
+            out["seed"] = self.seed
+        out.update(self.meta.get("facts", {}))
+        out["rooms"] = self.rooms
+        return out
+
+    def truth(self, name: str = "") -> "GroundTruth":
+        """The ground truth as a :class:`roomkit.qa.evaluate.GroundTruth` (score it in memory)."""
+        from roomkit.qa.evaluate import GroundTruth
+
+        return GroundTruth.from_dict(self.truth_dict(f"{name or 'plan'}{self.extension}"), name=name)
+
+    def encode(self) -> bytes:
+        """The image file's bytes (PNG, or JPEG at the style's quality)."""
+        img = self.image
+        if img.ndim == 3 and np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2]):
+            img = img[..., 0]  # grey plans are stored as one channel
+        if self.meta.get("jpeg"):
+            ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(self.meta["jpeg"])])
+        else:
+            ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        if not ok:  # pragma: no cover - OpenCV encoders do not fail on uint8 arrays
+            raise RuntimeError("image encoding failed")
+        return buf.tobytes()
+
+    def save(self, out_dir: str | Path, name: str) -> tuple[Path, Path]:
+        """Write ``<name>.png|jpg`` and ``<name>.json``; returns both paths."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        image_path = out_dir / f"{name}{self.extension}"
+        image_path.write_bytes(self.encode())
+        json_path = out_dir / f"{name}.json"
+        json_path.write_text(json.dumps(self.truth_dict(image_path.name)) + "\n", encoding="utf-8")
+        return image_path, json_path
+
+
+# =============================================================================================
+# Layout
+# =============================================================================================
+@dataclass
+class _Layout:
+    footprint: Polygon
+    cells: list[Polygon]  # centre-line room polygons
+    parts: list[list[Rect]]  # rectangles each room is made of
+    ppm: float  # pixels per metre
+    kind: str = "rect"
+
+
+def _footprint_blocks(kind: str, x0: int, y0: int, w: int, h: int, rng: np.random.Generator) -> list[Rect]:
+    """Rectangular blocks whose union is an axis-aligned rect/L/T/U footprint."""
+    x1, y1 = x0 + w, y0 + h
+
+    def frac(lo: float, hi: float, n: int) -> int:
+        return int(round(rng.uniform(lo, hi) * n))
+
+    if kind == "L":
+        cw, ch = frac(0.3, 0.5, w), frac(0.3, 0.5, h)
+        corner = int(rng.integers(4))
+        if corner == 0:  # top-right notch
+            return [(x0, y0, x1 - cw, y0 + ch), (x0, y0 + ch, x1, y1)]
+        if corner == 1:  # top-left notch
+            return [(x0 + cw, y0, x1, y0 + ch), (x0, y0 + ch, x1, y1)]
+        if corner == 2:  # bottom-right notch
+            return [(x0, y0, x1, y1 - ch), (x0, y1 - ch, x1 - cw, y1)]
+        return [(x0, y0, x1, y1 - ch), (x0 + cw, y1 - ch, x1, y1)]
+    if kind == "T":
+        ch = frac(0.4, 0.55, h)
+        sx0 = x0 + frac(0.22, 0.32, w)
+        sx1 = x1 - frac(0.22, 0.32, w)
+        if rng.random() < 0.5:
+            return [(x0, y0, x1, y0 + ch), (sx0, y0 + ch, sx1, y1)]
+        return [(sx0, y0, sx1, y1 - ch), (x0, y1 - ch, x1, y1)]
+    if kind == "U":
+        ch = frac(0.35, 0.5, h)
+        ax = x0 + frac(0.28, 0.36, w)
+        bx = x1 - frac(0.28, 0.36, w)
+        if rng.random() < 0.5:  # opening at the top
+            return [(x0, y0, ax, y0 + ch), (bx, y0, x1, y0 + ch), (x0, y0 + ch, x1, y1)]
+        return [(x0, y0, x1, y1 - ch), (x0, y1 - ch, ax, y1), (bx, y1 - ch, x1, y1)]
+    return [(x0, y0, x1, y1)]
+
+
+def _split(rect: Rect, rng: np.random.Generator, min_side: int, target_area: float, depth: int = 0) -> list[Rect]:
+    x0, y0, x1, y1 = rect
+    w, h = x1 - x0, y1 - y0
+    if depth > 12 or w * h <= target_area * rng.uniform(0.75, 1.5):
+        return [rect]
+    can_v, can_h = w >= 2 * min_side, h >= 2 * min_side
+    if not (can_v or can_h):
+        return [rect]
+    if can_v and can_h:
+        vertical = (w > h) if abs(w - h) > 0.25 * max(w, h) else bool(rng.random() < 0.5)
+    else:
+        vertical = can_v
+    lo, hi = (x0, x1) if vertical else (y0, y1)
+    cut = int(round(lo + rng.uniform(0.3, 0.7) * (hi - lo)))
+    cut = min(max(cut, lo + min_side), hi - min_side)
+    if vertical:
+        a, b = (x0, y0, cut, y1), (cut, y0, x1, y1)
+    else:
+        a, b = (x0, y0, x1, cut), (x0, cut, x1, y1)
+    return _split(a, rng, min_side, target_area, depth + 1) + _split(b, rng, min_side, target_area, depth + 1)
+
+
+def _clean(poly: Any) -> Polygon:
+    """Drop collinear vertices (shapely keeps them after unions)."""
+    return shapely.simplify(shapely.normalize(poly), 0.0)
+
+
+def _make_layout(style: Style, rng: np.random.Generator, region: Rect, ppm: float | None = None) -> _Layout:
+    """Footprint and rooms filling ``region`` (x0, y0, x1, y1); ``ppm`` fixed for a second floor."""
+    rx0, ry0, rx1, ry1 = region
+    fw, fh = rx1 - rx0, ry1 - ry0
+    if ppm is None:
+        footprint_m = float(rng.uniform(9.0, 16.0)) if not style.single_room else float(rng.uniform(4.0, 7.0))
+        ppm = max(fw, fh) / footprint_m
+    kind = str(rng.choice(style.footprints))
+    blocks = _footprint_blocks(kind, rx0, ry0, fw, fh, rng)
+    footprint = _clean(unary_union([box(*b) for b in blocks]))
+    if style.single_room:
+        rects_per_room = [blocks]
+    else:
+        n_rooms = int(rng.integers(style.rooms[0], style.rooms[1] + 1))
+        target = footprint.area / n_rooms
+        min_side = max(int(round(1.6 * ppm)), 12)
+        cells: list[Rect] = []
+        for b in blocks:
+            cells.extend(_split(b, rng, min_side, target))
+        rects_per_room = [[c] for c in cells]
+        # merge some neighbours into L-shaped rooms (shared edge shorter than both sides)
+        order = rng.permutation(len(rects_per_room))
+        merged: set[int] = set()
+        for i in order:
+            if i in merged or rng.random() >= style.merge_prob:
+                continue
+            a = rects_per_room[i][0]
+            for j in rng.permutation(len(rects_per_room)):
+                if j == i or j in merged or len(rects_per_room) - len(merged) <= 2:
+                    continue
+                b = rects_per_room[j][0]
+                shared = box(*a).intersection(box(*b))
+                if shared.length < min_side or shared.area > 0:
+                    continue
+                union = _clean(box(*a).union(box(*b)))
+                if len(union.exterior.coords) - 1 == 6 and union.area < 0.45 * footprint.area:
+                    rects_per_room[i] = [a, b]
+                    merged.update({int(i), int(j)})
+                    break
+        rects_per_room = [r for k, r in enumerate(rects_per_room) if k not in merged or len(r) == 2]
+    cells_poly = [_clean(unary_union([box(*r) for r in rs])) for rs in rects_per_room]
+    if style.corner_cuts and rng.random() < style.corner_cuts:
+        footprint, cells_poly = _cut_corners(footprint, cells_poly, style, rng, ppm)
+    return _Layout(footprint=footprint, cells=cells_poly, parts=rects_per_room, ppm=ppm, kind=kind)
+
+
+def _segments(geom: Any) -> list[tuple[int, int, int, int]]:
+    """Axis-aligned segments (x0, y0, x1, y1) with x0<=x1, y0<=y1 of a line geometry."""
+    out = []
+    if geom.is_empty:
+        return out
+    lines = list(geom.geoms) if hasattr(geom, "geoms") else [geom]
+    for line in lines:
+        if line.geom_type == "LineString":
+            coords = list(line.coords)
+            for (ax, ay), (bx, by) in zip(coords, coords[1:]):
+                if abs(ax - bx) > 1e-6 and abs(ay - by) > 1e-6:
+                    continue  # oblique (angled or curved wall): no openings, drawn as a polygon
+                ax, ay, bx, by = (int(round(v)) for v in (ax, ay, bx, by))
+                if (ax, ay) == (bx, by):
+                    continue
+                out.append((min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)))
+        elif hasattr(line, "geoms"):
+            out.extend(_segments(line))
+    return out
+
+
+def _oblique_lines(ring: Any) -> list[LineString]:
+    """Runs of consecutive non-axis-aligned edges of a closed ring (angled and curved walls)."""
+    coords = list(ring.coords)
+    runs: list[list[tuple[float, float]]] = []
+    current: list[tuple[float, float]] = []
+    for a, b in zip(coords, coords[1:]):
+        if abs(a[0] - b[0]) > 1e-6 and abs(a[1] - b[1]) > 1e-6:
+            if not current:
+                current = [a]
+            current.append(b)
+        elif current:
+            runs.append(current)
+            current = []
+    if current:
+        if runs and runs[0][0] == current[-1]:
+            runs[0] = current + runs[0][1:]
+        else:
+            runs.append(current)
+    return [LineString(r) for r in runs]
+
+
+def _cut_corners(footprint: Polygon, cells: list[Polygon], style: Style, rng: np.random.Generator,
+                 ppm: float) -> tuple[Polygon, list[Polygon]]:
+    """Replace one or two convex corners of the footprint by a 45° chamfer or a quarter circle."""
+    fx0, fy0, fx1, fy1 = footprint.bounds
+    corners = [(fx0, fy0, 1, 1), (fx1, fy0, -1, 1), (fx0, fy1, 1, -1), (fx1, fy1, -1, -1)]
+    vertices = {(round(x), round(y)) for x, y in footprint.exterior.coords}
+    candidates = [c for c in corners if (round(c[0]), round(c[1])) in vertices]
+    rng.shuffle(candidates)
+    for cx, cy, sx, sy in candidates[: int(rng.integers(1, 3))]:
+        corner = shapely.Point(cx + sx * 0.5, cy + sy * 0.5)
+        owner = next((k for k, c in enumerate(cells) if c.contains(corner)), None)
+        if owner is None:
+            continue
+        bx0, by0, bx1, by1 = cells[owner].bounds
+        d = int(round(rng.uniform(0.3, 0.5) * min(bx1 - bx0, by1 - by0)))
+        if d < 1.0 * ppm:
+            continue
+        square = box(min(cx, cx + sx * d), min(cy, cy + sy * d), max(cx, cx + sx * d), max(cy, cy + sy * d))
+        if rng.random() < 0.5:
+            cut = Polygon([(cx, cy), (cx + sx * d, cy), (cx, cy + sy * d)])
+        else:
+            disk = shapely.Point(cx + sx * d, cy + sy * d).buffer(d, quad_segs=max(4, int(d / 12)))
+            cut = square.difference(disk)
+        new_cell = _clean(cells[owner].difference(cut))
+        if new_cell.geom_type != "Polygon" or new_cell.area < 0.6 * cells[owner].area:
+            continue
+        footprint = _clean(footprint.difference(cut))
+        cells = [new_cell if k == owner else c for k, c in enumerate(cells)]
+    return footprint, cells
+
+
+def _line_key(seg: tuple[int, int, int, int]) -> tuple[str, int]:
+    """The wall line an axis-aligned segment lies on."""
+    return ("h", seg[1]) if seg[1] == seg[3] else ("v", seg[0])
+
+
+def _wall_rect(seg: tuple[int, int, int, int], t: int) -> Rect:
+    a = t // 2
+    x0, y0, x1, y1 = seg
+    if y0 == y1:  # horizontal
+        return (x0 - a, y0 - a, x1 - a + t, y0 - a + t)
+    return (x0 - a, y0 - a, x0 - a + t, y1 - a + t)
+
+
+# =============================================================================================
+# Drawing helpers
+# =============================================================================================
+def _fill_rect(layer: np.ndarray, r: Rect, value: int = 255) -> None:
+    x0, y0, x1, y1 = r
+    h, w = layer.shape[:2]
+    x0, x1 = max(x0, 0), min(x1, w)
+    y0, y1 = max(y0, 0), min(y1, h)
+    if x1 > x0 and y1 > y0:
+        layer[y0:y1, x0:x1] = value
+
+
+def _text_size(text: str, font: int, scale: float, thick: int) -> tuple[int, int, int]:
+    (tw, th), base = cv2.getTextSize(text, font, scale, thick)
+    return tw, th, base
+
+
+def _put_text_rotated(layer: np.ndarray, text: str, center: tuple[float, float], font: int, scale: float,
+                      thick: int) -> None:
+    tw, th, base = _text_size(text, font, scale, thick)
+    patch = np.zeros((th + base + 4, tw + 4), np.uint8)
+    cv2.putText(patch, text, (2, th + 2), font, scale, 255, thick, cv2.LINE_AA)
+    patch = np.rot90(patch)  # reads bottom-to-top, as vertical dimensions do
+    ph, pw = patch.shape
+    x0, y0 = int(round(center[0] - pw / 2)), int(round(center[1] - ph / 2))
+    h, w = layer.shape
+    if x0 < 0 or y0 < 0 or x0 + pw > w or y0 + ph > h:
+        return
+    np.maximum(layer[y0:y0 + ph, x0:x0 + pw], patch, out=layer[y0:y0 + ph, x0:x0 + pw])
+
+
+_FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_COMPLEX,
+          cv2.FONT_HERSHEY_TRIPLEX)
+
+
+def _fmt_len(metres: float, imperial: bool) -> str:
+    if imperial:
+        inches = int(round(metres / 0.0254))
+        return f"{inches // 12}'{inches % 12}\""
+    return f"{metres:.2f}"
+
+
+# Furniture templates: primitives in a unit box (x right, y down), drawn after rotation by k*90°.
+def _furniture_templates() -> dict[str, list[tuple[tuple[float, float], list[tuple]]]]:
+    bed = ((1.6, 2.0), [("rect", 0, 0, 1, 1), ("rect", 0.06, 0.04, 0.46, 0.2), ("rect", 0.54, 0.04, 0.94, 0.2),
+                        ("line", 0, 0.3, 1, 0.3)])
+    single_bed = ((0.95, 2.0), [("rect", 0, 0, 1, 1), ("rect", 0.12, 0.04, 0.88, 0.18), ("line", 0, 0.3, 1, 0.28)])
+    nightstand = ((0.45, 0.45), [("rect", 0, 0, 1, 1), ("circle", 0.5, 0.5, 0.25)])
+    wardrobe = ((1.8, 0.6), [("rect", 0, 0, 1, 1), ("line", 0, 0, 1, 1), ("line", 0, 1, 1, 0)])
+    sofa = ((2.2, 0.9), [("rect", 0, 0, 1, 1), ("rect", 0, 0, 1, 0.3), ("rect", 0, 0.3, 0.1, 1),
+                         ("rect", 0.9, 0.3, 1, 1), ("line", 0.5, 0.3, 0.5, 1)])
+    armchair = ((0.85, 0.85), [("rect", 0, 0, 1, 1), ("rect", 0.15, 0.3, 0.85, 1)])
+    coffee = ((1.1, 0.6), [("rect", 0, 0, 1, 1)])
+    round_table = ((1.2, 1.2), [("circle", 0.5, 0.5, 0.3), ("circle", 0.5, 0.07, 0.07), ("circle", 0.5, 0.93, 0.07),
+                                ("circle", 0.07, 0.5, 0.07), ("circle", 0.93, 0.5, 0.07)])
+    dining = ((1.8, 1.4), [("rect", 0.15, 0.25, 0.85, 0.75), ("rect", 0.22, 0.02, 0.38, 0.18),
+                           ("rect", 0.62, 0.02, 0.78, 0.18), ("rect", 0.22, 0.82, 0.38, 0.98),
+                           ("rect", 0.62, 0.82, 0.78, 0.98)])
+    counter = ((2.4, 0.6), [("rect", 0, 0, 1, 1), ("rect", 0.08, 0.15, 0.3, 0.85), ("circle", 0.55, 0.3, 0.08),
+                            ("circle", 0.55, 0.7, 0.08), ("circle", 0.72, 0.3, 0.08), ("circle", 0.72, 0.7, 0.08)])
+    fridge = ((0.7, 0.7), [("rect", 0, 0, 1, 1), ("line", 0, 0.15, 1, 0.15)])
+    tub = ((1.7, 0.75), [("rect", 0, 0, 1, 1), ("ellipse", 0.5, 0.5, 0.42, 0.36), ("circle", 0.12, 0.5, 0.04)])
+    toilet = ((0.4, 0.65), [("rect", 0.05, 0, 0.95, 0.28), ("ellipse", 0.5, 0.62, 0.42, 0.34)])
+    basin = ((0.6, 0.45), [("rect", 0, 0, 1, 1), ("ellipse", 0.5, 0.55, 0.35, 0.3)])
+    shower = ((0.9, 0.9), [("rect", 0, 0, 1, 1), ("line", 0, 0, 1, 1), ("line", 0, 1, 1, 0), ("circle", 0.5, 0.5, 0.06)])
+    desk = ((1.4, 0.7), [("rect", 0, 0, 1, 1), ("circle", 0.5, 1.25, 0.18)])
+    washer = ((1.3, 0.65), [("rect", 0, 0, 0.48, 1), ("rect", 0.52, 0, 1, 1), ("circle", 0.24, 0.5, 0.14),
+                            ("circle", 0.76, 0.5, 0.14)])
+    plant = ((0.5, 0.5), [("circle", 0.5, 0.5, 0.45), ("circle", 0.5, 0.5, 0.2)])
+    stairs = ((1.0, 2.6), [("rect", 0, 0, 1, 1)] + [("line", 0, y / 10, 1, y / 10) for y in range(1, 10)]
+              + [("line", 0.5, 0.92, 0.5, 0.12), ("line", 0.5, 0.12, 0.38, 0.22), ("line", 0.5, 0.12, 0.62, 0.22)])
+    return {
+        "bedroom": [bed, nightstand, wardrobe, single_bed, plant],
+        "living": [sofa, coffee, armchair, armchair, plant, round_table],
+        "dining": [dining, plant],
+        "kitchen": [counter, fridge, round_table],
+        "bath": [tub, toilet, basin, shower],
+        "wc": [toilet, basin],
+        "study": [desk, wardrobe, armchair],
+        "laundry": [washer, basin],
+        "studio": [bed, sofa, coffee, dining, counter, plant],
+        "family": [sofa, armchair, coffee, plant, stairs],
+        "hall": [stairs, plant],
+        "closet": [],
+        "storage": [],
+    }
+
+
+_TEMPLATES = _furniture_templates()
+
+_LABELS_BIG = ["living", "kitchen", "bedroom", "dining", "bedroom", "study", "bedroom", "family", "bedroom"]
+_LABELS_SMALL = ["bath", "wc", "closet", "laundry", "hall", "storage"]
+_LABEL_TEXT = {
+    "living": ["LIVING", "LIVING ROOM", "Living Room", "LOUNGE"],
+    "kitchen": ["KITCHEN", "Kitchen", "KIT."],
+    "bedroom": ["BEDROOM", "Bedroom", "BR", "MASTER BR"],
+    "dining": ["DINING", "Dining", "DINING RM"],
+    "family": ["FAMILY", "FAMILY RM", "Family Room", "DEN"],
+    "study": ["STUDY", "OFFICE", "Study"],
+    "bath": ["BATH", "Bath", "BATHROOM"],
+    "wc": ["WC", "W.C.", "TOILET"],
+    "closet": ["CL.", "CLOSET", "WIC"],
+    "laundry": ["LAUNDRY", "UTIL."],
+    "hall": ["HALL", "ENTRY", "FOYER"],
+    "storage": ["STOR.", "STORAGE"],
+    "studio": ["STUDIO", "ROOM", "Studio"],
+}
+
+
+# =============================================================================================
+# Generator
+# =============================================================================================
+def generate_plan(seed: int | Sequence[int] | np.random.Generator = 0, style: str | Style = "clean",
+                  **overrides: Any) -> SynthPlan:
+    """Draw one plan. ``seed`` fixes everything; ``style`` is a name from :data:`STYLES` or a Style.
+
+    ``seed`` is an int, a sequence of ints (plan ``i`` of ``roomkit synth --seed S`` is
+    ``[S, i]``) or a ready :class:`numpy.random.Generator` (then not recorded in the JSON).
+
+    ``overrides`` replace style fields for this plan, e.g. ``footprints=("U",)`` or ``size=(800, 900)``.
+    """
+    if isinstance(seed, np.random.Generator):
+        rng, seed_value = seed, None
+    else:
+        seed_value = int(seed) if np.ndim(seed) == 0 else [int(v) for v in seed]  # type: ignore[union-attr]
+        rng = np.random.default_rng(seed_value)
+    st = get_style(style)
+    if st.name == "random":
+        st = _random_style(rng)
+    if overrides:
+        unknown = sorted(set(overrides) - set(Style.__dataclass_fields__))
+        if unknown:
+            raise InputError(f"unknown style field(s): {', '.join(unknown)}")
+        st = replace(st, **overrides)
+    return _Renderer(st, rng).run(seed_value)
+
+
+class _Renderer:
+    def __init__(self, style: Style, rng: np.random.Generator) -> None:
+        self.s = style
+        self.rng = rng
+
+    # -- page -------------------------------------------------------------------------------------
+    def run(self, seed: int | list[int] | None) -> SynthPlan:
+        s, rng = self.s, self.rng
+        long_side = int(rng.integers(s.size[0], s.size[1] + 1))
+        aspect = float(rng.uniform(0.62, 0.9))
+        if s.floors > 1:  # floors side by side on a landscape sheet
+            width, height = long_side, int(round(long_side * rng.uniform(0.9, 1.2) / s.floors))
+        elif rng.random() < 0.5:
+            width, height = long_side, int(round(long_side * aspect))
+        else:
+            width, height = int(round(long_side * aspect)), long_side
+        margin_frac = 0.13 if (s.dim_lines or s.title or s.compass or s.header) else 0.07
+        margin = int(round(max(min(width, height) * margin_frac * 1.2, 24)))
+        if s.rotate:
+            margin += int(round(long_side * math.sin(math.radians(s.rotate)) * 0.6))
+        self.w, self.h = width, height
+        shape = (height, width)
+        self.walls = np.zeros(shape, np.uint8)  # alpha layers
+        self.lines = np.zeros(shape, np.uint8)
+        self.text = np.zeros(shape, np.uint8)
+        self.fill = np.zeros(shape, np.uint8)  # poché / furniture tint
+        self.floors: list[tuple[np.ndarray, BGR]] = []  # (polygon px, colour) painted under the ink
+        self.tiles = np.zeros(shape, np.uint8)
+        self.facts: dict[str, Any] = {}  # what this plan shows (footprint, wall px, rotation...)
+        rooms: list[dict[str, Any]] = []
+        if not s.blank:
+            rooms = self._plan(margin)
+        image = self._compose()
+        image, rooms = self._degrade(image, rooms)
+        meta = {"jpeg": s.jpeg, "style": s.to_dict(), "facts": self.facts}
+        return SynthPlan(image=image, rooms=rooms, style=s.name, seed=seed, meta=meta)
+
+    # -- plan -------------------------------------------------------------------------------------
+    def _plan(self, margin: int) -> list[dict[str, Any]]:
+        s, rng = self.s, self.rng
+        if s.floors <= 1:
+            regions = [(margin, margin, self.w - margin, self.h - margin)]
+        else:  # floors side by side along the page's long axis, upper floors often smaller
+            regions = []
+            horizontal = self.w >= self.h
+            span = (self.w if horizontal else self.h) - 2 * margin
+            step = (span - (s.floors - 1) * margin) // s.floors
+            for i in range(s.floors):
+                a0 = margin + i * (step + margin)
+                if horizontal:
+                    x0, y0, x1, y1 = a0, margin, a0 + step, self.h - margin
+                else:
+                    x0, y0, x1, y1 = margin, a0, self.w - margin, a0 + step
+                if i > 0:
+                    shrink = rng.uniform(0.7, 1.0, 2)
+                    x0 = x1 - int((x1 - x0) * shrink[0]) if horizontal else x0
+                    y0 = y1 - int((y1 - y0) * shrink[1])
+                regions.append((x0, y0, x1, y1))
+        rooms: list[dict[str, Any]] = []
+        ppm: float | None = None
+        kinds = []
+        for i, region in enumerate(regions):
+            lay = _make_layout(s, rng, region, ppm)
+            if i == 0:
+                self._set_walls(lay)
+                ppm = lay.ppm
+            kinds.append(lay.kind)
+            for face, label in self._floor(lay, floor=i):
+                coords = [[float(x), float(y)] for x, y in list(face.exterior.coords)[:-1]]
+                rooms.append({"id": f"r{len(rooms) + 1}", "label": label, "polygon": coords})
+        self.facts["footprint"] = kinds[0] if len(kinds) == 1 else kinds
+        if s.floors > 1:
+            self.facts["floors"] = s.floors
+        return rooms
+
+    def _set_walls(self, lay: _Layout) -> None:
+        s, rng = self.s, self.rng
+        self.ppm = ppm = lay.ppm
+        if s.wall_px:
+            t_int = int(rng.integers(s.wall_px[0], s.wall_px[1] + 1))
+        else:
+            t_int = max(2, int(round(rng.uniform(*s.wall_m) * ppm)))
+        t_ext = max(t_int, int(round(t_int * rng.uniform(*s.ext_factor))))
+        self.t_int, self.t_ext = t_int, t_ext
+        self.facts.update(wall_px=[t_int, t_ext])
+
+    def _floor(self, lay: _Layout, floor: int = 0) -> list[tuple[Polygon, str]]:
+        """Walls, openings and contents of one footprint; returns its (room face, label) pairs."""
+        s, rng = self.s, self.rng
+        self.ppm = lay.ppm
+        t_int, t_ext = self.t_int, self.t_ext
+        boundary = lay.footprint.boundary
+
+        # wall rectangles, exterior and interior
+        ext_segs = _segments(boundary)
+        int_segs: set[tuple[int, int, int, int]] = set()
+        for cell in lay.cells:
+            for seg in _segments(cell.boundary):
+                # exact: collinear overlaps with the footprint outline are exterior walls
+                int_segs.update(_segments(LineString([seg[:2], seg[2:]]).difference(boundary)))
+        # partitions thinner (closets) or thicker (bearing walls) than the rest, per wall line
+        self.int_t: dict[tuple[str, int], int] = {}
+        if s.wall_vary:
+            for key in sorted({_line_key(sg) for sg in int_segs}):
+                u = rng.random()
+                if u < s.wall_vary:
+                    self.int_t[key] = max(2, int(round(t_int * rng.uniform(0.5, 0.75))))
+                elif u < 1.4 * s.wall_vary:
+                    self.int_t[key] = int(round(t_int * rng.uniform(1.3, 1.7)))
+        ext_rects = [_wall_rect(seg, t_ext) for seg in ext_segs]
+        int_rects = [_wall_rect(seg, self.int_t.get(_line_key(seg), t_int)) for seg in sorted(int_segs)]
+        oblique = [ln.buffer(t_ext / 2, cap_style="square", join_style="mitre")
+                   for ln in _oblique_lines(lay.footprint.exterior)]
+        walls_geom = unary_union([box(*r) for r in ext_rects + int_rects] + oblique)
+
+        # room faces (the ground truth)
+        faces: list[Polygon] = []
+        for cell in lay.cells:
+            face = cell.difference(walls_geom)
+            if face.geom_type == "MultiPolygon":
+                face = max(face.geoms, key=lambda g: g.area)
+            faces.append(_clean(face))
+
+        labels = self._labels(faces)
+        self.n_bedrooms, self.bedroom_no = labels.count("bedroom"), 0
+        wall_mask = np.zeros((self.h, self.w), np.uint8)
+        for r in ext_rects + int_rects:
+            _fill_rect(wall_mask, r)
+        if oblique:
+            for poly in oblique:
+                pts = np.round(np.asarray(poly.exterior.coords) * 16).astype(np.int32)
+                cv2.fillPoly(wall_mask, [pts], 255, cv2.LINE_8, shift=4)
+            # trim the square ends of straight walls that poke out past an angled/curved wall
+            outer = lay.footprint.buffer(t_ext - t_ext // 2, join_style="mitre")
+            keep = np.zeros_like(wall_mask)
+            cv2.fillPoly(keep, [np.round(np.asarray(outer.exterior.coords) * 16).astype(np.int32)], 255,
+                         cv2.LINE_8, shift=4)
+            wall_mask &= keep
+
+        # openings: doors between rooms, an entrance, windows on exterior walls
+        occupied: list[list[Polygon]] = [[] for _ in faces]
+        self._doors(lay, faces, wall_mask, occupied)
+        if s.windows:
+            self._windows(lay, wall_mask)
+        self._draw_walls(wall_mask)
+
+        # contents
+        for k, face in enumerate(faces):
+            if s.labels:
+                self._label(face, labels[k], occupied[k])
+            if s.furniture and (rng.random() < s.furniture or s.single_room):
+                self._furnish(face, labels[k], occupied[k])
+        if s.dim_lines:
+            self._dimension_lines(lay)
+        if s.title:
+            self._title(lay, floor)
+        if s.compass and floor == s.floors - 1:
+            self._compass(lay)
+        if s.header and floor == 0:
+            self._header(lay, faces)
+        if s.room_fill or s.floor_tiles:
+            self._floors(faces, labels)
+        return list(zip(faces, labels))
+
+    def _labels(self, faces: list[Polygon]) -> list[str]:
+        if self.s.single_room:
+            return ["studio"]
+        order = sorted(range(len(faces)), key=lambda k: -faces[k].area)
+        labels = [""] * len(faces)
+        big = list(_LABELS_BIG)
+        small = list(self.rng.permutation(_LABELS_SMALL))
+        bedrooms = 0
+        for rank, k in enumerate(order):
+            area_m2 = faces[k].area / self.ppm**2
+            if area_m2 < 5.0 and small:
+                labels[k] = str(small.pop(0))
+            elif big:
+                labels[k] = big.pop(0)
+            else:
+                labels[k] = "bedroom"
+            bedrooms += labels[k] == "bedroom"
+        return labels
+
+    # -- openings -----------------------------------------------------------------------------------
+    def _cut(self, wall_mask: np.ndarray, seg: tuple[int, int, int, int], t: int, lo: int, hi: int) -> None:
+        """Clear the drawn wall band of ``seg`` between lo..hi along it (the full thickness)."""
+        x0, y0, x1, y1 = _wall_rect(seg, t)
+        if seg[1] == seg[3]:
+            x0, x1 = lo, hi
+        else:
+            y0, y1 = lo, hi
+        _fill_rect(wall_mask, (x0, y0, x1, y1), 0)
+
+    def _door(self, wall_mask: np.ndarray, seg: tuple[int, int, int, int], t: int, k: int, faces: list[Polygon],
+              occupied: list[list[Polygon]], width: int, other_room: int | None = None) -> bool:
+        """A door in ``seg`` swinging into room ``k``; False when no clear position exists."""
+        rng = self.rng
+        x0, y0, x1, y1 = seg
+        horizontal = y0 == y1
+        a0, a1 = (x0, x1) if horizontal else (y0, y1)
+        clear = max(self.t_ext, self.t_int) + 3
+        if a1 - a0 < width + 2 * clear:
+            return False
+        face = faces[k]
+        a = t // 2
+        c = y0 if horizontal else x0
+        probe_pt = ((a0 + a1) / 2, c + t) if horizontal else (c + t, (a0 + a1) / 2)
+        side = 1 if face.buffer(0.5).contains(shapely.Point(*probe_pt)) else -1
+        face_line = c - a + t if side > 0 else c - a  # the wall face on room k's side
+        kind = self.s.doors
+        if kind == "mixed":
+            kind = str(rng.choice(["arc", "arc", "arc", "double", "slide", "gap"]))
+        elif kind == "arc" and rng.random() < 0.12:
+            kind = "double"
+        if kind == "slide" and t < 6:
+            kind = "gap"  # no room for panels inside a hairline wall
+        if kind == "double":
+            width = int(width * 1.6)
+            if a1 - a0 < width + 2 * clear:
+                kind, width = "arc", int(width / 1.6)
+        others = occupied[k] + (occupied[other_room] if other_room is not None else [])
+        inside = face.buffer(1.0)
+        swings = kind in ("arc", "double")
+        for _ in range(12):
+            lo = int(rng.integers(a0 + clear, a1 - clear - width + 1))
+            hi = lo + width
+            hinges = [(lo, hi) if rng.random() < 0.5 else (hi, lo)] if kind != "double" else [(lo, hi), (hi, lo)]
+            r = width if kind != "double" else width // 2
+            if horizontal:
+                swing = box(lo, min(face_line, face_line + side * r), hi, max(face_line, face_line + side * r))
+                opening = box(lo, c - a - 2, hi, c - a + t + 2)
+            else:
+                swing = box(min(face_line, face_line + side * r), lo, max(face_line, face_line + side * r), hi)
+                opening = box(c - a - 2, lo, c - a + t + 2, hi)
+            claim = opening.union(swing) if swings else opening
+            if swings and not inside.contains(swing):
+                continue
+            if any(claim.intersects(o) for o in others):
+                continue
+            break
+        else:
+            return False
+        self._cut(wall_mask, seg, t, lo, hi)
+        thick = max(1, int(round(t / 5))) if t > 6 else 1
+        if swings:
+            for hinge, other in hinges:
+                if horizontal:
+                    hx, hy = hinge, face_line
+                    leaf, along = (0, side), (1 if other > hinge else -1, 0)
+                else:
+                    hx, hy = face_line, hinge
+                    leaf, along = (side, 0), (0, 1 if other > hinge else -1)
+                cv2.line(self.lines, (hx, hy), (hx + leaf[0] * r, hy + leaf[1] * r), 255, thick + 1, cv2.LINE_AA)
+                a1_deg = math.degrees(math.atan2(leaf[1], leaf[0]))
+                a2_deg = math.degrees(math.atan2(along[1], along[0]))
+                start = a1_deg if (a2_deg - a1_deg) % 360 == 90 else a2_deg
+                cv2.ellipse(self.lines, (hx, hy), (r, r), 0, start, start + 90, 255, 1, cv2.LINE_AA)
+        elif kind == "slide":  # two panels sliding past each other inside the wall
+            w0, w1 = c - a, c - a + t - 1
+            mid = (w0 + w1) // 2
+            span = int(round(0.55 * width))
+            for (p0, p1), (q0, q1) in (((lo, lo + span), (w0 + 1, mid)), ((hi - span, hi - 1), (mid, w1 - 1))):
+                if horizontal:
+                    cv2.rectangle(self.lines, (p0, q0), (p1, q1), 255, 1)
+                else:
+                    cv2.rectangle(self.lines, (q0, p0), (q1, p1), 255, 1)
+        else:  # plain opening: thin jamb lines across the wall ends
+            if horizontal:
+                for x in (lo, hi - 1):
+                    cv2.line(self.lines, (x, c - a), (x, c - a + t - 1), 255, 1)
+            else:
+                for y in (lo, hi - 1):
+                    cv2.line(self.lines, (c - a, y), (c - a + t - 1, y), 255, 1)
+        occupied[k].append(claim.buffer(3))
+        if other_room is not None:
+            occupied[other_room].append(opening.buffer(3))
+        return True
+
+    def _doors(self, lay: _Layout, faces: list[Polygon], wall_mask: np.ndarray,
+               occupied: list[list[Polygon]]) -> None:
+        rng = self.rng
+        n = len(lay.cells)
+        width = max(8, int(round(rng.uniform(0.8, 0.95) * self.ppm)))
+        if self.s.doors == "none":
+            return
+        # adjacency: any boundary two cells share is an interior wall
+        shared: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}
+        for i in range(n):
+            for j in range(i + 1, n):
+                segs = _segments(lay.cells[i].boundary.intersection(lay.cells[j].boundary))
+                if segs:
+                    shared[(i, j)] = segs
+        if n > 1:
+            # a random spanning tree (every room reachable) plus a few extra doors
+            seen = {int(rng.integers(n))}
+            done: set[tuple[int, int]] = set()
+            edges = list(shared)
+            while len(seen) < n:
+                frontier = [e for e in edges if (e[0] in seen) != (e[1] in seen)]
+                if not frontier:
+                    break
+                e = frontier[int(rng.integers(len(frontier)))]
+                seen.update(e)
+                if self._door_between(e, shared[e], faces, wall_mask, occupied, width):
+                    done.add(e)
+            for e in edges:
+                if e not in done and rng.random() < 0.12:
+                    self._door_between(e, shared[e], faces, wall_mask, occupied, width)
+        # an entrance on an exterior wall
+        for k in rng.permutation(n):
+            segs = _segments(lay.cells[k].boundary.intersection(lay.footprint.boundary))
+            rng.shuffle(segs)
+            if any(self._door(wall_mask, sg, self.t_ext, int(k), faces, occupied, int(width * 1.1)) for sg in segs):
+                break
+
+    def _door_between(self, e: tuple[int, int], segs: list, faces: list[Polygon], wall_mask: np.ndarray,
+                      occupied: list[list[Polygon]], width: int) -> bool:
+        segs = sorted(segs, key=lambda sg: -((sg[2] - sg[0]) + (sg[3] - sg[1])))
+        first = int(self.rng.integers(2))
+        for sg in segs:
+            for k in (e[first], e[1 - first]):
+                other = e[1] if k == e[0] else e[0]
+                t = self.int_t.get(_line_key(sg), self.t_int)
+                if self._door(wall_mask, sg, t, k, faces, occupied, width, other_room=other):
+                    return True
+        return False
+
+    def _windows(self, lay: _Layout, wall_mask: np.ndarray) -> None:
+        rng = self.rng
+        t = self.t_ext
+        a = t // 2
+        clear = t + 4
+        for k, cell in enumerate(lay.cells):
+            for sg in _segments(cell.boundary.intersection(lay.footprint.boundary)):
+                x0, y0, x1, y1 = sg
+                horizontal = y0 == y1
+                a0, a1 = (x0, x1) if horizontal else (y0, y1)
+                length = a1 - a0
+                ww = int(round(rng.uniform(0.9, 1.8) * self.ppm))
+                if length < ww + 2 * clear or rng.random() < 0.25:
+                    continue
+                lo = int(rng.integers(a0 + clear, a1 - clear - ww + 1))
+                hi = lo + ww
+                # skip if the wall there is already opened (entrance door)
+                c = y0 if horizontal else x0
+                band = wall_mask[c - a:c - a + t, lo:hi] if horizontal else wall_mask[lo:hi, c - a:c - a + t]
+                if band.size == 0 or band.min() == 0:
+                    continue
+                self._cut(wall_mask, sg, t, lo, hi)
+                if horizontal:
+                    ya, yb = c - a, c - a + t - 1
+                    cv2.rectangle(self.lines, (lo, ya), (hi - 1, yb), 255, 1)
+                    for f in ((0.5,) if t < 8 else (0.4, 0.6)):
+                        y = int(round(ya + f * (yb - ya)))
+                        cv2.line(self.lines, (lo, y), (hi - 1, y), 255, 1)
+                else:
+                    xa, xb = c - a, c - a + t - 1
+                    cv2.rectangle(self.lines, (xa, lo), (xb, hi - 1), 255, 1)
+                    for f in ((0.5,) if t < 8 else (0.4, 0.6)):
+                        x = int(round(xa + f * (xb - xa)))
+                        cv2.line(self.lines, (x, lo), (x, hi - 1), 255, 1)
+
+    # -- walls --------------------------------------------------------------------------------------
+    def _draw_walls(self, mask: np.ndarray) -> None:
+        kind = self.s.walls
+        if kind == "solid" or self.t_int < 5:
+            self.walls = np.maximum(self.walls, mask)
+            return
+        inner = cv2.erode(mask, np.ones((3, 3), np.uint8))
+        outline = mask.copy()
+        outline[inner > 0] = 0
+        if kind == "outline":
+            self.walls = np.maximum(self.walls, outline)
+        elif kind == "hatched":
+            hatch = np.zeros_like(mask)
+            pitch = max(4, int(round(self.t_int * 0.6)))
+            for d in range(-self.h, self.w, pitch):
+                cv2.line(hatch, (d, self.h), (d + self.h, 0), 255, 1)
+            hatch[inner == 0] = 0
+            self.walls = np.maximum(self.walls, np.maximum(outline, hatch))
+        else:  # poche
+            self.fill = np.maximum(self.fill, (mask > 0).astype(np.uint8) * 120)
+            self.walls = np.maximum(self.walls, outline)
+
+    # -- contents -----------------------------------------------------------------------------------
+    def _label(self, face: Polygon, label: str, occupied: list[Polygon]) -> None:
+        rng = self.rng
+        minx, miny, maxx, maxy = face.bounds
+        text = str(rng.choice(_LABEL_TEXT.get(label, [label.upper()])))
+        if label == "bedroom" and self.n_bedrooms > 1:
+            self.bedroom_no += 1
+            if not text.startswith("MASTER") or self.bedroom_no > 1:
+                text = f"{text.replace('MASTER ', '')} {self.bedroom_no}"
+        lines = [text]
+        if self.s.room_dims:
+            imperial = bool(rng.random() < 0.4)
+            wm, hm = (maxx - minx) / self.ppm, (maxy - miny) / self.ppm
+            if rng.random() < 0.7:
+                lines.append(f"{_fmt_len(wm, imperial)} x {_fmt_len(hm, imperial)}")
+            else:
+                lines.append(f"{face.area / self.ppm ** 2:.1f} m2" if not imperial else
+                             f"{face.area / self.ppm ** 2 * 10.764:.0f} sq ft")
+        font = _FONTS[int(rng.integers(len(_FONTS)))]
+        scale = float(np.clip(self.ppm / 70.0, 0.3, 3.0))
+        thick = max(1, int(round(scale * 1.6)))
+        room_w = maxx - minx
+        sizes = [_text_size(t, font, scale, thick) for t in lines]
+        widest = max(sz[0] for sz in sizes)
+        if widest > 0.8 * room_w:
+            scale *= 0.8 * room_w / widest
+            thick = max(1, int(round(scale * 1.6)))
+            sizes = [_text_size(t, font, scale, thick) for t in lines]
+        if scale < 0.28:
+            return
+        gap = int(max(3, sizes[0][1] * 0.5))
+        total_h = sum(sz[1] + sz[2] for sz in sizes) + gap * (len(lines) - 1)
+        widest = max(sz[0] for sz in sizes)
+        cx, cy = polylabel(face, 1.0).coords[0]
+        inner = face.buffer(-3)
+        minx, miny, maxx, maxy = inner.bounds
+        candidates = [(cx, cy)] + [
+            (float(rng.uniform(minx + widest / 2, max(minx + widest / 2, maxx - widest / 2))),
+             float(rng.uniform(miny + total_h / 2, max(miny + total_h / 2, maxy - total_h / 2))))
+            for _ in range(15)
+        ]
+        for cx, cy in candidates:
+            block = box(cx - widest / 2 - 2, cy - total_h / 2 - 2, cx + widest / 2 + 2, cy + total_h / 2 + 2)
+            if inner.contains(block) and not any(block.intersects(o) for o in occupied):
+                break
+        else:
+            return
+        y = cy - total_h / 2
+        for t, (tw, th, base) in zip(lines, sizes):
+            y += th
+            cv2.putText(self.text, t, (int(round(cx - tw / 2)), int(round(y))), font, scale, 255, thick, cv2.LINE_AA)
+            y += base + gap
+        occupied.append(block.buffer(4))
+
+    def _furnish(self, face: Polygon, label: str, occupied: list[Polygon]) -> None:
+        rng = self.rng
+        templates = _TEMPLATES.get(label, [])
+        if not templates:
+            return
+        gap = max(3, int(round(0.08 * self.ppm)), self.t_int)
+        inner = face.buffer(-gap, join_style="mitre")
+        if inner.is_empty:
+            return
+        n_items = int(rng.integers(1, len(templates) + 1))
+        chosen = [templates[i] for i in sorted(rng.choice(len(templates), size=n_items, replace=False))]
+        minx, miny, maxx, maxy = inner.bounds
+        for (sw, sh), prims in chosen:
+            k = int(rng.integers(4))
+            w, h = sw * self.ppm, sh * self.ppm
+            if k % 2:
+                w, h = h, w
+            if w >= maxx - minx or h >= maxy - miny:
+                continue
+            for _ in range(25):
+                # favour positions hugging the inner boundary (furniture stands by the walls)
+                x = float(rng.uniform(minx, maxx - w))
+                y = float(rng.uniform(miny, maxy - h))
+                if rng.random() < 0.6:
+                    if rng.random() < 0.5:
+                        x = minx if rng.random() < 0.5 else maxx - w
+                    else:
+                        y = miny if rng.random() < 0.5 else maxy - h
+                fb = box(x, y, x + w, y + h)
+                if not inner.contains(fb) or any(fb.intersects(o) for o in occupied):
+                    continue
+                self._draw_template(prims, (x, y, w, h), k)
+                occupied.append(fb.buffer(2))
+                break
+
+    def _draw_template(self, prims: list[tuple], frame: tuple[float, float, float, float], k: int) -> None:
+        x, y, w, h = frame
+
+        def tf(u: float, v: float) -> tuple[int, int]:
+            # rotate the unit square by k*90 degrees, then map onto the frame
+            for _ in range(k):
+                u, v = 1 - v, u
+            return int(round(x + u * w)), int(round(y + v * h))
+
+        thick = 1 if self.ppm < 120 else 2
+        for p in prims:
+            if p[0] == "rect":
+                a, b = tf(p[1], p[2]), tf(p[3], p[4])
+                cv2.rectangle(self.lines, (min(a[0], b[0]), min(a[1], b[1])), (max(a[0], b[0]), max(a[1], b[1])),
+                              255, thick, cv2.LINE_AA)
+            elif p[0] == "line":
+                cv2.line(self.lines, tf(p[1], p[2]), tf(p[3], p[4]), 255, thick, cv2.LINE_AA)
+            elif p[0] == "circle":
+                r = max(1, int(round(p[3] * min(w, h))))
+                cv2.circle(self.lines, tf(p[1], p[2]), r, 255, thick, cv2.LINE_AA)
+            elif p[0] == "ellipse":
+                # after a quarter turn the template's x radius runs along the frame's y axis
+                rx, ry = (p[3] * w, p[4] * h) if k % 2 == 0 else (p[4] * w, p[3] * h)
+                axes = (max(1, int(round(rx))), max(1, int(round(ry))))
+                cv2.ellipse(self.lines, tf(p[1], p[2]), axes, 0, 0, 360, 255, thick, cv2.LINE_AA)
+
+    def _dimension_lines(self, lay: _Layout) -> None:
+        fx0, fy0, fx1, fy1 = (int(v) for v in lay.footprint.bounds)
+        def ticks(values: Iterable[float]) -> list[int]:
+            out: list[int] = []
+            for v in sorted({int(round(v)) for v in values}):
+                if not out or v - out[-1] >= 0.3 * self.ppm:
+                    out.append(v)
+            return out
+
+        xs = ticks(x for c in lay.cells for x, _ in c.exterior.coords)
+        ys = ticks(y for c in lay.cells for _, y in c.exterior.coords)
+        off = max(14, int(round(0.045 * max(self.w, self.h))))
+        font = cv2.FONT_HERSHEY_SIMPLEX
+        scale = float(np.clip(max(self.w, self.h) / 2400.0, 0.3, 1.6))
+        thick = max(1, int(round(scale * 1.4)))
+        tick = max(4, int(round(off * 0.25)))
+        imperial = bool(self.rng.random() < 0.3)
+        for level, (pos_x, pos_y) in enumerate([(xs, ys), ([fx0, fx1], [fy0, fy1])]):
+            yline = fy0 - self.t_ext - off * (level + 1)
+            xline = fx0 - self.t_ext - off * (level + 1)
+            if yline < tick * 2 or xline < tick * 2:
+                continue
+            cv2.line(self.lines, (pos_x[0], yline), (pos_x[-1], yline), 255, 1, cv2.LINE_AA)
+            cv2.line(self.lines, (xline, pos_y[0]), (xline, pos_y[-1]), 255, 1, cv2.LINE_AA)
+            for x in pos_x:
+                cv2.line(self.lines, (x - tick, yline + tick), (x + tick, yline - tick), 255, 1, cv2.LINE_AA)
+                cv2.line(self.lines, (x, yline - tick), (x, yline + (off if level == 0 else tick)), 255, 1)
+            for y in pos_y:
+                cv2.line(self.lines, (xline - tick, y + tick), (xline + tick, y - tick), 255, 1, cv2.LINE_AA)
+                cv2.line(self.lines, (xline - tick, y), (xline + (off if level == 0 else tick), y), 255, 1)
+            for a, b in zip(pos_x, pos_x[1:]):
+                t = _fmt_len((b - a) / self.ppm, imperial)
+                tw, th, _ = _text_size(t, font, scale, thick)
+                if tw < (b - a) - 6:
+                    cv2.putText(self.text, t, ((a + b) // 2 - tw // 2, yline - 4), font, scale, 255, thick,
+                                cv2.LINE_AA)
+            for a, b in zip(pos_y, pos_y[1:]):
+                t = _fmt_len((b - a) / self.ppm, imperial)
+                tw, th, _ = _text_size(t, font, scale, thick)
+                if tw < (b - a) - 6:
+                    _put_text_rotated(self.text, t, (xline - th // 2 - 5, (a + b) / 2), font, scale, thick)
+
+    def _title(self, lay: _Layout, floor: int = 0) -> None:
+        fx0, _, fx1, fy1 = lay.footprint.bounds
+        font = cv2.FONT_HERSHEY_DUPLEX
+        scale = float(np.clip(max(self.w, self.h) / 1400.0, 0.4, 3.0))
+        thick = max(1, int(round(scale * 1.5)))
+        if self.s.floors > 1:
+            title = ["GROUND FLOOR", "FIRST FLOOR", "SECOND FLOOR", "THIRD FLOOR"][min(floor, 3)]
+        else:
+            title = str(self.rng.choice(["FLOOR PLAN", "GROUND FLOOR", "FIRST FLOOR PLAN", "UNIT A"]))
+        if not hasattr(self, "scale_text"):  # one scale per sheet
+            self.scale_text = f"SCALE 1:{int(self.rng.choice([50, 100, 200]))}"
+        sub = self.scale_text
+        tw, th, base = _text_size(title, font, scale, thick)
+        free = self.h - fy1 - self.t_ext
+        if free < 3 * (th + base):
+            scale *= free / (3 * (th + base))
+            thick = max(1, int(round(scale * 1.5)))
+            tw, th, base = _text_size(title, font, scale, thick)
+        y = int(fy1 + self.t_ext + max(th + 8, free * 0.4))
+        if scale < 0.3 or y + th + 2 * base + 6 >= self.h:
+            return
+        cx = (fx0 + fx1) / 2
+        x = int(cx - tw / 2)
+        cv2.putText(self.text, title, (x, y), font, scale, 255, thick, cv2.LINE_AA)
+        cv2.line(self.lines, (x, y + base + 2), (x + tw, y + base + 2), 255, thick)
+        sw, sh, _ = _text_size(sub, font, scale * 0.6, max(1, thick - 1))
+        cv2.putText(self.text, sub, (int(cx - sw / 2), y + base + 6 + sh), font, scale * 0.6, 255,
+                    max(1, thick - 1), cv2.LINE_AA)
+
+    def _floors(self, faces: list[Polygon], labels: list[str]) -> None:
+        rng = self.rng
+        palette = [(214, 232, 246), (200, 225, 240), (226, 236, 220), (232, 226, 238), (210, 230, 232),
+                   (190, 214, 236)]
+        wet = {"bath": (236, 226, 206), "wc": (236, 226, 206), "laundry": (230, 230, 222), "kitchen": (222, 232, 236)}
+        for face, label in zip(faces, labels):
+            pts = np.round(np.asarray(face.exterior.coords)[:-1]).astype(np.int32)
+            if self.s.room_fill:
+                color = wet.get(label) or palette[int(rng.integers(len(palette)))]
+                self.floors.append((pts, color))
+            if self.s.floor_tiles and label in ("bath", "wc", "kitchen", "laundry"):
+                pitch = max(5, int(round(rng.uniform(0.25, 0.45) * self.ppm)))
+                inner = face.buffer(-max(2, self.t_int // 2), join_style="mitre")
+                if inner.is_empty or inner.geom_type != "Polygon":
+                    continue
+                x0, y0, x1, y1 = (int(v) for v in inner.bounds)
+                grid = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.uint8)
+                grid[:, ::pitch] = 110
+                grid[::pitch, :] = 110
+                mask = np.zeros_like(grid)
+                cv2.fillPoly(mask, [np.round(np.asarray(inner.exterior.coords) - (x0, y0)).astype(np.int32)], 1)
+                region = self.tiles[y0:y1 + 1, x0:x1 + 1]
+                np.maximum(region, grid * mask[:region.shape[0], :region.shape[1]], out=region)
+
+    def _compass(self, lay: _Layout) -> None:
+        fx0, fy0, fx1, fy1 = lay.footprint.bounds
+        room = min(fy0, self.w - fx1) - self.t_ext
+        r = int(min(room * 0.35, 0.06 * max(self.w, self.h)))
+        if r < 10:
+            return
+        cx, cy = int(self.w - r * 1.6), int(r * 1.6)
+        ang = float(self.rng.uniform(-0.6, 0.6))
+        cv2.circle(self.lines, (cx, cy), r, 255, 1, cv2.LINE_AA)
+        tip = (cx + r * math.sin(ang), cy - r * math.cos(ang))
+        tail = (cx - r * math.sin(ang), cy + r * math.cos(ang))
+        left = (cx - 0.3 * r * math.cos(ang), cy - 0.3 * r * math.sin(ang))
+        right = (cx + 0.3 * r * math.cos(ang), cy + 0.3 * r * math.sin(ang))
+        arrow = np.round(np.array([tip, right, tail, left])).astype(np.int32)
+        cv2.polylines(self.lines, [arrow], True, 255, 1, cv2.LINE_AA)
+        cv2.fillPoly(self.lines, [np.round(np.array([tip, right, (cx, cy)])).astype(np.int32)], 255, cv2.LINE_AA)
+        scale = r / 30.0
+        tw, th, _ = _text_size("N", cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, int(scale * 2)))
+        nx, ny = int(tip[0] - tw / 2), int(tip[1] - r * 0.2)
+        if ny - th > 0:
+            cv2.putText(self.text, "N", (nx, ny), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, max(1, int(scale * 2)),
+                        cv2.LINE_AA)
+
+    def _header(self, lay: _Layout, faces: list[Polygon]) -> None:
+        _, fy0, _, _ = lay.footprint.bounds
+        area = sum(f.area for f in faces) / self.ppm ** 2
+        lines = ["Approximate Gross Internal Area", f"{area:.0f} sq m / {area * 10.764:.0f} sq ft"]
+        font = cv2.FONT_HERSHEY_SIMPLEX
+        scale = float(np.clip(max(self.w, self.h) / 2000.0, 0.35, 2.0))
+        thick = max(1, int(round(scale * 1.3)))
+        y = int((fy0 - self.t_ext) * 0.3)
+        for t in lines:
+            tw, th, base = _text_size(t, font, scale, thick)
+            y += th + base
+            if y >= fy0 - self.t_ext - 4 or tw > self.w * 0.6:
+                return
+            cv2.putText(self.text, t, (int(self.w * 0.05), y), font, scale, 255, thick, cv2.LINE_AA)
+
+    # -- paper and degradation ------------------------------------------------------------------------
+    def _compose(self) -> np.ndarray:
+        s = self.s
+        img = np.empty((self.h, self.w, 3), np.float32)
+        img[:] = s.paper
+        if s.grid:
+            grid = np.zeros((self.h, self.w), np.uint8)
+            for i, x in enumerate(range(0, self.w, s.grid)):
+                cv2.line(grid, (x, 0), (x, self.h - 1), 255 if i % 5 == 0 else 150, 1)
+            for i, y in enumerate(range(0, self.h, s.grid)):
+                cv2.line(grid, (0, y), (self.w - 1, y), 255 if i % 5 == 0 else 150, 1)
+            self._blend(img, grid, s.grid_ink)
+        for pts, color in self.floors:
+            cv2.fillPoly(img, [pts], tuple(float(c) for c in color))
+        self._blend(img, self.tiles, s.line_ink or s.ink)
+        self._blend(img, self.fill, s.ink)
+        self._blend(img, self.walls, s.ink)
+        self._blend(img, self.lines, s.line_ink or s.ink)
+        self._blend(img, self.text, s.text_ink or s.ink)
+        return img
+
+    @staticmethod
+    def _blend(img: np.ndarray, alpha: np.ndarray, color: BGR) -> None:
+        ys, xs = np.nonzero(alpha)  # drawings are sparse: touch only inked pixels
+        if len(ys) == 0:
+            return
+        a = (alpha[ys, xs].astype(np.float32) / 255.0)[:, None]
+        img[ys, xs] = img[ys, xs] * (1.0 - a) + a * np.asarray(color, np.float32)
+
+    def _degrade(self, img: np.ndarray, rooms: list[dict[str, Any]]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        s, rng = self.s, self.rng
+        if s.rotate:
+            angle = float(rng.uniform(0.4, 1.0) * s.rotate * (1 if rng.random() < 0.5 else -1))
+            self.facts["rotation_deg"] = round(angle, 3)
+            m = cv2.getRotationMatrix2D(((self.w - 1) / 2.0, (self.h - 1) / 2.0), angle, 1.0)
+            img = cv2.warpAffine(img, m, (self.w, self.h), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(float(v) for v in s.paper))
+            page = box(0, 0, self.w, self.h)
+            for r in rooms:
+                pts = np.asarray(r["polygon"], np.float64) - 0.5  # continuous -> pixel-centre frame
+                pts = pts @ m[:, :2].T + m[:, 2] + 0.5
+                poly = Polygon(pts).intersection(page)
+                if poly.geom_type == "MultiPolygon":
+                    poly = max(poly.geoms, key=lambda g: g.area)
+                r["polygon"] = [[round(float(x), 2), round(float(y), 2)] for x, y in list(poly.exterior.coords)[:-1]]
+        if s.illumination:
+            yy, xx = np.mgrid[0:self.h, 0:self.w].astype(np.float32)
+            ang = rng.uniform(0, 2 * math.pi)
+            g = (xx * math.cos(ang) + yy * math.sin(ang))
+            g = (g - g.min()) / max(float(g.max() - g.min()), 1.0)
+            img *= (1.0 - s.illumination * g)[..., None]
+        if s.blur:
+            img = cv2.GaussianBlur(img, (0, 0), s.blur)
+        if s.noise:
+            img += rng.normal(0.0, s.noise, img.shape[:2]).astype(np.float32)[..., None]
+        if s.specks:
+            n = int(s.specks * self.w * self.h / 1e6)
+            xs = rng.integers(0, self.w, n)
+            ys = rng.integers(0, self.h, n)
+            rs = rng.integers(1, 3, n)
+            dark = np.asarray(s.ink, np.float32)
+            for x, y, r in zip(xs, ys, rs):
+                cv2.circle(img, (int(x), int(y)), int(r), tuple(float(v) for v in dark), -1)
+        np.clip(img, 0.0, 255.0, out=img)
+        img += 0.5
+        return img.astype(np.uint8), rooms
+
+
+# =============================================================================================
+# Batches and the committed sample set
+# =============================================================================================
+def iter_plans(count: int, *, seed: int = 0, styles: Sequence[str] | None = None,
+               prefix: str = "plan") -> Iterator[tuple[str, SynthPlan]]:
+    """``(name, plan)`` for ``count`` plans, in memory: plan ``i`` is ``generate_plan([seed, i], style)``.
+
+    Styles cycle through ``styles`` (default: every named style except ``random``), so a batch of
+    N ≥ len(styles) plans covers each style. This is what ``roomkit synth`` writes to disk.
+    """
+    if count < 0:
+        raise InputError("count must be >= 0")
+    names = list(styles) if styles else [n for n in STYLES if n != "random"]
+    if not names:
+        raise InputError("no styles given")
+    for n in names:
+        get_style(n)
+    for i in range(count):
+        yield f"{prefix}_{i:04d}", generate_plan([seed, i], names[i % len(names)])
+
+
+def generate(out_dir: str | Path, count: int, *, seed: int = 0, styles: Sequence[str] | None = None,
+             prefix: str = "plan") -> list[Path]:
+    """Write ``count`` plans (see :func:`iter_plans`) to ``out_dir``; returns the JSON paths."""
+    return [plan.save(out_dir, name)[1] for name, plan in iter_plans(count, seed=seed, styles=styles, prefix=prefix)]
+
+
+# The committed data/samples/ set: (name, style, seed, style overrides).
+# Regenerate with `roomkit synth data/samples --sample-set`.
+SAMPLE_SET: tuple[tuple[str, str, int, dict[str, Any]], ...] = (
+    ("clean_rect", "clean", 11, {"footprints": ("rect",)}),
+    ("clean_l", "clean", 4, {"footprints": ("L",)}),
+    ("outline_walls", "outline", 7, {"footprints": ("T",)}),
+    ("hatched_walls", "hatched", 3, {"footprints": ("L",)}),
+    ("thin_walls", "thin", 5, {"footprints": ("rect",)}),
+    ("thin_u", "thin", 18, {"footprints": ("U",)}),
+    ("furnished", "furnished", 2, {"doors": "mixed"}),
+    ("cad_dimensions", "cad", 8, {"footprints": ("U",)}),
+    ("blueprint", "blueprint", 6, {}),
+    ("tinted_paper", "tinted", 9, {}),
+    ("grid_paper", "grid", 10, {}),
+    ("scan_noisy", "scan", 12, {}),
+    ("rotated", "rotated", 13, {}),
+    ("large_sheet", "large", 14, {}),
+    ("small_plan", "small", 15, {}),
+    ("small_listing", "small", 19, {"wall_px": (2, 3), "furniture": 0.6, "room_dims": True, "noise": 4.0,
+                                    "blur": 0.5, "jpeg": 70}),
+    ("listing", "listing", 21, {}),
+    ("angled_walls", "angled", 22, {}),
+    ("two_floors", "two-floors", 23, {}),
+    ("single_room", "single-room", 16, {}),
+    ("blank_page", "blank", 17, {}),
+)
+
+
+def write_sample_set(out_dir: str | Path) -> list[Path]:
+    """(Re)generate the committed sample set into ``out_dir``; returns the JSON paths."""
+    paths = []
+    for name, style, seed, overrides in SAMPLE_SET:
+        plan = generate_plan(seed, style, **overrides)
+        paths.append(plan.save(out_dir, name)[1])
+    return paths
