@@ -90,12 +90,14 @@ class FakeRuntime:
                     )
                 iid = headers["x-amzn-sagemaker-inference-id"]
                 t = runtime.target
+                ext = headers.get("x-amzn-sagemaker-s3outputpathextension")
+                sub_path = f"{ext}/" if ext else ""  # SageMaker: <S3OutputPath>/<extension>/<id>.out
                 self._reply(
                     202,
                     {"InferenceId": iid},
                     {
-                        "X-Amzn-SageMaker-OutputLocation": f"{t.output_uri}{iid}.out",
-                        "X-Amzn-SageMaker-FailureLocation": f"{t.failure_uri}{iid}-error.out",
+                        "X-Amzn-SageMaker-OutputLocation": f"{t.output_uri}{sub_path}{iid}.out",
+                        "X-Amzn-SageMaker-FailureLocation": f"{t.failure_uri}{sub_path}{iid}-error.out",
                     },
                 )
 
@@ -278,7 +280,9 @@ def test_submit_uploads_with_content_type_and_invokes_with_hash_ids(env, runtime
         assert job.s3_input_uri == f"s3://{BUCKET}/inputs/{digest[:16]}/{path.name}"
         head = env.s3.head_object(Bucket=BUCKET, Key=job.s3_input_uri.split("/", 3)[3])
         assert head["ContentType"] == job.content_type
-        assert job.output_location == f"{env.target.output_uri}{job.inference_id}.out"
+        # One batch prefix (S3OutputPathExtension) for the whole call.
+        assert job.batch == jobs[0].batch and job.batch.startswith("batch-")
+        assert job.output_location == f"{env.target.output_uri}{job.batch}/{job.inference_id}.out"
         assert job.failure_location.endswith("-error.out") and job.error is None
     sent = {r["x-amzn-sagemaker-inference-id"]: r for r in runtime.requests}
     assert set(sent) == {j.inference_id for j in jobs}
@@ -290,6 +294,13 @@ def test_submit_uploads_with_content_type_and_invokes_with_hash_ids(env, runtime
     assert r["x-amzn-sagemaker-requestttlseconds"] == "600"
     assert r["x-amzn-sagemaker-invocationtimeoutseconds"] == "120"
     assert r["x-amzn-sagemaker-custom-attributes"] == "profile=fast"
+    assert r["x-amzn-sagemaker-s3outputpathextension"] == jobs[0].batch
+
+    # Without a batch prefix, outputs go straight under S3OutputPath.
+    runtime.requests.clear()
+    flat = sub.submit([png], env.target, env.session, batch_prefix=False, rerun=True, progress=False)
+    assert flat[0].batch is None and flat[0].output_location == f"{env.target.output_uri}{flat[0].inference_id}.out"
+    assert "x-amzn-sagemaker-s3outputpathextension" not in runtime.requests[0]
 
 
 def test_submit_checks_every_input_before_uploading_anything(env, runtime, tmp_path):
@@ -542,6 +553,76 @@ def test_wait_survives_a_missing_queue_by_polling_s3(env, runtime, tmp_path, cap
         sub.submit(make_plans(tmp_path, 1, "x"), env.target, env.session, custom_attributes="é", progress=False)
     with pytest.raises(ConfigError, match="lacks input_uri"):
         sub.submit(make_plans(tmp_path, 1, "y"), {"endpoint_name": "x"}, env.session, progress=False)
+
+
+def test_small_plans_are_sent_in_one_put_each_and_unreadable_ones_fail_alone(env, runtime, tmp_path):
+    """One PutObject per small plan: no HEAD first and no transfer manager per plan (it cost a
+    HEAD and a transfer manager with its threads for every plan)."""
+    plans = make_plans(tmp_path, 30)
+    calls: dict[str, int] = {}
+
+    def count(event_name, **_kwargs):
+        calls[event_name] = calls.get(event_name, 0) + 1
+
+    env.session.boto.events.register("before-call.s3", count)
+    threads_before = threading.active_count()
+    gone = tmp_path / "gone.png"
+    gone.write_bytes(PNG + b"gone")
+
+    def paths():  # a generator: submit takes any iterable of paths
+        yield from plans[:15]
+        yield gone
+        yield from plans[15:]
+        gone.unlink()  # checked already, gone before its upload: that plan fails, the others go
+
+    jobs = sub.submit(paths(), env.target, env.session, max_workers=4, progress=False)
+    assert len(jobs) == 31 and [j.input for j in jobs if j.error] == [str(gone)]
+    assert jobs[15].error.startswith("submission failed: cannot read") and "No such file" in jobs[15].error
+    assert threading.active_count() <= threads_before + 1  # pool threads have ended
+    assert calls.get("before-call.s3.PutObject") == 30 and "before-call.s3.HeadObject" not in calls
+    assert len(runtime.requests) == 30
+
+
+def test_submit_memory_does_not_grow_with_the_number_of_plans(env, runtime, tmp_path):
+    """tracemalloc peak of a submitting process (moto is elsewhere) for 150 and 750 plans of
+    64 KiB given as a generator: per extra plan it grows by its small records, not its bytes."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "plans"
+    folder.mkdir()
+    for i in range(750):
+        (folder / f"p{i}.png").write_bytes(PNG + os.urandom(64 * 1024))
+    script = """
+import json, sys, tracemalloc
+from pathlib import Path
+import roomkit.aws
+from roomkit.aws import submit as sub
+from roomkit.aws.target import AsyncTarget
+cfg = json.loads(sys.argv[1])
+session = roomkit.aws.session("local", endpoints=cfg["endpoints"])
+target = AsyncTarget(**cfg["target"])
+paths = (Path(cfg["folder"]) / f"p{i}.png" for i in range(cfg["n"]))
+session.client("s3"), session.client("sagemaker-runtime")  # botocore's models loaded before
+tracemalloc.start()
+jobs = sub.submit(paths, target, session, progress=False)
+print(json.dumps({"peak": tracemalloc.get_traced_memory()[1], "jobs": len(jobs),
+                  "errors": sum(1 for j in jobs if j.error)}))
+"""
+    target = {k: getattr(env.target, k) for k in ("endpoint_name", "input_uri", "output_uri", "failure_uri")}
+    endpoints = {"default": env.session.endpoints["default"], "sagemaker-runtime": runtime.url}
+
+    def peak(n: int) -> int:
+        cfg = json.dumps({"endpoints": endpoints, "target": target, "folder": str(folder), "n": n})
+        out = subprocess.run([sys.executable, "-c", script, cfg], capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-2000:]
+        report = json.loads(out.stdout.strip().splitlines()[-1])
+        assert report["jobs"] == n and report["errors"] == 0
+        return report["peak"]
+
+    small, large = peak(150), peak(750)
+    per_plan = (large - small) / 600
+    assert per_plan < 16 * 1024, (small, large, per_plan)  # a plan is 64 KiB
 
 
 # -- batch transform (aws-mode path, against moto's control plane) -----------------------------

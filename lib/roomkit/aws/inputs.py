@@ -15,7 +15,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 from roomkit.errors import InputError
 from roomkit.plans.mediatypes import SNIFF_BYTES, sniff_type
@@ -87,8 +87,11 @@ def file_digest(path: Path) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def resolve_inputs(items: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], s3: Any = None) -> list[PlanInput]:
+def resolve_inputs(items: Iterable[str | os.PathLike[str]] | str | os.PathLike[str], s3: Any = None) -> list[PlanInput]:
     """Expand paths and S3 URIs into plans, in the order given, each source once.
+
+    ``items`` may be any iterable (a generator of paths); each file is read once to hash it and
+    only its small :class:`PlanInput` record is kept.
 
     Directories and S3 prefixes contribute the files with a supported type, sorted by name;
     a file named explicitly must be a supported type (by magic bytes or extension), otherwise
@@ -96,6 +99,7 @@ def resolve_inputs(items: Sequence[str | os.PathLike[str]] | str | os.PathLike[s
     """
     if isinstance(items, (str, os.PathLike)):
         items = [items]
+    named: list[str] = []  # the first few, for the error message
     plans: list[PlanInput] = []
     problems: list[str] = []
     seen: set[str] = set()
@@ -108,6 +112,8 @@ def resolve_inputs(items: Sequence[str | os.PathLike[str]] | str | os.PathLike[s
 
     for item in items:
         text = os.fspath(item)
+        if len(named) < 5:
+            named.append(text)
         if text.startswith("s3://"):
             if s3 is None:
                 raise InputError("S3 inputs need an S3 client")
@@ -137,7 +143,7 @@ def resolve_inputs(items: Sequence[str | os.PathLike[str]] | str | os.PathLike[s
     if problems:
         raise InputError("cannot submit: " + "; ".join(problems))
     if not plans:
-        raise InputError("no plans found in " + ", ".join(os.fspath(i) for i in items))
+        raise InputError("no plans found in " + (", ".join(named) or "an empty list"))
     return plans
 
 

@@ -38,7 +38,9 @@ class Job:
     again is recognizable in notifications, S3 and logs; the suffix makes each invocation unique.
     ``reused`` marks a handle that points at an earlier invocation's result instead of a new one
     (see ``submit(rerun=...)``). ``error`` is set when the plan could not be submitted at all;
-    such a job is already finished, as a failure.
+    such a job is already finished, as a failure. ``batch`` is the ``S3OutputPathExtension`` the
+    invocation was made with (one per ``submit`` call): its output and failure objects share the
+    prefix ``<S3OutputPath>/<batch>/``, which ``wait`` lists instead of probing each job.
     """
 
     input: str
@@ -53,6 +55,7 @@ class Job:
     custom_attributes: str | None = None
     reused: bool = False
     error: str | None = None
+    batch: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -5,8 +5,9 @@ to the clients of the :class:`~roomkit.aws.AwsSession` it is given.
 
 Identity and re-submission
     Every plan is identified by its content hash (``plan_key``: SHA-256 of the bytes for local
-    files). Its upload key is ``<input prefix>/<plan_key[:16]>/<filename>`` (uploaded once: an
-    object already there with the same size is not sent again) and its ``InferenceId`` is
+    files). Its upload key is ``<input prefix>/<plan_key[:16]>/<filename>`` (a plan over 1 MiB
+    is uploaded once: an object already there with the same size is not sent again; a smaller
+    one is simply put again, same key and bytes) and its ``InferenceId`` is
     ``<plan_key[:40]>-<12 hex>``: the prefix makes a re-submitted plan recognizable in
     notifications, S3 and logs, the suffix makes each invocation distinct so completions are
     never confused (the suffix is fixed before the first attempt, so a retried call after a lost
@@ -17,6 +18,16 @@ Identity and re-submission
     e.g. ``load_jobs("jobs.json")`` — is not invoked again: its handle is returned with
     ``reused=True`` after checking that its output object still exists. Identical bytes given
     twice in one call are invoked once and share that invocation. ``rerun=True`` always invokes.
+
+Large batches
+    One ``submit`` call is one *batch*: its invocations carry the same ``S3OutputPathExtension``
+    (``Job.batch``), so their outputs and failures land under ``<S3OutputPath>/<batch>/`` and
+    ``wait``'s S3 fallback lists that prefix (1,000 keys a call) instead of probing each job.
+    The clients, their connection pools and (for plans over 8 MiB) one S3 transfer manager are
+    shared by every plan of the call; at most ``2 × max_workers`` plans are in flight, and a
+    plan's bytes are read only by the worker that uploads it, so memory does not grow with the
+    number of plans beyond their small records (inputs may be a generator of paths). A plan up
+    to 1 MiB is put without a HEAD first (the PUT costs about what the HEAD would).
 
 Then :func:`~roomkit.aws.wait.wait` (SQS notifications, S3 fallback) and
 :func:`~roomkit.aws.results.results` (the results table) — re-exported here, so ``from
@@ -31,7 +42,8 @@ import os
 import random
 import secrets
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -98,6 +110,8 @@ THROTTLE_CODES = frozenset(
 )
 RETRY_HTTP_STATUS = frozenset({429, 500, 502, 503, 504})
 _ID_PLAN_CHARS = 40
+SMALL_PLAN = 1 << 20  # put without a HEAD first
+MULTIPART_THRESHOLD = 8 << 20  # boto3's default: larger plans go through the transfer manager
 
 
 class SubmitError(RoomkitError):
@@ -172,7 +186,7 @@ def call_with_backoff(
 
 # -- submit ---------------------------------------------------------------------------------------
 def submit(
-    inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    inputs: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
     deployment: Any,
     session: Any,
     *,
@@ -183,6 +197,7 @@ def submit(
     previous: Iterable[Job] | None = None,
     max_workers: int = 8,
     backoff: Backoff = Backoff(),
+    batch_prefix: bool = True,
     progress: bool = True,
 ) -> list[Job]:
     """Upload local plans and invoke the async endpoint once per plan; one :class:`Job` each.
@@ -191,7 +206,8 @@ def submit(
     ----------
     inputs:
         Local files, directories (searched recursively for plan files), ``s3://`` objects or
-        prefixes. All are resolved and checked before anything is uploaded. S3 objects are used
+        prefixes, as a list or any iterable (a generator of paths). All are resolved and checked
+        before anything is uploaded (their bytes are hashed, not kept). S3 objects are used
         in place: the endpoint's execution role must be able to read them (a roomkit deployment
         grants its input prefix only), otherwise they fail with an access error.
     deployment:
@@ -208,9 +224,12 @@ def submit(
     rerun, previous:
         See the module docstring: reuse of finished results vs. a fresh invocation.
     max_workers:
-        Parallel uploads/invocations (bounded thread pool).
+        Parallel uploads/invocations (bounded thread pool; twice as many plans in flight).
     backoff:
         Retry policy for throttling (ThrottlingException, 429, ServiceUnavailable, 5xx).
+    batch_prefix:
+        Give this call's invocations one ``S3OutputPathExtension`` (see "Large batches" in the
+        module docstring); ``False`` writes outputs straight under ``S3OutputPath``.
 
     Returns
     -------
@@ -236,13 +255,17 @@ def submit(
     if max_workers < 1:
         raise ConfigError(f"max_workers must be at least 1, got {max_workers}")
 
-    s3 = session.client("s3")
+    # One client per service for the whole call, with a connection per worker in its pool.
+    pool_size = Config(max_pool_connections=max(10, max_workers + 2))
+    s3 = session.client("s3", config=pool_size)
     # Throttling is retried here, with jitter, around each call; botocore's own retries off so
     # the two do not multiply.
     runtime = session.client(
-        "sagemaker-runtime", config=Config(retries={"max_attempts": 1, "mode": "standard"})
+        "sagemaker-runtime",
+        config=pool_size.merge(Config(retries={"max_attempts": 1, "mode": "standard"})),
     )
     plans = resolve_inputs(inputs, s3)
+    batch = new_batch_id() if batch_prefix and _accepts(runtime, "InvokeEndpointAsync", "S3OutputPathExtension") else None
 
     reusable = {} if rerun else _finished_previous(previous or (), target, custom_attributes, s3)
     # One invocation per distinct plan; identical bytes given twice share it.
@@ -260,33 +283,50 @@ def submit(
         else:
             to_send.append((key, plans[indexes[0]]))
 
-    def send(key: str, plan: PlanInput) -> Job:
-        return _submit_one(
-            plan, key, target, s3, runtime, backoff,
-            ttl_seconds=ttl_seconds,
-            invocation_timeout_seconds=invocation_timeout_seconds,
-            custom_attributes=custom_attributes,
-        )
-
     sent: dict[str, Job] = {}
     if to_send:
         bar = progress_bar(total=len(to_send), desc="submitting", disable=not progress)
+        uploader = _Uploader(s3)
+        errors = 0
+
+        def send(key: str, plan: PlanInput) -> Job:
+            return _submit_one(
+                plan, key, target, uploader, runtime, backoff,
+                ttl_seconds=ttl_seconds,
+                invocation_timeout_seconds=invocation_timeout_seconds,
+                custom_attributes=custom_attributes,
+                batch=batch,
+            )
+
+        inflight: dict[Future[Job], str] = {}
+
+        def collect(done: Iterable[Future[Job]]) -> None:
+            nonlocal errors
+            for future in done:
+                key = inflight.pop(future)
+                job = future.result()
+                sent[key] = job
+                bar.update(1)
+                if job.error:
+                    errors += 1
+                    bar.set_postfix_str(f"errors: {errors}")
+
+        window = 2 * max_workers  # plans in flight at most: the pool's, plus one queued each
         with ThreadPoolExecutor(max_workers=min(max_workers, len(to_send))) as pool:
-            futures = {pool.submit(send, key, plan): key for key, plan in to_send}
             try:
-                for future in as_completed(futures):
-                    job = future.result()
-                    sent[futures[future]] = job
-                    bar.update(1)
-                    if job.error:
-                        bar.set_postfix_str("errors: %d" % sum(1 for j in sent.values() if j.error))
+                for key, plan in to_send:
+                    while len(inflight) >= window:
+                        collect(futures_wait(inflight, return_when=FIRST_COMPLETED)[0])
+                    inflight[pool.submit(send, key, plan)] = key
+                while inflight:
+                    collect(futures_wait(inflight, return_when=FIRST_COMPLETED)[0])
             except KeyboardInterrupt:
                 # Stop sending, but keep every invocation already made: they will complete and
                 # their handles are how to find the results.
-                for future in futures:
+                for future in inflight:
                     future.cancel()
-                for future, key in futures.items():
-                    if not future.cancelled() and key not in sent:
+                for future, key in inflight.items():
+                    if not future.cancelled():
                         try:
                             sent[key] = future.result()
                         except Exception:  # noqa: BLE001 - it failed; nothing to keep
@@ -294,6 +334,7 @@ def submit(
                 raise SubmitInterrupted(_in_order(plans, groups, jobs, sent)) from None
             finally:
                 bar.close()
+                uploader.close()
     result = _in_order(plans, groups, jobs, sent)
     if sent and all(j.error for j in sent.values()):
         first = next(iter(sent.values()))
@@ -322,6 +363,19 @@ def plan_key_of(plan: PlanInput) -> str:
     return hashlib.sha256(plan.digest.encode()).hexdigest()
 
 
+def new_batch_id() -> str:
+    """``batch-<UTC time>-<8 hex>``: the ``S3OutputPathExtension`` of one ``submit`` call."""
+    return f"batch-{utcnow():%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+
+
+def _accepts(client: Any, operation: str, member: str) -> bool:
+    """Whether the installed botocore knows ``member`` of ``operation`` (older ones reject it)."""
+    try:
+        return member in client.meta.service_model.operation_model(operation).input_shape.members
+    except Exception:  # noqa: BLE001 - unknown: do not use it
+        return False
+
+
 def new_inference_id(plan_key: str) -> str:
     """``<plan_key[:40]>-<12 random hex>``: recognizable per plan, unique per invocation (≤64)."""
     return f"{plan_key[:_ID_PLAN_CHARS]}-{secrets.token_hex(6)}"
@@ -336,20 +390,21 @@ def _submit_one(
     plan: PlanInput,
     key: str,
     target: AsyncTarget,
-    s3: Any,
+    uploader: "_Uploader",
     runtime: Any,
     backoff: Backoff,
     *,
     ttl_seconds: int | None,
     invocation_timeout_seconds: int | None,
     custom_attributes: str | None,
+    batch: str | None = None,
 ) -> Job:
     inference_id = new_inference_id(key)
     submitted_at = utcnow()
     input_uri = plan.s3_uri or ""
     try:
         if plan.local_path is not None:
-            input_uri = upload_plan(plan, key, target, s3)
+            input_uri = uploader.upload(plan, key, target)
         request: dict[str, Any] = {
             "EndpointName": target.endpoint_name,
             "InputLocation": input_uri,
@@ -363,10 +418,16 @@ def _submit_one(
             request["InvocationTimeoutSeconds"] = int(invocation_timeout_seconds)
         if custom_attributes is not None:
             request["CustomAttributes"] = custom_attributes
+        if batch is not None:
+            request["S3OutputPathExtension"] = batch
         submitted_at = utcnow()
         response = call_with_backoff(lambda: runtime.invoke_endpoint_async(**request), backoff)
     except Exception as exc:  # noqa: BLE001 - recorded on the job: a failed submission is not lost
-        if not is_aws_error(exc):
+        if isinstance(exc, OSError) and not is_aws_error(exc):
+            exc_text = f"cannot read {plan.source}: {exc.strerror or exc}"
+        elif is_aws_error(exc) or _is_transfer_error(exc):
+            exc_text = error_text(exc)
+        else:
             raise
         return Job(
             input=plan.source,
@@ -379,39 +440,97 @@ def _submit_one(
             endpoint_name=target.endpoint_name,
             plan_key=key,
             custom_attributes=custom_attributes,
-            error=f"submission failed: {error_text(exc)}",
+            error=f"submission failed: {exc_text}",
         )
+    output_location = response["OutputLocation"]
     return Job(
         input=plan.source,
         s3_input_uri=input_uri,
         inference_id=response.get("InferenceId") or inference_id,
-        output_location=response["OutputLocation"],
+        output_location=output_location,
         failure_location=response.get("FailureLocation"),
         submitted_at=submitted_at,
         content_type=plan.content_type,
         endpoint_name=target.endpoint_name,
         plan_key=key,
         custom_attributes=custom_attributes,
+        # only when the service put the output under the batch prefix (an older one may not)
+        batch=batch if batch and f"/{batch}/" in output_location else None,
     )
 
 
 def upload_plan(plan: PlanInput, key: str, target: AsyncTarget, s3: Any) -> str:
     """Put a local plan under the input prefix once (content-addressed key); its S3 URI."""
-    from botocore.exceptions import ClientError
+    uploader = _Uploader(s3)
+    try:
+        return uploader.upload(plan, key, target)
+    finally:
+        uploader.close()
 
-    assert plan.local_path is not None
+
+def plan_object_key(plan: PlanInput, key: str, target: AsyncTarget) -> tuple[str, str]:
+    """``(bucket, key)`` a local plan is uploaded to: ``<input prefix>/<plan_key[:16]>/<name>``."""
     bucket, prefix = parse_s3_uri(target.input_uri)
     object_key = f"{prefix.rstrip('/') + '/' if prefix.strip('/') else ''}{key[:16]}/{_safe_name(plan.filename)}"
-    try:
-        head = s3.head_object(Bucket=bucket, Key=object_key)
-        if int(head.get("ContentLength", -1)) == plan.size:
-            return s3_uri(bucket, object_key)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound", "403"):
-            raise
-    extra: dict[str, Any] = {"ContentType": plan.content_type, "Metadata": {"roomkit-plan-key": key}}
-    s3.upload_file(str(plan.local_path), bucket, object_key, ExtraArgs=extra)
-    return s3_uri(bucket, object_key)
+    return bucket, object_key
+
+
+class _Uploader:
+    """Uploads for one ``submit`` call, sharing its S3 client and one transfer manager.
+
+    A plan up to :data:`MULTIPART_THRESHOLD` is read by the calling worker and sent in one
+    PutObject (no transfer manager, no extra threads); a plan over :data:`SMALL_PLAN` is looked
+    up first and not sent again when an object of its size is there. Larger plans go through
+    one boto3 transfer manager created on first need and shut down by :meth:`close`.
+    """
+
+    def __init__(self, s3: Any) -> None:
+        import threading
+
+        self.s3 = s3
+        self._transfer: Any = None
+        self._lock = threading.Lock()
+
+    def upload(self, plan: PlanInput, key: str, target: AsyncTarget) -> str:
+        from botocore.exceptions import ClientError
+
+        assert plan.local_path is not None
+        bucket, object_key = plan_object_key(plan, key, target)
+        if plan.size > SMALL_PLAN:
+            try:
+                head = self.s3.head_object(Bucket=bucket, Key=object_key)
+                if int(head.get("ContentLength", -1)) == plan.size:
+                    return s3_uri(bucket, object_key)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound", "403"):
+                    raise
+        extra: dict[str, Any] = {"ContentType": plan.content_type, "Metadata": {"roomkit-plan-key": key}}
+        if plan.size <= MULTIPART_THRESHOLD:
+            body = plan.local_path.read_bytes()
+            self.s3.put_object(Bucket=bucket, Key=object_key, Body=body, **extra)
+        else:
+            self._manager().upload_file(str(plan.local_path), bucket, object_key, extra_args=extra)
+        return s3_uri(bucket, object_key)
+
+    def _manager(self) -> Any:
+        from boto3.s3.transfer import S3Transfer, TransferConfig
+
+        with self._lock:
+            if self._transfer is None:
+                self._transfer = S3Transfer(client=self.s3, config=TransferConfig(max_concurrency=4))
+            return self._transfer
+
+    def close(self) -> None:
+        with self._lock:
+            transfer, self._transfer = self._transfer, None
+        if transfer is not None:
+            transfer.__exit__(None, None, None)
+
+
+def _is_transfer_error(exc: BaseException) -> bool:
+    from boto3.exceptions import S3UploadFailedError
+
+    return isinstance(exc, S3UploadFailedError)
 
 
 def _safe_name(name: str) -> str:
@@ -438,10 +557,6 @@ def _finished_previous(
         if exists(s3, job.output_location):
             found[key] = replace(job, reused=False)
     return found
-
-
-
-
 
 
 def _check_range(name: str, value: int | None, bounds: tuple[int, int]) -> None:

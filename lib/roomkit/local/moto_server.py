@@ -9,6 +9,12 @@ One change to moto's dispatcher: it finds the service of each request by listing
 directory and matching a few hundred URL patterns, under a lock, twice per request (about half
 of moto's time per request, measured). The answer depends only on the request's host, so
 :class:`_CachingDispatcher` remembers it per host.
+
+And one change to moto's SQS: standard queues are indexed (:mod:`roomkit.local.sqs_index`), so
+receiving and deleting messages costs time per message handled rather than per message queued
+(moto's own queue scans every queued message several times per call: draining N notifications
+was O(N²)). It is installed for the whole process by the first server started with
+``indexed_sqs=True`` (the default); moto's state is per process anyway.
 """
 from __future__ import annotations
 
@@ -47,9 +53,10 @@ def _dispatcher_class() -> type:
 class MotoServer:
     """moto's WSGI application served by a threaded werkzeug server on 127.0.0.1 (free port)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, indexed_sqs: bool = True) -> None:
         self.host = host
         self.port = port
+        self.indexed_sqs = indexed_sqs
         self._server = None
         self._thread: threading.Thread | None = None
 
@@ -68,6 +75,10 @@ class MotoServer:
         from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
+        if self.indexed_sqs:
+            from roomkit.local import sqs_index
+
+            sqs_index.install()
         # moto's werkzeug server logs every request at INFO; only real problems are worth a line.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         app = _dispatcher_class()(create_backend_app)
