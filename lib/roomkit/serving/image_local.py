@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from roomkit.serving.image import Check, ImageBuildError, container_dir
+from roomkit.serving.image import BuildEnvironment, Check, ImageBuildError, container_dir
 
 __all__ = [
     "DEFAULT_TAG",
@@ -64,17 +64,8 @@ _RUN_FLAGS = ("--isolation", "chroot", "--network", "host")
 
 # -- can this machine build and run the image? ---------------------------------------------------------
 @dataclass
-class LocalEnvironment:
+class LocalEnvironment(BuildEnvironment):
     """What ``container/build_local.sh`` needs, each checked on this machine."""
-
-    checks: list[Check]
-
-    @property
-    def can_build(self) -> bool:
-        return all(c.ok for c in self.checks)
-
-    def missing(self) -> list[Check]:
-        return [c for c in self.checks if not c.ok]
 
     def reason(self) -> str:
         return "; ".join(f"{c.name}: {c.detail}" for c in self.missing())
