@@ -79,3 +79,17 @@ def push_image(session, repository: str = "roomkit", tag: str = "local", media_t
         pass
     account = session.account_id()
     return f"{account}.dkr.ecr.{session.region}.amazonaws.com/{repository}:{tag}"
+
+
+@pytest.fixture(scope="module")
+def moto():
+    """Local mode's own moto server (:class:`roomkit.local.moto_server.MotoServer`, with its
+    indexed SQS queues) on loopback, one per test module."""
+    from roomkit.local.moto_server import MotoServer
+
+    server = MotoServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+

@@ -19,20 +19,11 @@ import pytest
 import roomkit.aws
 from roomkit.aws import submit as sub
 from roomkit.aws.jobs import FAILED, SUCCESS, Job
-from roomkit.local.moto_server import MotoServer
+from moto_fixtures import moto  # noqa: F401  (fixture)
 from roomkit.plans.response import Detection
 from roomkit.aws.target import AsyncTarget
 
 BUCKET = "rk-backlog"
-
-
-@pytest.fixture(scope="module")
-def moto():
-    server = MotoServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Backlog:

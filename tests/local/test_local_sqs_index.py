@@ -17,16 +17,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from roomkit.local.moto_server import MotoServer
-
-
-@pytest.fixture(scope="module")
-def moto():
-    server = MotoServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
+from moto_fixtures import moto  # noqa: F401  (fixture)
 
 
 @pytest.fixture
