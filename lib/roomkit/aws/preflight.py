@@ -5,19 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from roomkit.checks import Check
 from roomkit.errors import ConfigError
 
 __all__ = ["Check", "preflight", "endpoint_status", "EndpointSummary", "endpoint_summary"]
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str
-
-    def __str__(self) -> str:
-        return f"[{'ok' if self.ok else 'FAIL'}] {self.name}: {self.detail}"
 
 
 def preflight(spec: Any, session: Any) -> list[Check]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from roomkit import checks
 from roomkit.errors import ConfigError, RoomkitError
 
 __all__ = [
@@ -41,14 +42,10 @@ class ImageBuildError(RoomkitError):
     code = "image_build_failed"
 
 
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
+class Check(checks.Check):
+    """A prerequisite of building the image; one that is not there prints as ``missing``."""
 
-    def __str__(self) -> str:
-        return f"[{'ok' if self.ok else 'missing'}] {self.name}: {self.detail}"
+    failed = "missing"
 
 
 def container_dir(path: str | os.PathLike[str] | None = None) -> Path:

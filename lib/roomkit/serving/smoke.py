@@ -11,10 +11,11 @@ from __future__ import annotations
 import http.client
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+from roomkit.checks import Check
 
 __all__ = ["SmokeCheck", "smoke_test", "request"]
 
@@ -22,14 +23,7 @@ RESPONSE_KEYS = ("status", "processing_time_ms", "image", "detected_rooms")
 ROOM_KEYS = ("id", "bounding_box", "polygon", "area_px", "confidence")
 
 
-@dataclass(frozen=True)
-class SmokeCheck:
-    name: str
-    ok: bool
-    detail: str
-
-    def __str__(self) -> str:
-        return f"[{'ok' if self.ok else 'FAIL'}] {self.name}: {self.detail}"
+SmokeCheck = Check  # one line of the smoke test's report
 
 
 def request(url: str, method: str, path: str, body: bytes | None = None,
