@@ -19,6 +19,11 @@ from roomkit.errors import ConfigError
 #: them above the model's own config.json: that file is the operator's ceiling.
 RESOURCE_LIMITS: tuple[str, ...] = ("max_pixels", "pdf_dpi", "working_resolution")
 
+#: ``rules``: OpenCV stages only. ``learned``: rooms from a segmentation network's maps
+#: (:mod:`roomkit.learned`). ``hybrid``: the rules stages with the network's wall and opening
+#: maps as extra evidence.
+BACKENDS: tuple[str, ...] = ("rules", "learned", "hybrid")
+
 
 @dataclass(frozen=True)
 class DetectorConfig:
@@ -60,6 +65,10 @@ class DetectorConfig:
     text_evidence:
         With ``read_text``, let the text correct the rooms: a region holding two room names is
         split where it narrows between them (or flagged), a name outside every room is flagged.
+    backend:
+        ``"rules"``, ``"learned"`` or ``"hybrid"`` (:data:`BACKENDS`). The learned and hybrid
+        backends run ``model.onnx`` from the model directory (the shipped weights when the
+        detector is called directly); see the README for which measures best.
     """
 
     min_room_area: float = 0.0005
@@ -74,6 +83,7 @@ class DetectorConfig:
     deskew: bool = True
     read_text: bool = False
     text_evidence: bool = True
+    backend: str = "rules"
 
     def __post_init__(self) -> None:
         self._check_fraction("min_room_area", self.min_room_area, low=0.0, high=1.0)
@@ -92,6 +102,8 @@ class DetectorConfig:
         self._check_int("max_pixels", self.max_pixels, low=1, high=2_000_000_000)
         self._check_fraction("min_confidence", self.min_confidence, low=0.0, high=1.0)
         self._check_int("pdf_dpi", self.pdf_dpi, low=36, high=1200)
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         for name in ("deskew", "read_text", "text_evidence"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 import cv2
 import numpy as np
@@ -23,7 +23,11 @@ from roomkit.detector.walls import WallInfo, components8, drop_small, text_lines
 from roomkit.errors import InputError
 from roomkit.plans.response import Detection, order_and_number
 
+if TYPE_CHECKING:  # pragma: no cover
+    from roomkit.learned.runtime import LearnedModel
+
 ImageInput = Union[np.ndarray, bytes, bytearray, memoryview, str, Path]
+ModelInput = Union["LearnedModel", str, Path, None]
 
 #: Plans whose walls are much thicker than this (px) are processed shrunk to about this.
 TARGET_THICKNESS = 8.0
@@ -88,6 +92,7 @@ class DebugResult:
     door_gap: float
     frame: Frame
     candidates: tuple[RoomCandidate, ...]
+    probabilities: np.ndarray | None = None  # the network's (classes, H, W) maps (learned, hybrid)
 
 
 def _load(image: ImageInput, config: DetectorConfig, content_type: str | None) -> np.ndarray:
@@ -138,10 +143,52 @@ def building_box(components: tuple, min_span: float) -> tuple[int, int, int, int
     return x0, y0, x1, y1
 
 
-def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | None) -> DebugResult:
+def _model(model: ModelInput) -> "LearnedModel":
+    from roomkit.learned.runtime import LearnedModel, load_model  # lazy: only these backends load onnxruntime
+
+    return model if isinstance(model, LearnedModel) else load_model(model)
+
+
+def _run_learned(array: np.ndarray, config: DetectorConfig, model: "LearnedModel", start: float) -> DebugResult:
+    """The learned backend: rooms straight from the network's maps."""
+    from roomkit.learned.instances import room_pieces
+
+    prep = prepare(array, min(config.working_resolution, model.info.max_side), deskew=config.deskew)
+    frame, gray = prep.frame, prep.gray
+    probs = model.predict(gray)
+    page = float(gray.shape[0] * gray.shape[1])
+    pieces = room_pieces(probs, min_area=config.min_room_area * page, max_area=config.max_room_area * page,
+                         simplify=config.simplify_tolerance * frame.scale)
+    items, doubtful = [], []
+    for p in pieces:
+        pts = frame.to_original(p.polygon)
+        item = ([(float(x), float(y)) for x, y in pts], p.area / (frame.scale * frame.scale), p.confidence)
+        (items if p.confidence >= config.min_confidence else doubtful).append(item)
+    det = _finish(array, config, frame, items, doubtful, start)
+    empty = np.zeros(gray.shape, np.uint8)
+    walls = WallInfo(mask=(probs.argmax(0) == 1).astype(np.uint8), ink=empty, faint=empty, thickness=0.0, kernel=0)
+    return DebugResult(det, gray, walls, empty, empty, (probs.argmax(0) == 0).astype(np.uint8), 0.0, frame, (), probs)
+
+
+def _finish(array: np.ndarray, config: DetectorConfig, frame: Frame, items: list, doubtful: list, start: float) -> Detection:
+    rooms = order_and_number(items)
+    elapsed = (time.perf_counter() - start) * 1000.0
+    det = Detection(width=frame.orig_width, height=frame.orig_height, rooms=rooms, processing_time_ms=elapsed)
+    if config.read_text:
+        from roomkit.text.annotate import annotate  # lazy: the OCR engine loads on first use
+
+        # Regions too doubtful to report are kept where a room name stands in them.
+        det = annotate(det, array, evidence=config.text_evidence, doubtful=doubtful)
+    return det
+
+
+def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | None, model: ModelInput = None) -> DebugResult:
     start = time.perf_counter()
     config = config or DetectorConfig()
+    learned = _model(model) if config.backend != "rules" else None
     array = _load(image, config, content_type)
+    if learned is not None and config.backend == "learned":
+        return _run_learned(array, config, learned, start)
     prep = prepare(array, config.working_resolution, target_thickness=TARGET_THICKNESS, deskew=config.deskew)
     frame, gray = prep.frame, prep.gray
     # Thickness and door gap in the config are in original pixels; the pipeline works scaled.
@@ -164,6 +211,15 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
     del comps
     # All ink, pen lines included (door symbols, closet fronts, partitions drawn thin).
     pen = pen_ink(gray, walls.ink, PEN_DARK, PEN_LEVEL, int(RULING_PER_DOOR_GAP * door_gap))
+    probs = None
+    learned_openings = None
+    if learned is not None:  # hybrid: the network's maps edit the walls before the closure stages
+        from roomkit.detector.hybrid import learned_evidence
+
+        probs = learned.predict(gray)
+        ev = learned_evidence(probs, walls.mask, pen)
+        walls = walls.replace(mask=(walls.mask & (1 - ev.dropped)) | ev.added)
+        learned_openings = ev.openings
     # Door leaves drawn as thick as walls are not walls; their doorways are closed instead.
     leaves, doorways = door_leaves(walls.mask, pen, t, door_gap)
     if leaves.any():
@@ -172,6 +228,8 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
         walls.mask, door_gap, t, ink=walls.faint, window_gap=window_gap, diagonal=DIAGONAL, piers=piers if piers.any() else None
     )
     bridges |= doorways & (1 - walls.mask)
+    if learned_openings is not None:
+        bridges |= learned_openings & (1 - walls.mask)
     outside = exterior(walls.mask | bridges, max(window_gap, EXTERIOR_PER_DOOR_GAP * door_gap))
     fronts, closets = close_recesses(
         walls.mask,
@@ -222,19 +280,13 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
         pts = frame.to_original(c.polygon)
         item = ([(float(x), float(y)) for x, y in pts], c.area / (frame.scale * frame.scale), c.confidence)
         (items if c.confidence >= config.min_confidence else doubtful).append(item)
-    rooms = order_and_number(items)
-    elapsed = (time.perf_counter() - start) * 1000.0
-    det = Detection(width=frame.orig_width, height=frame.orig_height, rooms=rooms, processing_time_ms=elapsed)
-    if config.read_text:
-        from roomkit.text.annotate import annotate  # lazy: the OCR engine loads on first use
-
-        # Regions too doubtful to report are kept where a room name stands in them.
-        det = annotate(det, array, evidence=config.text_evidence, doubtful=doubtful)
-    return DebugResult(det, gray, walls, bridges | fronts, cuts, outside, door_gap, frame, tuple(cands))
+    det = _finish(array, config, frame, items, doubtful, start)
+    return DebugResult(det, gray, walls, bridges | fronts, cuts, outside, door_gap, frame, tuple(cands), probs)
 
 
 def detect_rooms(
-    image: ImageInput, config: DetectorConfig | None = None, *, content_type: str | None = None
+    image: ImageInput, config: DetectorConfig | None = None, *, content_type: str | None = None,
+    model: ModelInput = None,
 ) -> Detection:
     """Find the rooms of a floor plan.
 
@@ -242,12 +294,17 @@ def detect_rooms(
     a file path (decoded by :func:`roomkit.plans.imageio.load_image`). Returns a :class:`Detection`
     whose room polygons are in the original image's pixel grid, ordered top-to-bottom,
     left-to-right, ids ``room_001``…; deterministic for the same input.
+
+    ``model``: for the ``learned`` and ``hybrid`` backends, a loaded
+    :class:`~roomkit.learned.runtime.LearnedModel` or a model directory (default: the shipped
+    weights); ignored by ``rules``.
     """
-    return _run(image, config, content_type).detection
+    return _run(image, config, content_type, model).detection
 
 
 def detect_debug(
-    image: ImageInput, config: DetectorConfig | None = None, *, content_type: str | None = None
+    image: ImageInput, config: DetectorConfig | None = None, *, content_type: str | None = None,
+    model: ModelInput = None,
 ) -> DebugResult:
-    """Like :func:`detect_rooms` but also returns the intermediate masks."""
-    return _run(image, config, content_type)
+    """Like :func:`detect_rooms` but also returns the intermediate masks (and the maps)."""
+    return _run(image, config, content_type, model)

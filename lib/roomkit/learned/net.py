@@ -1,0 +1,85 @@
+"""The network: a small U-Net in plain JAX (no layer library), NCHW, float32.
+
+Training-side only (``roomkit[train]``): serving runs the exported ONNX file with onnxruntime.
+Plain ``jax.lax`` keeps the exported graph to Conv / Relu / MaxPool / Resize / Concat nodes that
+every ONNX runtime (and OpenCV's DNN module) executes.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Params = dict[str, Any]
+
+#: Poolings in the encoder (receptive field ~140 px): inputs are padded to a multiple of 2**DEPTH.
+DEPTH = 4
+
+
+def _conv_init(rng: np.random.Generator, cin: int, cout: int, k: int = 3) -> dict[str, np.ndarray]:
+    std = np.sqrt(2.0 / (cin * k * k))  # He init for ReLU
+    return {"w": (rng.standard_normal((cout, cin, k, k)) * std).astype(np.float32),
+            "b": np.zeros((cout,), np.float32)}
+
+
+def init_params(seed: int, channels: Sequence[int], n_classes: int, in_channels: int = 1) -> Params:
+    """Weights for :func:`apply`: ``channels`` per level (len DEPTH + 1), deterministic per seed."""
+    if len(channels) != DEPTH + 1:
+        raise ValueError(f"channels needs {DEPTH + 1} levels, got {list(channels)}")
+    rng = np.random.default_rng(seed)
+    p: Params = {}
+    cin = in_channels
+    for i, c in enumerate(channels):
+        p[f"enc{i}a"] = _conv_init(rng, cin, c)
+        p[f"enc{i}b"] = _conv_init(rng, c, c)
+        cin = c
+    for i in reversed(range(DEPTH)):
+        c = channels[i]
+        p[f"dec{i}a"] = _conv_init(rng, cin + c, c)
+        p[f"dec{i}b"] = _conv_init(rng, c, c)
+        cin = c
+    p["head"] = _conv_init(rng, cin, n_classes, k=1)
+    return jax.tree_util.tree_map(jnp.asarray, p)
+
+
+def _conv(x: jax.Array, layer: dict[str, jax.Array]) -> jax.Array:
+    y = jax.lax.conv_general_dilated(
+        x, layer["w"], window_strides=(1, 1), padding="SAME", dimension_numbers=("NCHW", "OIHW", "NCHW")
+    )
+    return y + layer["b"][None, :, None, None]
+
+
+def _pool(x: jax.Array) -> jax.Array:
+    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+
+
+def _up(x: jax.Array) -> jax.Array:
+    return jnp.repeat(jnp.repeat(x, 2, axis=2), 2, axis=3)
+
+
+def apply(params: Params, x: jax.Array) -> jax.Array:
+    """Logits (N, classes, H, W) for inputs (N, 1, H, W): ink = 1, paper = 0; H, W multiples of 2**DEPTH."""
+    skips = []
+    h = x
+    for i in range(DEPTH + 1):
+        h = jax.nn.relu(_conv(h, params[f"enc{i}a"]))
+        h = jax.nn.relu(_conv(h, params[f"enc{i}b"]))
+        if i < DEPTH:
+            skips.append(h)
+            h = _pool(h)
+    for i in reversed(range(DEPTH)):
+        h = jnp.concatenate([_up(h), skips[i]], axis=1)
+        h = jax.nn.relu(_conv(h, params[f"dec{i}a"]))
+        h = jax.nn.relu(_conv(h, params[f"dec{i}b"]))
+    return _conv(h, params["head"])
+
+
+def probabilities(params: Params, x: jax.Array) -> jax.Array:
+    """Per-pixel class probabilities (softmax over axis 1): what the ONNX file outputs."""
+    return jax.nn.softmax(apply(params, x), axis=1)
+
+
+def count_params(params: Params) -> int:
+    return int(sum(np.prod(a.shape) for a in jax.tree_util.tree_leaves(params)))
