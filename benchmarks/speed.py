@@ -62,7 +62,7 @@ def timed_styles() -> list[str]:
     """Every synthetic style the 2-megapixel set times (see the module docstring)."""
     from roomkit.qa import synth
 
-    return [s for s in synth.style_names() if s not in ("random", "blank", "large")]
+    return [s for s in synth.style_names() if s not in ("random", "r3d", "blank", "large")]
 
 
 def _plans(per_style: int, seeds: list[int]) -> list[tuple[str, str | None, int | None, bytes]]:

@@ -26,7 +26,7 @@ from roomkit.qa.evaluate import Summary, load_truth_dir, score_plan
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 FRESH_SEED = 5151
-FRESH_COUNT = 2 * len([s for s in synth.STYLES if s != "random"])
+FRESH_COUNT = 2 * len([s for s in synth.STYLES if s not in synth.CYCLE_EXCLUDED])
 
 FLOORS = {
     "samples": {"f1": 0.97, "miou": 0.95},

@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", "-s", type=int, default=0, metavar="S", help="base seed (default 0)")
     p.add_argument(
         "--style", action="append", default=None, metavar="NAME",
-        help="style name(s), repeatable or comma-separated (default: every named style but 'random'); "
+        help="style name(s), repeatable or comma-separated (default: every named style but 'random' and 'r3d'); "
         "see --list-styles",
     )
     p.add_argument("--prefix", default="plan", help="file name prefix (default 'plan')")

@@ -89,6 +89,13 @@ class Style:
     floors: int = 1  # footprints side by side on one sheet (ground floor, first floor...)
     single_room: bool = False
     blank: bool = False
+    # listing-plan features (all off by default; see the ``r3d`` style)
+    fixtures: bool = False  # bathtubs, toilets, basins in baths/WCs; worktops with sink, hob, fridge in kitchens
+    stairs: float = 0.0  # chance a hall-like room holds a flight of stairs
+    closets: float = 0.0  # chance a large rectangular room gives up a corner or a side to a closet
+    baths: float = 0.0  # chance a large rectangular room gives up a corner to a bathroom (at most 2)
+    closet_doors: float = 0.0  # chance a closet's door is a bi-fold or sliding pair across its front
+    balcony: float = 0.0  # chance of a balcony outside an exterior wall, behind a thin railing
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,11 +153,20 @@ STYLES: dict[str, Style] = {
                 paper=(205, 205, 205), ink=(35, 35, 35), rotate=1.5, blur=1.4, noise=14.0, specks=150.0,
                 illumination=0.3, jpeg=35, walls="solid", furniture=0.4),
         replace(_BASE, name="random", description="every attribute drawn at random per plan"),
+        replace(_BASE, name="r3d", description="small real-estate listing like the Rent3D plans: 300-700 px "
+                "JPEG, thin dark walls, names and dimensions, bathtubs, worktops, stairs, closets behind "
+                "bi-fold or sliding doors, balconies behind a thin railing; drawn at random per plan",
+                wall_px=(3, 6), ext_factor=(1.2, 2.0), size=(300, 700), fixtures=True, stairs=0.3,
+                closets=0.45, baths=0.4, closet_doors=0.7, balcony=0.35, furniture=0.5, room_dims=True, doors="mixed",
+                jpeg=70, blur=0.5),
     ]
 }
-"""All named styles. ``random`` re-draws every attribute per plan."""
+"""All named styles. ``random`` and ``r3d`` re-draw their attributes per plan."""
 
-SAMPLE_STYLES_EXCLUDED = ("poche", "photocopy", "random")
+SAMPLE_STYLES_EXCLUDED = ("poche", "photocopy", "random", "r3d")
+#: Styles a batch (:func:`iter_plans`) leaves out unless asked for by name. ``r3d`` stays out so
+#: that the default cycle, and the figures measured on it, are those of before it existed.
+CYCLE_EXCLUDED = ("random", "r3d")
 
 
 def style_names() -> list[str]:
@@ -207,6 +223,44 @@ def _random_style(rng: np.random.Generator) -> Style:
         compass=bool(rng.random() < 0.3),
         header=bool(rng.random() < 0.2),
         floors=int(rng.choice([1, 1, 1, 1, 2])),
+    )
+
+
+def _r3d_style(rng: np.random.Generator) -> Style:
+    """A small listing plan in the manner of the Rent3D collection, its choices drawn per plan."""
+    base = STYLES["r3d"]
+    header = bool(rng.random() < 0.25)
+    grey = int(rng.integers(0, 55))
+    ink = (grey, grey, grey)
+    thin = int(rng.integers(3, 5))
+    return replace(
+        base,
+        walls="solid" if rng.random() < 0.85 else "outline",
+        wall_px=(thin, int(rng.integers(thin, 7))),
+        ext_factor=(1.2, float(rng.uniform(1.3, 1.8))),  # exterior walls 4-9 px
+        footprints=("rect", "L", "T", "U") if rng.random() < 0.7 else ("rect", "L"),
+        rooms=(4, int(rng.integers(6, 10))),
+        merge_prob=float(rng.uniform(0.1, 0.5)),
+        doors=str(rng.choice(["arc", "arc", "mixed"])),
+        windows=bool(rng.random() < 0.85),
+        labels=bool(rng.random() < 0.9),
+        room_dims=bool(rng.random() < 0.6),
+        furniture=float(rng.choice([0.0, 0.3, 0.6, 0.9])),
+        ink=ink,  # type: ignore[arg-type]
+        line_ink=None if rng.random() < 0.7 else (grey + 40, grey + 40, grey + 40),  # type: ignore[arg-type]
+        corner_cuts=float(rng.choice([0.0, 0.0, 0.0, 0.5])),
+        room_fill=bool(rng.random() < 0.12),
+        floor_tiles=bool(rng.random() < 0.2),
+        compass=bool(not header and rng.random() < 0.25),
+        header=header,
+        stairs=float(rng.choice([0.0, 0.5, 1.0])),
+        closets=float(rng.uniform(0.2, 0.7)),
+        baths=float(rng.uniform(0.3, 0.7)),
+        closet_doors=float(rng.uniform(0.4, 1.0)),
+        balcony=0.4,
+        blur=float(rng.uniform(0.2, 0.9)),
+        noise=float(rng.uniform(0.0, 3.0)),
+        jpeg=int(rng.integers(40, 86)),
     )
 
 
@@ -289,6 +343,7 @@ class _Layout:
     parts: list[list[Rect]]  # rectangles each room is made of
     ppm: float  # pixels per metre
     kind: str = "rect"
+    carved: tuple[tuple[int, str], ...] = ()  # (cell, label) carved out of a larger room: closets, baths
 
 
 def _footprint_blocks(kind: str, x0: int, y0: int, w: int, h: int, rng: np.random.Generator) -> list[Rect]:
@@ -392,10 +447,62 @@ def _make_layout(style: Style, rng: np.random.Generator, region: Rect, ppm: floa
                     merged.update({int(i), int(j)})
                     break
         rects_per_room = [r for k, r in enumerate(rects_per_room) if k not in merged or len(r) == 2]
+    carved: list[tuple[int, str]] = []
+    if (style.closets or style.baths) and not style.single_room:
+        rects_per_room, carved = _carve(rects_per_room, style, rng, ppm)
     cells_poly = [_clean(unary_union([box(*r) for r in rs])) for rs in rects_per_room]
     if style.corner_cuts and rng.random() < style.corner_cuts:
         footprint, cells_poly = _cut_corners(footprint, cells_poly, style, rng, ppm)
-    return _Layout(footprint=footprint, cells=cells_poly, parts=rects_per_room, ppm=ppm, kind=kind)
+    return _Layout(footprint=footprint, cells=cells_poly, parts=rects_per_room, ppm=ppm, kind=kind,
+                   carved=tuple(carved))
+
+
+def _carve(rooms: list[list[Rect]], style: Style, rng: np.random.Generator,
+           ppm: float) -> tuple[list[list[Rect]], list[tuple[int, str]]]:
+    """Give a corner or a whole side of some large rectangular rooms to a bath (``style.baths``,
+    1.5-2.2 m deep) or a closet (``style.closets``, 0.6-0.9 m deep), as listing plans have them.
+
+    Returns the new room list (carved rooms appended) and the (index, label) of each carved room.
+    """
+    out = [list(r) for r in rooms]
+    carved: list[tuple[int, str]] = []
+    limits = {"bath": 2, "closet": 4}
+    for label, chance, (d_lo, d_hi), (l_lo, l_hi) in (("bath", style.baths, (1.5, 2.2), (1.8, 2.6)),
+                                                       ("closet", style.closets, (0.6, 0.9), (1.0, 2.2))):
+        if not chance:
+            continue
+        for idx in range(len(out)):
+            if len(out[idx]) != 1 or sum(lab == label for _, lab in carved) >= limits[label]:
+                continue
+            if any(i == idx for i, _ in carved):
+                continue
+            x0, y0, x1, y1 = out[idx][0]
+            w, h = x1 - x0, y1 - y0
+            need = 2.6 if label == "closet" else d_lo + 1.9
+            if min(w, h) < need * ppm or w * h < 9.0 * ppm**2 or rng.random() >= chance:
+                continue
+            side = int(rng.integers(4))  # top, right, bottom, left
+            depth = max(10, int(round(min(rng.uniform(d_lo, d_hi), min(w, h) / ppm - 1.9) * ppm)))
+            span = w if side in (0, 2) else h
+            length = int(round(rng.uniform(l_lo, l_hi) * ppm))
+            if (label == "closet" and rng.random() < 0.3) or length > span - 1.2 * ppm:
+                length = span  # the whole side: the room stays a rectangle
+            start = rng.random() < 0.5  # at the start (left/top) or the end of the side
+            if side in (0, 2):
+                cy0, cy1 = (y0, y0 + depth) if side == 0 else (y1 - depth, y1)
+                cx0, cx1 = (x0, x0 + length) if start else (x1 - length, x1)
+                rest_main = (x0, cy1, x1, y1) if side == 0 else (x0, y0, x1, cy0)
+                rest_arm = (cx1, cy0, x1, cy1) if start else (x0, cy0, cx0, cy1)
+            else:
+                cx0, cx1 = (x1 - depth, x1) if side == 1 else (x0, x0 + depth)
+                cy0, cy1 = (y0, y0 + length) if start else (y1 - length, y1)
+                rest_main = (x0, y0, cx0, y1) if side == 1 else (cx1, y0, x1, y1)
+                rest_arm = (cx0, cy1, cx1, y1) if start else (cx0, y0, cx1, cy0)
+            arm_empty = rest_arm[0] >= rest_arm[2] or rest_arm[1] >= rest_arm[3]
+            out[idx] = [rest_main] if arm_empty else [rest_main, rest_arm]
+            carved.append((len(out), label))
+            out.append([(cx0, cy0, cx1, cy1)])
+    return out, carved
 
 
 def _segments(geom: Any) -> list[tuple[int, int, int, int]]:
@@ -573,6 +680,8 @@ def _furniture_templates() -> dict[str, list[tuple[tuple[float, float], list[tup
 
 
 _TEMPLATES = _furniture_templates()
+_TEMPLATES_BY_NAME = {"toilet": _TEMPLATES["wc"][0][1], "basin": _TEMPLATES["wc"][1][1]}
+_FIXTURE_ROOMS = ("bath", "wc", "kitchen", "laundry")
 
 _LABELS_BIG = ["living", "kitchen", "bedroom", "dining", "bedroom", "study", "bedroom", "family", "bedroom"]
 _LABELS_SMALL = ["bath", "wc", "closet", "laundry", "hall", "storage"]
@@ -580,7 +689,7 @@ _LABELS_SMALL = ["bath", "wc", "closet", "laundry", "hall", "storage"]
 ROOM_TYPES = {
     "living": "living", "kitchen": "kitchen", "bedroom": "bedroom", "dining": "dining", "family": "living",
     "study": "office", "bath": "bathroom", "wc": "bathroom", "closet": "closet", "laundry": "laundry",
-    "hall": "hall", "storage": "storage", "studio": "other",
+    "hall": "hall", "storage": "storage", "studio": "other", "balcony": "balcony",
 }
 _LABEL_TEXT = {
     "living": ["LIVING", "LIVING ROOM", "Living Room", "LOUNGE"],
@@ -596,6 +705,7 @@ _LABEL_TEXT = {
     "hall": ["HALL", "ENTRY", "FOYER"],
     "storage": ["STOR.", "STORAGE"],
     "studio": ["STUDIO", "ROOM", "Studio"],
+    "balcony": ["BALCONY", "Balcony", "TERRACE", "Terrace", "DECK"],
 }
 
 
@@ -619,6 +729,8 @@ def generate_plan(seed: int | Sequence[int] | np.random.Generator = 0, style: st
     st = get_style(style)
     if st.name == "random":
         st = _random_style(rng)
+    elif st.name == "r3d" and st == STYLES["r3d"]:
+        st = _r3d_style(rng)
     if overrides:
         unknown = sorted(set(overrides) - set(Style.__dataclass_fields__))
         if unknown:
@@ -667,8 +779,21 @@ class _Renderer:
     # -- plan -------------------------------------------------------------------------------------
     def _plan(self, margin: int) -> list[dict[str, Any]]:
         s, rng = self.s, self.rng
+        self.balcony_plan: tuple[str, int] | None = None
         if s.floors <= 1:
             regions = [(margin, margin, self.w - margin, self.h - margin)]
+            if s.balcony and not s.single_room and rng.random() < s.balcony:
+                # keep a strip of the page free on one side for a balcony outside the footprint
+                sides = ["left", "right"] + ([] if s.title else ["bottom"]) + (
+                    [] if (s.header or s.compass or s.dim_lines) else ["top"])
+                side = str(rng.choice(sides))
+                x0, y0, x1, y1 = regions[0]
+                extent = (x1 - x0) if side in ("left", "right") else (y1 - y0)
+                reserve = int(round(extent * rng.uniform(0.12, 0.2)))
+                x0, y0, x1, y1 = (x0 + reserve * (side == "left"), y0 + reserve * (side == "top"),
+                                  x1 - reserve * (side == "right"), y1 - reserve * (side == "bottom"))
+                regions = [(x0, y0, x1, y1)]
+                self.balcony_plan = (side, reserve + margin)
         else:  # floors side by side along the page's long axis, upper floors often smaller
             regions = []
             horizontal = self.w >= self.h
@@ -756,7 +881,8 @@ class _Renderer:
                 face = max(face.geoms, key=lambda g: g.area)
             faces.append(_clean(face))
 
-        labels = self._labels(faces)
+        labels = self._labels(faces, dict(lay.carved))
+        self.cur_labels = labels
         self.n_bedrooms, self.bedroom_no = labels.count("bedroom"), 0
         wall_mask = np.zeros((self.h, self.w), np.uint8)
         for r in ext_rects + int_rects:
@@ -775,16 +901,24 @@ class _Renderer:
         # openings: doors between rooms, an entrance, windows on exterior walls
         occupied: list[list[Polygon]] = [[] for _ in faces]
         self._doors(lay, faces, wall_mask, occupied)
+        balcony = None
+        if floor == 0 and self.balcony_plan is not None:
+            balcony = self._balcony(lay, faces, labels, wall_mask, occupied)
         if s.windows:
             self._windows(lay, wall_mask)
         self._draw_walls(wall_mask)
 
         # contents
         self.printed = [None] * len(faces)
+        if s.stairs and rng.random() < s.stairs:
+            self._stairs(faces, labels, occupied)
         for k, face in enumerate(faces):
+            fixed = s.fixtures and labels[k] in _FIXTURE_ROOMS
+            if fixed:  # fixtures stand by the walls first; the name finds room between them
+                self._fixtures(face, labels[k], occupied[k])
             if s.labels:
                 self.printed[k] = self._label(face, labels[k], occupied[k])
-            if s.furniture and (rng.random() < s.furniture or s.single_room):
+            if s.furniture and (rng.random() < s.furniture or s.single_room) and not fixed:
                 self._furnish(face, labels[k], occupied[k])
         if s.dim_lines:
             self._dimension_lines(lay)
@@ -794,15 +928,20 @@ class _Renderer:
             self._compass(lay)
         if s.header and floor == 0:
             self._header(lay, faces)
+        if balcony is not None:
+            face, printed = balcony
+            faces, labels = faces + [face], labels + ["balcony"]
+            self.printed.append(printed)
         if s.room_fill or s.floor_tiles:
             self._floors(faces, labels)
         return list(zip(faces, labels))
 
-    def _labels(self, faces: list[Polygon]) -> list[str]:
+    def _labels(self, faces: list[Polygon], carved: dict[int, str] | None = None) -> list[str]:
         if self.s.single_room:
             return ["studio"]
-        order = sorted(range(len(faces)), key=lambda k: -faces[k].area)
-        labels = [""] * len(faces)
+        carved = carved or {}
+        order = sorted((k for k in range(len(faces)) if k not in carved), key=lambda k: -faces[k].area)
+        labels = [carved.get(k, "") for k in range(len(faces))]
         big = list(_LABELS_BIG)
         small = list(self.rng.permutation(_LABELS_SMALL))
         bedrooms = 0
@@ -835,7 +974,9 @@ class _Renderer:
         horizontal = y0 == y1
         a0, a1 = (x0, x1) if horizontal else (y0, y1)
         clear = max(self.t_ext, self.t_int) + 3
-        if a1 - a0 < width + 2 * clear:
+        closet = bool(self.s.closet_doors and other_room is not None
+                      and "closet" in (self.cur_labels[k], self.cur_labels[other_room]))
+        if a1 - a0 < width + 2 * clear and not closet:
             return False
         face = faces[k]
         a = t // 2
@@ -844,6 +985,19 @@ class _Renderer:
         side = 1 if face.buffer(0.5).contains(shapely.Point(*probe_pt)) else -1
         face_line = c - a + t if side > 0 else c - a  # the wall face on room k's side
         kind = self.s.doors
+        closet_side = side
+        if closet:  # a closet front: bi-fold or sliding (bypass) doors across most of it
+            if rng.random() < self.s.closet_doors:
+                kind = str(rng.choice(["bifold", "bypass"]))
+                if self.cur_labels[k] != "closet":  # the doors fold into / sit on the closet's side
+                    closet_side = -side
+                # just clear of the walls that end this one (the thickest there can be)
+                clear = (max([self.t_ext, self.t_int, t] + list(self.int_t.values())) + 1) // 2 + 2
+                width = int(round((a1 - a0 - 2 * clear) * rng.uniform(0.75, 1.0)))
+                if width < max(8, 0.5 * self.ppm):
+                    return False
+            elif a1 - a0 < width + 2 * clear:
+                return False
         if kind == "mixed":
             kind = str(rng.choice(["arc", "arc", "arc", "double", "slide", "gap"]))
         elif kind == "arc" and rng.random() < 0.12:
@@ -868,6 +1022,12 @@ class _Renderer:
             else:
                 swing = box(min(face_line, face_line + side * r), lo, max(face_line, face_line + side * r), hi)
                 opening = box(c - a - 2, lo, c - a + t + 2, hi)
+            if kind == "bifold":  # the leaves fold into the closet, a panel's width deep at most
+                fl = c - a + t if closet_side > 0 else c - a
+                d = max(3, min(int(round(0.35 * width / 4)), int(round(0.25 * self.ppm))))
+                fold = (box(lo, min(fl, fl + closet_side * d), hi, max(fl, fl + closet_side * d)) if horizontal
+                        else box(min(fl, fl + closet_side * d), lo, max(fl, fl + closet_side * d), hi))
+                opening = opening.union(fold)
             claim = opening.union(swing) if swings else opening
             if swings and not inside.contains(swing):
                 continue
@@ -891,6 +1051,9 @@ class _Renderer:
                 a2_deg = math.degrees(math.atan2(along[1], along[0]))
                 start = a1_deg if (a2_deg - a1_deg) % 360 == 90 else a2_deg
                 cv2.ellipse(self.lines, (hx, hy), (r, r), 0, start, start + 90, 255, 1, cv2.LINE_AA)
+        elif kind in ("bifold", "bypass"):
+            self._closet_doors(kind, horizontal, lo, hi, c - a, t, closet_side)
+            self.facts["closet_doors"] = self.facts.get("closet_doors", 0) + 1
         elif kind == "slide":  # two panels sliding past each other inside the wall
             w0, w1 = c - a, c - a + t - 1
             mid = (w0 + w1) // 2
@@ -1054,6 +1217,8 @@ class _Renderer:
         widest = max(sz[0] for sz in sizes)
         cx, cy = polylabel(face, 1.0).coords[0]
         inner = face.buffer(-3)
+        if inner.is_empty:  # a sliver (a narrow closet on a small page): no room for a name
+            return None
         minx, miny, maxx, maxy = inner.bounds
         candidates = [(cx, cy)] + [
             (float(rng.uniform(minx + widest / 2, max(minx + widest / 2, maxx - widest / 2))),
@@ -1134,6 +1299,296 @@ class _Renderer:
                 rx, ry = (p[3] * w, p[4] * h) if k % 2 == 0 else (p[4] * w, p[3] * h)
                 axes = (max(1, int(round(rx))), max(1, int(round(ry))))
                 cv2.ellipse(self.lines, tf(p[1], p[2]), axes, 0, 0, 360, 255, thick, cv2.LINE_AA)
+
+    # -- listing-plan features (Style.fixtures, stairs, closet_doors, balcony) ---------------------
+    def _closet_doors(self, kind: str, horizontal: bool, lo: int, hi: int, w0: int, t: int, side: int) -> None:
+        """Bi-fold leaves (a zig-zag folding into the closet) or two offset sliding panels in the wall."""
+        def pt(along: float, across: float) -> tuple[int, int]:
+            return (int(round(along)), int(round(across))) if horizontal else (int(round(across)), int(round(along)))
+
+        if kind == "bifold":
+            face_line = w0 + t if side > 0 else w0 - 1
+            n = 4 if (hi - lo) >= 1.2 * self.ppm else 2
+            d = max(3, min(int(round(0.35 * (hi - lo) / n)), int(round(0.25 * self.ppm))))
+            pts = [pt(lo + i * (hi - 1 - lo) / n, face_line + side * (d if i % 2 else 0)) for i in range(n + 1)]
+            cv2.polylines(self.lines, [np.asarray(pts, np.int32)], False, 255, 1, cv2.LINE_AA)
+            for along in (lo, hi - 1):  # jambs across the wall
+                cv2.line(self.lines, pt(along, w0), pt(along, w0 + t - 1), 255, 1)
+        else:
+            mid = w0 + t // 2
+            pt_w = max(2, min(4, t // 2 + 1))
+            span = int(round(0.55 * (hi - lo)))
+            for (p0, p1), (q0, q1) in (((lo, lo + span), (mid - pt_w, mid - 1)), ((hi - 1 - span, hi - 1), (mid, mid + pt_w - 1))):
+                a, b = pt(p0, q0), pt(p1, q1)
+                cv2.rectangle(self.lines, a, b, 255, 1)
+
+    def _balcony(self, lay: _Layout, faces: list[Polygon], labels: list[str], wall_mask: np.ndarray,
+                 occupied: list[list[Polygon]]) -> tuple[Polygon, tuple[str, str | None] | None] | None:
+        """A balcony outside an exterior wall on the reserved side: its polygon is the floor inside the
+        1-2 px railing; a door leads onto it from the room behind. Returns (polygon, printed name)."""
+        assert self.balcony_plan is not None
+        rng, ppm = self.rng, self.ppm
+        side, reserve = self.balcony_plan
+        fx0, fy0, fx1, fy1 = (int(round(v)) for v in lay.footprint.bounds)
+        horizontal = side in ("top", "bottom")
+        line = {"top": fy0, "bottom": fy1, "left": fx0, "right": fx1}[side]
+        candidates = []
+        for k, cell in enumerate(lay.cells):
+            if labels[k] in ("closet", "storage", "wc", "bath", "laundry"):
+                continue
+            for sg in _segments(cell.boundary.intersection(lay.footprint.boundary)):
+                if (sg[1] == sg[3] == line) if horizontal else (sg[0] == sg[2] == line):
+                    if max(sg[2] - sg[0], sg[3] - sg[1]) >= 1.5 * ppm:
+                        candidates.append((k, sg))
+        if not candidates:
+            return None
+        k, sg = candidates[int(rng.integers(len(candidates)))]
+        t = self.t_ext
+        a = t // 2
+        outer = line - a if side in ("top", "left") else line - a + t  # the wall's outer face
+        room_left = outer - 3 if side in ("top", "left") else (self.h if horizontal else self.w) - outer - 3
+        depth = int(round(min(rng.uniform(1.0, 1.8) * ppm, room_left - 2, reserve - t)))
+        if depth < max(8, 0.6 * ppm):
+            return None
+        s0, s1 = (sg[0], sg[2]) if horizontal else (sg[1], sg[3])
+        length = s1 - s0
+        if rng.random() >= 0.4:
+            length = int(round(min(length, rng.uniform(2.0, 4.5) * ppm)))
+        lo = int(rng.integers(s0, s1 - length + 1))
+        hi = lo + length
+        d0, d1 = (outer - depth, outer) if side in ("top", "left") else (outer, outer + depth)
+        poly = box(lo, d0, hi, d1) if horizontal else box(d0, lo, d1, hi)
+        # the railing: thin lines just outside the polygon on its three open sides
+        rt = int(rng.integers(1, 3))
+        x0, y0, x1, y1 = (int(v) for v in poly.bounds)
+        if side == "bottom":
+            rails = [(x0 - rt, y1, x1 + rt, y1 + rt), (x0 - rt, y0, x0, y1), (x1, y0, x1 + rt, y1)]
+        elif side == "top":
+            rails = [(x0 - rt, y0 - rt, x1 + rt, y0), (x0 - rt, y0, x0, y1), (x1, y0, x1 + rt, y1)]
+        elif side == "left":
+            rails = [(x0 - rt, y0 - rt, x0, y1 + rt), (x0, y0 - rt, x1, y0), (x0, y1, x1, y1 + rt)]
+        else:
+            rails = [(x1, y0 - rt, x1 + rt, y1 + rt), (x0, y0 - rt, x1, y0), (x0, y1, x1, y1 + rt)]
+        for r in rails:
+            _fill_rect(self.lines, r)
+        if rng.random() < 0.4:  # decking or paving lines on the balcony floor
+            pitch = max(4, int(round(rng.uniform(0.2, 0.4) * ppm)))
+            deck = np.zeros((y1 - y0, x1 - x0), np.uint8)
+            if rng.random() < 0.5:
+                deck[:, ::pitch] = 110
+            else:
+                deck[::pitch, :] = 110
+            deck[:2, :] = deck[-2:, :] = 0
+            deck[:, :2] = deck[:, -2:] = 0
+            region = self.tiles[y0:y1, x0:x1]
+            np.maximum(region, deck[:region.shape[0], :region.shape[1]], out=region)
+        # a door (or sliding door) from the room onto the balcony
+        door_seg = (lo, sg[1], hi, sg[3]) if horizontal else (sg[0], lo, sg[2], hi)
+        width = max(8, int(round(rng.uniform(0.8, 1.6) * ppm)))
+        self._door(wall_mask, door_seg, t, k, faces, occupied, width)
+        printed = self._label(poly, "balcony", []) if self.s.labels else None
+        self.facts["balcony"] = side
+        return poly, printed
+
+    def _against_wall(self, inner: Polygon, along: float, depth: float, occupied: list[Polygon],
+                      sides: Sequence[int] | None = None, at_end: bool = False,
+                      tries: int = 12) -> tuple[Polygon, int] | None:
+        """A free box ``along`` x ``depth`` px against one side of ``inner``'s bounds (0 top, 1 right,
+        2 bottom, 3 left; the box's long side along the wall), or None."""
+        rng = self.rng
+        minx, miny, maxx, maxy = inner.bounds
+        order = list(sides) if sides is not None else [int(v) for v in rng.permutation(4)]
+        for side in order:
+            span_lo, span_hi = (minx, maxx) if side in (0, 2) else (miny, maxy)
+            if along > span_hi - span_lo or depth > ((maxy - miny) if side in (0, 2) else (maxx - minx)):
+                continue
+            for i in range(tries):
+                if at_end and i < 2:
+                    p = span_lo if (i == 0) == bool(rng.random() < 0.5) else span_hi - along
+                else:
+                    p = float(rng.uniform(span_lo, span_hi - along))
+                if side == 0:
+                    b = box(p, miny, p + along, miny + depth)
+                elif side == 2:
+                    b = box(p, maxy - depth, p + along, maxy)
+                elif side == 1:
+                    b = box(maxx - depth, p, maxx, p + along)
+                else:
+                    b = box(minx, p, minx + depth, p + along)
+                if inner.contains(b) and not any(b.intersects(o) for o in occupied):
+                    return b, side
+        return None
+
+    def _rounded_rect(self, b: tuple[float, float, float, float], radius: float) -> None:
+        x0, y0, x1, y1 = (int(round(v)) for v in b)
+        r = int(max(1, min(radius, (x1 - x0) / 2 - 1, (y1 - y0) / 2 - 1)))
+        if x1 - x0 < 4 or y1 - y0 < 4:
+            return
+        for p, q in (((x0 + r, y0), (x1 - r, y0)), ((x0 + r, y1), (x1 - r, y1)),
+                     ((x0, y0 + r), (x0, y1 - r)), ((x1, y0 + r), (x1, y1 - r))):
+            cv2.line(self.lines, p, q, 255, 1, cv2.LINE_AA)
+        for (cx, cy), start in (((x0 + r, y0 + r), 180), ((x1 - r, y0 + r), 270), ((x1 - r, y1 - r), 0),
+                                ((x0 + r, y1 - r), 90)):
+            cv2.ellipse(self.lines, (cx, cy), (r, r), 0, start, start + 90, 255, 1, cv2.LINE_AA)
+
+    def _fixtures(self, face: Polygon, label: str, occupied: list[Polygon]) -> None:
+        """Bath: a bathtub (rounded inner outline), toilet and basin; WC: toilet and basin; kitchen
+        (and laundry): a worktop along a wall with sink, hob and a fridge box with an X."""
+        rng, ppm = self.rng, self.ppm
+        inner = face.buffer(-1, join_style="mitre")
+        if inner.is_empty or inner.geom_type != "Polygon":
+            return
+        minx, miny, maxx, maxy = inner.bounds
+        if label == "bath":
+            short = min(maxx - minx, maxy - miny)
+            if 1.1 * ppm <= short <= 2.0 * ppm:  # the tub spans the room at one end, wall to wall
+                along = short - 0.5
+                sides = [0, 2] if (maxx - minx) <= (maxy - miny) else [1, 3]
+            else:
+                along, sides = rng.uniform(1.4, 1.7) * ppm, None
+            depth = min(rng.uniform(0.68, 0.8) * ppm, 0.5 * max(maxx - minx, maxy - miny))
+            spot = self._against_wall(inner, along, depth, occupied, sides, at_end=True)
+            if spot is not None:
+                b, side = spot
+                bx0, by0, bx1, by1 = b.bounds
+                cv2.rectangle(self.lines, (int(round(bx0)), int(round(by0))), (int(round(bx1)), int(round(by1))),
+                              255, 1, cv2.LINE_AA)
+                inset = max(2.0, 0.07 * ppm)
+                ib = (bx0 + inset, by0 + inset, bx1 - inset, by1 - inset)
+                self._rounded_rect(ib, rng.uniform(0.35, 0.5) * min(ib[2] - ib[0], ib[3] - ib[1]))
+                end = rng.random() < 0.5  # the drain at one end
+                long_x = (bx1 - bx0) >= (by1 - by0)
+                cx = (bx0 + 2.2 * inset if end else bx1 - 2.2 * inset) if long_x else (bx0 + bx1) / 2
+                cy = (by0 + by1) / 2 if long_x else (by0 + 2.2 * inset if end else by1 - 2.2 * inset)
+                cv2.circle(self.lines, (int(round(cx)), int(round(cy))), max(1, int(round(0.04 * ppm))), 255, 1,
+                           cv2.LINE_AA)
+                occupied.append(b.buffer(2))
+        if label in ("bath", "wc"):
+            for name, (sw, sh) in (("toilet", (0.4, 0.65)), ("basin", (0.6, 0.45))):
+                spot = self._against_wall(inner, sw * ppm, sh * ppm, occupied)
+                if spot is not None:
+                    b, side = spot
+                    bx0, by0, bx1, by1 = b.bounds
+                    self._draw_template(_TEMPLATES_BY_NAME[name], (bx0, by0, bx1 - bx0, by1 - by0), side)
+                    occupied.append(b.buffer(2))
+            return
+        # kitchen / laundry: a worktop run along a wall, then its symbols
+        depth = rng.uniform(0.55, 0.65) * ppm
+        for side in [int(v) for v in rng.permutation(4)]:
+            span = (maxx - minx) if side in (0, 2) else (maxy - miny)
+            spot = None
+            for frac in (1.0, 0.85, 0.7, 0.55):
+                length = span * frac - 0.5
+                if length < 1.2 * ppm:
+                    break
+                spot = self._against_wall(inner, length, depth, occupied, [side], at_end=True, tries=4)
+                if spot is not None:
+                    break
+            if spot is not None:
+                break
+        else:
+            return
+        b, side = spot
+        bx0, by0, bx1, by1 = b.bounds
+        horizontal = side in (0, 2)
+        a0, a1 = (bx0, bx1) if horizontal else (by0, by1)
+        c_wall = {0: by0, 1: bx1, 2: by1, 3: bx0}[side]
+        c_front = {0: by1, 1: bx0, 2: by0, 3: bx1}[side]
+
+        def pt(along: float, across: float) -> tuple[int, int]:
+            return (int(round(along)), int(round(across))) if horizontal else (int(round(across)), int(round(along)))
+
+        # the front edge and the ends of the worktop (its back stands against the wall)
+        cv2.polylines(self.lines, [np.asarray([pt(a0, c_wall), pt(a0, c_front), pt(a1, c_front), pt(a1, c_wall)],
+                                              np.int32)], False, 255, 1, cv2.LINE_AA)
+        cursor = a0
+        items = ["fridge", "sink", "hob"] if label == "kitchen" else ["washer", "sink"]
+        if rng.random() < 0.5:
+            items = items[::-1]
+        dep = abs(c_front - c_wall)
+        step = (a1 - a0) / len(items)
+        for i, item in enumerate(items):
+            lo, hi = a0 + i * step, a0 + (i + 1) * step
+            size = min(0.62 * ppm, hi - lo - 2, dep - 2)
+            if size < 6:
+                continue
+            mid = (lo + hi) / 2
+            s0, s1 = mid - size / 2, mid + size / 2
+            n0, n1 = sorted((c_wall + (1 if c_front > c_wall else -1) * 1.0,
+                             c_wall + (1 if c_front > c_wall else -1) * (1.0 + size)))
+            if item in ("fridge", "washer"):
+                cv2.rectangle(self.lines, pt(s0, n0), pt(s1, n1), 255, 1)
+                if item == "fridge":
+                    cv2.line(self.lines, pt(s0, n0), pt(s1, n1), 255, 1, cv2.LINE_AA)
+                    cv2.line(self.lines, pt(s0, n1), pt(s1, n0), 255, 1, cv2.LINE_AA)
+                else:
+                    cc = pt(mid, (n0 + n1) / 2)
+                    cv2.circle(self.lines, cc, max(2, int(size * 0.32)), 255, 1, cv2.LINE_AA)
+            elif item == "sink":
+                sl0, sl1 = mid - size * 0.7, mid + size * 0.7
+                if sl1 - sl0 > hi - lo - 2:
+                    sl0, sl1 = lo + 1, hi - 1
+                q0, q1 = n0 + 0.12 * size, n1 - 0.12 * size
+                p0, p1 = pt(sl0, q0), pt(sl1, q1)
+                self._rounded_rect((min(p0[0], p1[0]), min(p0[1], p1[1]), max(p0[0], p1[0]), max(p0[1], p1[1])),
+                                   0.2 * size)
+                tap = pt(mid, n0 + 0.06 * size if c_front > c_wall else n1 - 0.06 * size)
+                cv2.circle(self.lines, tap, 1, 255, -1)
+            else:  # hob: four rings
+                r = max(1, int(round(size * 0.16)))
+                for fu in (0.28, 0.72):
+                    for fv in (0.28, 0.72):
+                        cv2.circle(self.lines, pt(s0 + fu * size, n0 + fv * (n1 - n0)), r, 255, 1, cv2.LINE_AA)
+            cursor = hi
+        occupied.append(b.buffer(2))
+
+    def _stairs(self, faces: list[Polygon], labels: list[str], occupied: list[list[Polygon]]) -> None:
+        """A straight flight (outline, treads, walking line with an arrow) against a wall of the hall,
+        else of the family or living room. It lies inside the room; the room's polygon is unchanged."""
+        rng, ppm = self.rng, self.ppm
+        order = [k for lab in ("hall", "family", "living", "dining") for k, l in enumerate(labels) if l == lab]
+        width = rng.uniform(0.85, 1.1) * ppm
+        for k in order:
+            inner = faces[k].buffer(-1, join_style="mitre")
+            if inner.is_empty or inner.geom_type != "Polygon":
+                continue
+            spot = None
+            for length_m in (rng.uniform(2.6, 3.4), 2.2, 1.8):
+                spot = self._against_wall(inner, length_m * ppm, width, occupied[k], at_end=True, tries=8)
+                if spot is not None:
+                    break
+            if spot is None:
+                continue
+            b, side = spot
+            bx0, by0, bx1, by1 = b.bounds
+            horizontal = side in (0, 2)  # the run goes along x
+            a0, a1 = (bx0, bx1) if horizontal else (by0, by1)
+            c0, c1 = (by0, by1) if horizontal else (bx0, bx1)
+
+            def pt(along: float, across: float) -> tuple[int, int]:
+                return (int(round(along)), int(round(across))) if horizontal else (int(round(across)), int(round(along)))
+
+            cv2.rectangle(self.lines, pt(a0, c0), pt(a1, c1), 255, 1)
+            pitch = rng.uniform(0.24, 0.3) * ppm
+            n = max(3, int((a1 - a0) / pitch))
+            for i in range(1, n):
+                along = a0 + i * (a1 - a0) / n
+                cv2.line(self.lines, pt(along, c0), pt(along, c1), 255, 1)
+            up = rng.random() < 0.5  # arrow towards a1 or a0
+            cm = (c0 + c1) / 2
+            start, end = (a0 + 0.4 * pitch, a1 - 0.4 * pitch) if up else (a1 - 0.4 * pitch, a0 + 0.4 * pitch)
+            cv2.line(self.lines, pt(start, cm), pt(end, cm), 255, 1, cv2.LINE_AA)
+            head = 0.35 * (c1 - c0)
+            back = end - head if up else end + head
+            for sgn in (-1, 1):
+                cv2.line(self.lines, pt(end, cm), pt(back, cm + sgn * head * 0.6), 255, 1, cv2.LINE_AA)
+            cv2.circle(self.lines, pt(start, cm), max(1, int(round(0.05 * ppm))), 255, -1)
+            if rng.random() < 0.5:  # a break line across the flight
+                q = a0 + rng.uniform(0.55, 0.75) * (a1 - a0)
+                cv2.line(self.lines, pt(q - 0.25 * (c1 - c0), c0), pt(q + 0.25 * (c1 - c0), c1), 255, 1, cv2.LINE_AA)
+            occupied[k].append(b.buffer(2))
+            self.facts["stairs"] = labels[k]
+            return
 
     def _dimension_lines(self, lay: _Layout) -> None:
         fx0, fy0, fx1, fy1 = (int(v) for v in lay.footprint.bounds)
@@ -1343,12 +1798,12 @@ def iter_plans(count: int, *, seed: int = 0, styles: Sequence[str] | None = None
                prefix: str = "plan") -> Iterator[tuple[str, SynthPlan]]:
     """``(name, plan)`` for ``count`` plans, in memory: plan ``i`` is ``generate_plan([seed, i], style)``.
 
-    Styles cycle through ``styles`` (default: every named style except ``random``), so a batch of
+    Styles cycle through ``styles`` (default: every named style except :data:`CYCLE_EXCLUDED`), so a batch of
     N ≥ len(styles) plans covers each style. This is what ``roomkit synth`` writes to disk.
     """
     if count < 0:
         raise InputError("count must be >= 0")
-    names = list(styles) if styles else [n for n in STYLES if n != "random"]
+    names = list(styles) if styles else [n for n in STYLES if n not in CYCLE_EXCLUDED]
     if not names:
         raise InputError("no styles given")
     for n in names:
