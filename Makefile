@@ -42,7 +42,7 @@ bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 lock:
-	$(PYTHON) -m venv /tmp/roomkit-lock && /tmp/roomkit-lock/bin/pip install --quiet -r requirements.in
+	$(PYTHON) -m venv /tmp/roomkit-lock && /tmp/roomkit-lock/bin/python -m pip install --quiet --upgrade pip && /tmp/roomkit-lock/bin/pip install --quiet -r requirements.in
 	/tmp/roomkit-lock/bin/pip freeze --exclude-editable | grep -v '^roomkit' > /tmp/roomkit-lock/base.txt
 	/tmp/roomkit-lock/bin/pip install --quiet --dry-run --ignore-installed --python-version 3.12 \
 	  --only-binary=:all: -c /tmp/roomkit-lock/base.txt '$(LOCK_ONLY_312)' --report /tmp/roomkit-lock/312.json

@@ -70,10 +70,12 @@ def synthetic(count: int, seed: int, styles: Sequence[str] | None = None) -> Ite
 
 
 def default_styles() -> list[str]:
+    """Every named style but the blank page and the huge sheet, with small listing plans
+    (``r3d``, what most real plans sent to the kit look like) and random mixes weighted up."""
     from roomkit.qa import synth
 
-    skip = {"blank", "large", "random"}
-    return [s for s in synth.style_names() if s not in skip] + ["random"] * 4
+    skip = {"blank", "large", "random", "r3d"}
+    return [s for s in synth.style_names() if s not in skip] + ["random"] * 4 + ["r3d"] * 12
 
 
 def prepare_example(plan: Plan, long_side: int) -> Example:
