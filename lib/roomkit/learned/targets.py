@@ -43,12 +43,18 @@ def wall_thickness(gray: np.ndarray) -> float:
 
 
 def rasterize(polygons: Sequence[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
-    """int32 room ids (1…n, 0 = none) of pixel-face polygons on a (H, W) grid."""
+    """int32 room ids (1…n, 0 = none) of pixel-face polygons on a (H, W) grid.
+
+    A room gets the pixels strictly inside its outline: OpenCV fills the pixels an edge passes
+    through too, which would eat one pixel of each wall side and erase thin partitions."""
     ids = np.zeros(shape, np.int32)
     for i, poly in enumerate(polygons, start=1):
         pts = np.round(np.asarray(poly, np.float64) * 8.0 - 4.0).astype(np.int32)  # face → centre, 3 bits
         if len(pts) >= 3:
-            cv2.fillPoly(ids, [pts.reshape(-1, 1, 2)], i, lineType=cv2.LINE_8, shift=3)
+            one = np.zeros(shape, np.uint8)
+            cv2.fillPoly(one, [pts.reshape(-1, 1, 2)], 1, lineType=cv2.LINE_8, shift=3)
+            cv2.polylines(one, [pts.reshape(-1, 1, 2)], True, 0, 1, lineType=cv2.LINE_8, shift=3)
+            ids[one == 1] = i
     return ids
 
 
