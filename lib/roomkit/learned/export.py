@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from roomkit.learned.net import DEPTH
+from roomkit.learned.net import poolings
 
 OPSET = 17
 INPUT = "ink"
@@ -43,14 +43,15 @@ def build_graph(params: dict[str, Any], n_classes: int, *, doc: str = "") -> onn
         return f"{name}.relu"
 
     inits.append(numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "up.scales"))
+    depth = poolings(params)
     h, skips = INPUT, []
-    for i in range(DEPTH + 1):
+    for i in range(depth + 1):
         h = conv(conv(h, f"enc{i}a"), f"enc{i}b")
-        if i < DEPTH:
+        if i < depth:
             skips.append(h)
             nodes.append(helper.make_node("MaxPool", [h], [f"pool{i}"], name=f"pool{i}", kernel_shape=[2, 2], strides=[2, 2]))
             h = f"pool{i}"
-    for i in reversed(range(DEPTH)):
+    for i in reversed(range(depth)):
         nodes.append(helper.make_node("Resize", [h, "", "up.scales"], [f"up{i}"], name=f"up{i}", mode="nearest",
                                       nearest_mode="floor", coordinate_transformation_mode="asymmetric"))
         nodes.append(helper.make_node("Concat", [f"up{i}", skips[i]], [f"cat{i}"], name=f"cat{i}", axis=1))

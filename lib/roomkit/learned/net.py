@@ -14,7 +14,8 @@ import numpy as np
 
 Params = dict[str, Any]
 
-#: Poolings in the encoder (receptive field ~140 px): inputs are padded to a multiple of 2**DEPTH.
+#: Poolings in the encoder of the shipped network (receptive field ~140 px). A network has
+#: ``len(channels) - 1`` poolings; inputs are padded to a multiple of ``2 ** poolings``.
 DEPTH = 4
 
 
@@ -25,9 +26,10 @@ def _conv_init(rng: np.random.Generator, cin: int, cout: int, k: int = 3) -> dic
 
 
 def init_params(seed: int, channels: Sequence[int], n_classes: int, in_channels: int = 1) -> Params:
-    """Weights for :func:`apply`: ``channels`` per level (len DEPTH + 1), deterministic per seed."""
-    if len(channels) != DEPTH + 1:
-        raise ValueError(f"channels needs {DEPTH + 1} levels, got {list(channels)}")
+    """Weights for :func:`apply`: ``channels`` per level (2 to 6 levels), deterministic per seed."""
+    if not 2 <= len(channels) <= 6:
+        raise ValueError(f"channels needs 2 to 6 levels, got {list(channels)}")
+    depth = len(channels) - 1
     rng = np.random.default_rng(seed)
     p: Params = {}
     cin = in_channels
@@ -35,7 +37,7 @@ def init_params(seed: int, channels: Sequence[int], n_classes: int, in_channels:
         p[f"enc{i}a"] = _conv_init(rng, cin, c)
         p[f"enc{i}b"] = _conv_init(rng, c, c)
         cin = c
-    for i in reversed(range(DEPTH)):
+    for i in reversed(range(depth)):
         c = channels[i]
         p[f"dec{i}a"] = _conv_init(rng, cin + c, c)
         p[f"dec{i}b"] = _conv_init(rng, c, c)
@@ -60,16 +62,17 @@ def _up(x: jax.Array) -> jax.Array:
 
 
 def apply(params: Params, x: jax.Array) -> jax.Array:
-    """Logits (N, classes, H, W) for inputs (N, 1, H, W): ink = 1, paper = 0; H, W multiples of 2**DEPTH."""
+    """Logits (N, classes, H, W) for inputs (N, 1, H, W): ink = 1, paper = 0; H, W multiples of 2 ** poolings."""
+    depth = poolings(params)
     skips = []
     h = x
-    for i in range(DEPTH + 1):
+    for i in range(depth + 1):
         h = jax.nn.relu(_conv(h, params[f"enc{i}a"]))
         h = jax.nn.relu(_conv(h, params[f"enc{i}b"]))
-        if i < DEPTH:
+        if i < depth:
             skips.append(h)
             h = _pool(h)
-    for i in reversed(range(DEPTH)):
+    for i in reversed(range(depth)):
         h = jnp.concatenate([_up(h), skips[i]], axis=1)
         h = jax.nn.relu(_conv(h, params[f"dec{i}a"]))
         h = jax.nn.relu(_conv(h, params[f"dec{i}b"]))
@@ -79,6 +82,11 @@ def apply(params: Params, x: jax.Array) -> jax.Array:
 def probabilities(params: Params, x: jax.Array) -> jax.Array:
     """Per-pixel class probabilities (softmax over axis 1): what the ONNX file outputs."""
     return jax.nn.softmax(apply(params, x), axis=1)
+
+
+def poolings(params: Params) -> int:
+    """How many times the network halves its input (levels - 1)."""
+    return sum(1 for k in params if k.startswith("enc") and k.endswith("a")) - 1
 
 
 def count_params(params: Params) -> int:

@@ -53,8 +53,15 @@ class TrainConfig:
             raise InputError("epochs must be >= 1")
         if self.minutes is not None and not self.minutes > 0:
             raise InputError("minutes must be > 0")
-        if self.crop % 16 or self.crop < 32:
-            raise InputError("crop must be a multiple of 16, at least 32")
+        if not 2 <= len(self.channels) <= 6:
+            raise InputError("channels needs 2 to 6 levels")
+        if self.crop % self.multiple or self.crop < 2 * self.multiple:
+            raise InputError(f"crop must be a multiple of {self.multiple}, at least {2 * self.multiple}")
+
+    @property
+    def multiple(self) -> int:
+        """Input sides must be multiples of this (2 ** poolings)."""
+        return 2 ** (len(self.channels) - 1)
 
 
 @dataclass
@@ -91,6 +98,7 @@ def _validate(params: Any, examples: Sequence[ds.Example], min_area_share: float
     import jax
 
     from roomkit.learned.instances import room_pieces
+    from roomkit.learned.net import poolings as net_poolings
     from roomkit.learned.net import probabilities
     from roomkit.learned.runtime import to_input
     from roomkit.plans.response import Detection, order_and_number
@@ -101,7 +109,7 @@ def _validate(params: Any, examples: Sequence[ds.Example], min_area_share: float
     pix_ok = pix_n = 0
     # One padded size for every plan: one compilation instead of one per plan shape.
     side = max(max(ex.gray.shape) for ex in examples)
-    side += (-side) % 16
+    side += (-side) % (2 ** net_poolings(params))
     for ex in examples:
         h, w = ex.gray.shape
         x = np.zeros((1, 1, side, side), np.float32)
@@ -180,8 +188,9 @@ def train(
     # -- model and optimiser -------------------------------------------------------------------
     params = base_params if base_params is not None else net.init_params(config.seed, config.channels, len(CLASSES))
     total_steps = (config.epochs or 10_000) * config.steps_per_epoch
+    warmup = min(200, total_steps // 10)
     schedule = optax.warmup_cosine_decay_schedule(
-        0.0, config.learning_rate, min(200, total_steps // 10 + 1), total_steps, config.learning_rate * 0.05)
+        0.0, config.learning_rate, warmup, max(total_steps, warmup + 1), config.learning_rate * 0.05)
     opt = optax.adamw(schedule, weight_decay=config.weight_decay)
     opt_state = opt.init(params)
     loss = _loss_fn(config.class_weights)
@@ -240,11 +249,11 @@ def train(
     # -- export the best epoch -----------------------------------------------------------------
     best_f1, best_epoch, best_params = best
     write_onnx(best_params, len(CLASSES), out / ONNX_NAME, doc="roomkit room segmentation (outside, wall, opening, room)")
-    probe = np.random.default_rng(0).random((1, 1, 64, 48), dtype=np.float32)
+    probe = np.random.default_rng(0).random((1, 1, 4 * config.multiple, 3 * config.multiple), dtype=np.float32)
     parity = check_parity(best_params, out / ONNX_NAME, probe)
     chosen = next((h for h in history if h["epoch"] == best_epoch), {})
     info = ModelInfo(
-        max_side=config.max_side, multiple=16, channels=tuple(config.channels),
+        max_side=config.max_side, multiple=config.multiple, channels=tuple(config.channels),
         trained_on={
             "annotated_plans": real_n, "annotated_dirs": [str(d) for d in data_dirs],
             "synthetic_plans": config.synthetic, "synthetic_seed": config.seed,

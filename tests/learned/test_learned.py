@@ -1,0 +1,125 @@
+"""The learned backend end to end on the CPU: targets, a tiny training run, ONNX parity,
+resuming, determinism, and the learned / hybrid backends through ``detect_rooms``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("jax")  # the roomkit[train] extra; in the test lock
+
+from roomkit.detector import detect_rooms  # noqa: E402
+from roomkit.detector.config import DetectorConfig  # noqa: E402
+from roomkit.errors import ConfigError  # noqa: E402
+from roomkit.learned import export, net  # noqa: E402
+from roomkit.learned.modelfile import ModelError, ModelInfo  # noqa: E402
+from roomkit.learned.runtime import LearnedModel  # noqa: E402
+from roomkit.learned.targets import OPENING, ROOM, WALL, make_targets  # noqa: E402
+from roomkit.learned.train import TrainConfig, train  # noqa: E402
+from roomkit.qa import synth  # noqa: E402
+from roomkit.qa.evaluate import score_plan  # noqa: E402
+
+#: Small clean plans: walls, rooms and doorways only, so a minute of CPU learns them.
+EASY = dict(size=(160, 200), labels=False, windows=False, doors="gap", footprints=("rect",), rooms=(2, 4),
+            wall_vary=0.0)
+TINY = dict(crop=128, batch=4, channels=(8, 16, 16), sides=(160, 200), max_side=256, learning_rate=0.01,
+            augment=0.0, validation_share=0.25)
+
+
+def _plans(folder: Path, seeds: range) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in seeds:
+        synth.generate_plan(i, "clean", **EASY).save(folder, f"p{i}")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("learned")
+    data = _plans(root / "plans", range(8))
+    result = train([data], root / "model", TrainConfig(epochs=3, steps_per_epoch=30, seed=0, **TINY), progress=False,
+                   log=lambda _m: None)
+    return data, result
+
+
+def test_targets_mark_rooms_thin_walls_and_doorways():
+    plan = synth.generate_plan(5, "thin", footprints=("rect",), labels=False, furniture=0.0, room_dims=False)
+    gray = plan.image if plan.image.ndim == 2 else plan.image.mean(axis=2).astype(np.uint8)
+    rooms = [np.asarray(r.polygon) for r in plan.truth().rooms]
+    t = make_targets(gray, rooms)
+    ink = gray < 128
+    near_ink = cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    assert (t == ROOM).mean() > 0.3
+    # Walls drawn 2-3 px thin survive as walls (their anti-aliased edges too): wall pixels are
+    # ink or touch it, and the ink between rooms is wall, not room.
+    assert near_ink[t == WALL].all()
+    between = ink & (t != 0)
+    assert (t[between] == WALL).mean() > 0.8  # the rest: door leaves and swings inside rooms
+    assert (t == OPENING).sum() > 0 and not ink[t == OPENING].any()
+
+
+def test_a_tiny_training_run_lowers_the_loss_and_finds_the_rooms_of_an_easy_plan(trained, tmp_path):
+    _data, result = trained
+    losses = [h["loss"] for h in result.history]
+    assert losses[-1] < 0.7 * losses[0], losses
+    for name in ("model.onnx", "model.json", "training_curve.png", "history.json", "checkpoint.pkl"):
+        assert (result.model_dir / name).is_file(), name
+    info = json.loads((result.model_dir / "model.json").read_text())
+    assert info["trained_on"]["annotated_plans"] == 8 and info["trained_on"]["real_plans_dev"] is False
+    assert info["validation"]["f1"] is not None and info["training"]["onnx_parity_max_abs"] <= 1e-4
+    found = []
+    for seed in (100, 101, 102):
+        easy = synth.generate_plan(seed, "clean", **EASY)
+        det = detect_rooms(easy.image, DetectorConfig(backend="learned"), model=result.model_dir)
+        found.append(score_plan(det, easy.truth()).f1(0.5))
+    assert np.mean(found) >= 0.6, found
+
+
+def test_onnx_file_matches_the_jax_network(tmp_path):
+    params = net.init_params(3, (8, 16, 32, 32), 4)
+    path = export.write_onnx(params, 4, tmp_path / "model.onnx")
+    x = np.random.default_rng(1).random((2, 1, 48, 72), dtype=np.float32)
+    assert export.check_parity(params, path, x) <= 1e-4
+
+
+def test_training_is_deterministic_for_a_seed_and_resumes(tmp_path):
+    data = _plans(tmp_path / "plans", range(4))
+    cfg = TrainConfig(epochs=1, steps_per_epoch=2, seed=7, **TINY)
+    a = train([data], tmp_path / "a", cfg, progress=False, log=lambda _m: None)
+    b = train([data], tmp_path / "b", cfg, progress=False, log=lambda _m: None)
+    assert (a.model_dir / "model.onnx").read_bytes() == (b.model_dir / "model.onnx").read_bytes()
+    assert a.history[0]["loss"] == b.history[0]["loss"]
+    # Re-running into the same folder resumes from its checkpoint instead of starting over.
+    said: list[str] = []
+    again = train([data], tmp_path / "a", cfg, progress=False, log=said.append)
+    assert any("resuming" in m for m in said) and again.history == a.history
+    # A checkpoint from other settings is refused by name, not silently mixed in.
+    with pytest.raises(Exception, match="other settings"):
+        train([data], tmp_path / "a", TrainConfig(epochs=1, steps_per_epoch=3, seed=7, **TINY), progress=False,
+              log=lambda _m: None)
+
+
+def test_learned_and_hybrid_backends_give_identical_output_for_identical_input(trained):
+    _data, result = trained
+    model = LearnedModel.load(result.model_dir)
+    image = Path("data/samples/clean_l.png").read_bytes()
+    for backend in ("learned", "hybrid"):
+        cfg = DetectorConfig(backend=backend)
+        one = detect_rooms(image, cfg, model=model).to_response()
+        two = detect_rooms(image, cfg, model=model).to_response()
+        one.pop("processing_time_ms", None), two.pop("processing_time_ms", None)
+        assert one == two
+
+
+def test_config_names_a_bad_backend_and_a_missing_model_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="backend"):
+        DetectorConfig(backend="neural")
+    with pytest.raises(ModelError, match="model.onnx"):
+        LearnedModel.load(tmp_path)
+    (tmp_path / "model.onnx").write_bytes(b"not an onnx file")
+    ModelInfo(channels=(8, 16, 16)).write(tmp_path)
+    with pytest.raises(ModelError, match="cannot be loaded"):
+        LearnedModel.load(tmp_path)
