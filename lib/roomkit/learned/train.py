@@ -188,7 +188,7 @@ def train(
     # -- model and optimiser -------------------------------------------------------------------
     params = base_params if base_params is not None else net.init_params(config.seed, config.channels, len(CLASSES))
     total_steps = (config.epochs or 10_000) * config.steps_per_epoch
-    warmup = min(200, total_steps // 10)
+    warmup = min(200, total_steps // 10 + 1)
     schedule = optax.warmup_cosine_decay_schedule(
         0.0, config.learning_rate, warmup, max(total_steps, warmup + 1), config.learning_rate * 0.05)
     opt = optax.adamw(schedule, weight_decay=config.weight_decay)
