@@ -441,7 +441,7 @@ def finetune(args: argparse.Namespace, runner: Runner, model_dir: Path, real: Pa
     runs = args.folds + len(curve_sizes)
     print(f"\n== fine-tuning on the real plans: {args.folds}-fold cross-validation by plan (folds fixed by seed "
           f"{args.fold_seed}), {len(plans)} plans; {args.finetune_minutes} min of training per run, "
-          f"up to {runs} runs (about {runs * args.finetune_minutes:.0f} min of training)")
+          f"up to {runs} runs (about {runs * args.finetune_minutes:.1f} min of training)")
     print(f"   each fold: base = {model_dir}, trained on the other folds' plans (symlinked into a temporary folder), "
           f"held-out fold scored; the fine-tuned weights are deleted after scoring")
     print(f"   target: mean F1@0.5 over the folds >= {FINETUNE_F1}")
