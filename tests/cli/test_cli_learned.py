@@ -71,6 +71,12 @@ def test_train_refuses_a_base_that_is_not_a_model(tmp_path, capsys):
     assert main(["train", "--synthetic", "4", "--epochs", "1", "--base", str(tmp_path / "base"),
                  "--out", str(tmp_path / "m")]) == 2
     _one_error_line(capsys, "no model.onnx")
+    from roomkit.learned.modelfile import has_model, shipped_model_dir
+
+    if not has_model(shipped_model_dir()):  # `--base shipped` names the shipped weights' folder
+        assert main(["train", "--synthetic", "4", "--epochs", "1", "--base", "shipped",
+                     "--out", str(tmp_path / "m")]) == 2
+        _one_error_line(capsys, "no model.onnx", str(shipped_model_dir()))
 
 
 def test_train_bad_input_exits_2_without_a_traceback_from_the_real_command(tmp_path):

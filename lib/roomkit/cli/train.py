@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "-o", type=Path, required=True, metavar="MODEL_DIR",
                    help="model directory to write (created if missing)")
     p.add_argument("--base", type=Path, default=None, metavar="MODEL_DIR",
-                   help="start from this model's weights (fine-tuning; e.g. the shipped model)")
+                   help="start from this model's weights (fine-tuning); 'shipped' names the weights shipped with roomkit")
     p.add_argument("--synthetic", type=int, default=0, metavar="N",
                    help="also train on N generated plans (roomkit.synth; default 0)")
     # Not an argparse group: "both given" is then one error line like every other bad input.
@@ -76,8 +76,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--steps-per-epoch must be >= 1")
     check_data_dirs(args.data)
     if args.base is not None:
-        from roomkit.learned.modelfile import read_info
+        from roomkit.learned.modelfile import read_info, shipped_model_dir
 
+        if str(args.base) == "shipped" and not args.base.exists():
+            args.base = shipped_model_dir()
         read_info(args.base)  # ModelError names what is missing
     if args.out.exists() and not args.out.is_dir():
         raise InputError(f"--out {args.out} exists and is not a folder")
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         import optax  # noqa: F401
         import onnx  # noqa: F401
     except ImportError as exc:
-        raise InputError(f"training needs the roomkit[train] extra ({exc.name} is missing): "
+        raise InputError(f"training needs the roomkit[train] extra ({exc.name or exc} is missing): "
                          "pip install 'roomkit[train]'") from None
 
     settings: dict = {"seed": args.seed, "synthetic": args.synthetic}

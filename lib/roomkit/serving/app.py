@@ -6,10 +6,10 @@ limit and deadline, and every response built as one bytes object with its ``Cont
 and hide exactly the parts this server has to control.
 
 One :class:`RoomkitApp` lives in each gunicorn worker process, built after the fork (no
-``--preload``), so each worker reads ``config.json`` once at start, and loads ``model.onnx``
-from the model directory when there is one (the ``learned`` and ``hybrid`` backends run it). Each worker runs at most one
-detection at a time (detection is CPU-bound; N workers = N busy cores) while its other threads
-keep answering ``/ping`` and reading request bodies.
+``--preload``), so each worker reads ``config.json`` once at start and loads ``model.onnx``
+from the model directory when there is one (the ``learned`` and ``hybrid`` backends run it).
+Each worker runs at most one detection at a time (detection is CPU-bound; N workers = N busy
+cores) while its other threads keep answering ``/ping`` and reading request bodies.
 """
 from __future__ import annotations
 
