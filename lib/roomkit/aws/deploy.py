@@ -164,14 +164,20 @@ def preflight_role(iam_client: Any, role_arn: str, report: Callable[[str], None]
 
 
 # -- storage, notifications -----------------------------------------------------------------------
-def _upload_artifact(s3: Any, spec: DeploymentSpec, bucket: str, report: Callable[[str], None]) -> str:
-    """Package ``spec.model_config`` into model.tar.gz and upload it content-addressed."""
+def _package_artifact(spec: DeploymentSpec, model_dir: str | Path | None) -> bytes:
+    """``model.tar.gz`` of ``spec.model_config`` (and the learned model), as bytes."""
     from roomkit.serving.artifacts import package_model  # no boto3/cv2; only when packaging
 
     config = load_model_config(spec.model_config)  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory(prefix="roomkit-artifact-") as tmp:
-        path = package_model(config, Path(tmp) / "model.tar.gz")
-        data = Path(path).read_bytes()
+        return Path(package_model(config, Path(tmp) / "model.tar.gz", model_dir=model_dir)).read_bytes()
+
+
+def _upload_artifact(s3: Any, spec: DeploymentSpec, bucket: str, report: Callable[[str], None],
+                     model_dir: str | Path | None = None) -> str:
+    """Package ``spec.model_config`` (and a learned model) into model.tar.gz and upload it
+    content-addressed."""
+    data = _package_artifact(spec, model_dir)
     digest = hashlib.sha256(data).hexdigest()
     key = f"models/{spec.name}/{digest[:16]}/model.tar.gz"
     url = f"s3://{bucket}/{key}"
@@ -521,22 +527,30 @@ def deploy(
     poll_s: float | None = None,
     force_update: bool = False,
     manifest: str | Path | None = None,
+    model_dir: str | Path | None = None,
 ) -> Deployment:
     """Create or reuse everything ``spec`` describes and wait for the endpoint to be InService.
 
     Idempotent: unchanged spec, image digest and artifact leave the endpoint alone (pass
     ``force_update=True`` to roll it to a fresh endpoint config anyway); any change creates a new
     model (if needed) and endpoint config and updates the endpoint. ``timeout`` bounds the wait
-    for InService; ``manifest`` saves the returned :class:`Deployment` there.
+    for InService; ``manifest`` saves the returned :class:`Deployment` there. ``model_dir``: a
+    learned model (``model.onnx`` + ``model.json``) packed beside the spec's ``model_config``
+    (default: the shipped weights when its backend is learned or hybrid).
     """
     if not isinstance(spec, DeploymentSpec):
         raise ConfigError(f"deploy() needs a DeploymentSpec, got {type(spec).__name__}")
+    if model_dir is not None and spec.model_config is None:
+        raise ConfigError("a model directory is packed with the spec's model_config; this spec names "
+                          "model_data_url (an artifact already built): package the model into it instead")
+    if spec.model_config is not None:
+        _package_artifact(spec, model_dir)  # a missing or corrupt model fails here, nothing created
     report = Reporter(progress)
     wait = _Wait(timeout, poll_s if poll_s is not None else (15.0 if session.mode == "aws" else 0.2), progress)
     place = _place(spec, session)
 
     checked = _preflight(spec, session, place, report)
-    storage = _storage(spec, session, place, checked.kms_key_arn, report)
+    storage = _storage(spec, session, place, checked.kms_key_arn, report, model_dir)
     notifications = _notifications(spec, session, place, report)
     role = _execution_role(spec, session, place, checked, storage, notifications, report)
     model_name = _model(spec, session, place, checked, storage.model_data_url, role.arn, report)
@@ -575,7 +589,7 @@ def _preflight(spec: DeploymentSpec, session: AwsSession, place: _Place, report:
 
 
 def _storage(spec: DeploymentSpec, session: AwsSession, place: _Place, kms_key_arn: str | None,
-             report: Reporter) -> _Storage:
+             report: Reporter, model_dir: str | Path | None = None) -> _Storage:
     """The bucket(s): the deployment's, plus those of the async output and failure paths when the
     spec points elsewhere, each private, encrypted and TLS-only (plain-HTTP loopback S3 excepted).
     Then the model artifact: packaged from ``spec.model_config`` and uploaded content-addressed,
@@ -594,7 +608,7 @@ def _storage(spec: DeploymentSpec, session: AwsSession, place: _Place, kms_key_a
             owned.append(f"bucket:{b}")
 
     if spec.model_config is not None:
-        model_data_url = _upload_artifact(s3, spec, bucket, report)
+        model_data_url = _upload_artifact(s3, spec, bucket, report, model_dir)
     else:
         model_data_url = spec.model_data_url  # type: ignore[assignment]
     preflight_artifact(s3, model_data_url)

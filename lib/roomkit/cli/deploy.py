@@ -33,6 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--timeout", type=float, default=1800.0, metavar="S", help="max wait for InService (default 1800)")
     d.add_argument("--force-update", action="store_true", help="roll the endpoint to a new config even if unchanged")
     d.add_argument("--no-progress", action="store_true", help="no progress output")
+    d.add_argument("--model", type=Path, default=None, metavar="DIR",
+                   help="learned model directory (model.onnx + model.json, from `roomkit train`) to pack into "
+                        "model.tar.gz with the spec's model_config (default: the shipped weights when its "
+                        "backend is learned or hybrid)")
     d.set_defaults(func=run_deploy)
 
     t = subparsers.add_parser(
@@ -103,7 +107,7 @@ def run_deploy(args: argparse.Namespace) -> int:
     manifest = args.manifest or args.spec.with_name(f"{args.spec.stem}.deployment.json")
     session = _session(args)
     dep = deploy(spec, session, progress=not args.no_progress, timeout=args.timeout,
-                 force_update=args.force_update, manifest=manifest)
+                 force_update=args.force_update, manifest=manifest, model_dir=args.model)
     print(f"endpoint   {dep.endpoint_name} ({dep.kind}, {session.mode} mode, {dep.region})")
     print(f"config     {dep.endpoint_config_name}")
     print(f"inputs     {dep.input_uri}")

@@ -50,6 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--min-confidence", type=float, default=None, metavar="X",
         help="report only rooms with confidence >= X (overrides the config's min_confidence)",
     )
+    p.add_argument("--backend", choices=("rules", "learned", "hybrid"), default=None,
+                   help="detector backend (overrides the config's backend; default rules)")
+    p.add_argument("--model", type=Path, default=None, metavar="DIR",
+                   help="model directory (model.onnx + model.json) for the learned and hybrid backends "
+                        "(default: the weights shipped with roomkit)")
     p.set_defaults(func=run)
 
 
@@ -103,13 +108,25 @@ def output_stems(files: Sequence[Path]) -> list[str]:
     return stems
 
 
-def load_config(path: Path | None, min_confidence: float | None):
+def load_config(path: Path | None, min_confidence: float | None, backend: str | None = None):
     from roomkit.detector.config import DetectorConfig
 
     config = DetectorConfig.from_json(path) if path is not None else DetectorConfig()
     if min_confidence is not None:
         config = config.with_overrides({"min_confidence": min_confidence})
+    if backend is not None:
+        config = config.with_overrides({"backend": backend})
     return config
+
+
+def load_learned_model(config, model_dir: Path | None):
+    """The model the learned / hybrid backends run, loaded once for the batch (None for rules).
+    A missing or corrupt model is a :class:`~roomkit.learned.modelfile.ModelError` (exit 2)."""
+    if config.backend == "rules":
+        return None
+    from roomkit.learned.runtime import LearnedModel
+
+    return LearnedModel.load(model_dir)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,7 +239,7 @@ class PlanResult:
     error: str | None = None
 
 
-def detect_file(path: Path, config, *, keep_image: bool = False) -> PlanResult:
+def detect_file(path: Path, config, *, keep_image: bool = False, model=None) -> PlanResult:
     """Decode and detect one file; errors become ``PlanResult.error`` (never raised)."""
     from dataclasses import replace
 
@@ -234,7 +251,7 @@ def detect_file(path: Path, config, *, keep_image: bool = False) -> PlanResult:
     try:
         start = time.perf_counter()
         image = load_image(path, max_pixels=config.max_pixels, pdf_dpi=config.pdf_dpi)
-        detection = detect_rooms(image, config)
+        detection = detect_rooms(image, config, model=model)
         # Report decode + detection, as the server does for the same bytes.
         elapsed = (time.perf_counter() - start) * 1000.0
         result.detection = replace(detection, processing_time_ms=elapsed)
@@ -250,7 +267,11 @@ def detect_file(path: Path, config, *, keep_image: bool = False) -> PlanResult:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_config(args.config, args.min_confidence)  # ConfigError → exit 2 via cli.main
+    config = load_config(args.config, args.min_confidence, args.backend)  # ConfigError → exit 2 via cli.main
+    if args.model is not None and config.backend == "rules":
+        print("roomkit detect: note: --model is used by the learned and hybrid backends only "
+              "(this run uses rules)", file=sys.stderr)
+    model = load_learned_model(config, args.model)  # ModelError → exit 2
     skipped: list[Path] = []
     files, failures = expand_paths(args.paths, recursive=args.recursive, skipped=skipped)
     if skipped:
@@ -268,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
     n_rooms = 0
     times: list[float] = []
     for path, stem in zip(files, output_stems(files)):
-        result = detect_file(path, config, keep_image=args.overlay)
+        result = detect_file(path, config, keep_image=args.overlay, model=model)
         if result.error is not None:
             failures.append(Failure(path, result.error))
             _report_error(path, result.error)

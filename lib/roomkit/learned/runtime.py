@@ -12,7 +12,6 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from roomkit.learned.modelfile import CLASSES, INFO_NAME, ONNX_NAME, ModelError, ModelInfo, read_info, shipped_model_dir
@@ -80,6 +79,8 @@ class LearnedModel:
         scale = min(1.0, self.info.max_side / float(max(h, w)))
         small = gray
         if scale < 1.0:
+            import cv2  # lazy: validating a model (the artifact packer, AWS side) needs no OpenCV
+
             small = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
         x = pad_to(to_input(small), self.info.multiple)[None, None]
         sess = self.session

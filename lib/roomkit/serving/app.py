@@ -6,9 +6,10 @@ limit and deadline, and every response built as one bytes object with its ``Cont
 and hide exactly the parts this server has to control.
 
 One :class:`RoomkitApp` lives in each gunicorn worker process, built after the fork (no
-``--preload``), so each worker reads ``config.json`` once at start. Each worker runs at most one
-detection at a time (detection is CPU-bound; N workers = N busy cores) while its other threads
-keep answering ``/ping`` and reading request bodies.
+``--preload``), so each worker reads ``config.json`` once at start and loads ``model.onnx``
+from the model directory when there is one (the ``learned`` and ``hybrid`` backends run it).
+Each worker runs at most one detection at a time (detection is CPU-bound; N workers = N busy
+cores) while its other threads keep answering ``/ping`` and reading request bodies.
 """
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ from typing import Any, BinaryIO, Callable, Iterable
 
 from roomkit.detector.config import RESOURCE_LIMITS, DetectorConfig
 from roomkit.errors import ConfigError, RoomkitError
+from roomkit.learned.modelfile import ONNX_NAME, ModelError, has_model
 from roomkit.serving.http_errors import (
+    BackendUnavailableError,
     BadRequestError,
     LimitExceededError,
     MethodNotAllowedError,
@@ -40,7 +43,7 @@ from roomkit.serving.http_errors import (
 )
 from roomkit.serving import memory
 from roomkit.serving.logs import configure_logging
-from roomkit.serving.options import RESPONSE_TYPES, ServerOptions
+from roomkit.serving.options import RESPONSE_TYPES, ServerOptions, available_cpus
 from roomkit.serving.payload import Payload, check_content_type, parse_custom_attributes, parse_payload
 from roomkit.serving.s3 import S3Fetcher
 
@@ -93,6 +96,24 @@ def load_model_config(model_dir: Path) -> tuple[DetectorConfig | None, str, str 
         return None, str(path), exc.message
 
 
+def load_serving_model(model_dir: Path, threads: int) -> tuple[Any, str | None]:
+    """``(model, reason)``: the :class:`~roomkit.learned.runtime.LearnedModel` in ``model_dir``
+    (validated, warmed up) or ``None`` and why there is none usable.
+
+    A missing ``model.onnx`` is not an error by itself (a ``rules`` endpoint needs none); the
+    caller decides whether the reason makes the worker unready."""
+    if not has_model(model_dir):
+        return None, f"no {ONNX_NAME} in {model_dir} (train one with `roomkit train` and package it with --model)"
+    try:
+        from roomkit.learned.runtime import LearnedModel  # onnxruntime: only when there is a model
+
+        return LearnedModel.load(model_dir, threads=threads), None
+    except ModelError as exc:
+        return None, exc.message
+    except Exception as exc:  # onnxruntime missing or broken: a reason on /ping, not a crash
+        return None, f"cannot load {Path(model_dir) / ONNX_NAME}: {type(exc).__name__}: {exc}"
+
+
 class RoomkitApp:
     """WSGI callable for one worker process. ``busy`` tells the worker class to let idle
     siblings accept new connections first."""
@@ -113,6 +134,20 @@ class RoomkitApp:
             except Exception as exc:  # an import failure must show on /ping, not crash the worker
                 self._engine_error = f"cannot load the detector: {type(exc).__name__}: {exc}"
                 log.exception("detector_import_failed")
+        # OpenCV and onnxruntime share the CPUs this worker gets: N workers x threads = CPUs.
+        self.native_threads = max(1, available_cpus() // max(1, options.workers))
+        self.model: Any = None  # LearnedModel, for requests on the learned / hybrid backends
+        self.model_problem: str | None = None  # why there is no usable model (None: there is one)
+        self._model_error: str | None = None  # set when config.json's backend needs the model
+        if self.ready:
+            self.model, self.model_problem = load_serving_model(options.model_dir, self.native_threads)
+            if self.model is None and self.config.backend != "rules":
+                self._model_error = (
+                    f"config.json asks for backend {self.config.backend!r}, which needs a learned model: "
+                    f"{self.model_problem}")
+            elif self.model_problem and has_model(options.model_dir):
+                log.warning("model_unusable", extra={"fields": {
+                    "reason": self.model_problem, "backend": self.config.backend}})
         self._slot = threading.Lock()  # one detection at a time in this process
         self._buffers = threading.BoundedSemaphore(BUFFERED_BODIES)
         self._count_lock = threading.Lock()
@@ -123,6 +158,7 @@ class RoomkitApp:
         if self.ready:
             log.info("worker_ready", extra={"fields": {
                 "config_source": self.config_source, "config": self.config.to_dict(),
+                "backend": self.config.backend, "model": self.model_summary(),
                 "workers": options.workers, "timeout_s": options.timeout,
                 "max_request_size": options.max_request_size}})
         else:
@@ -132,13 +168,22 @@ class RoomkitApp:
     # -- state ---------------------------------------------------------------------------------
     @property
     def ready(self) -> bool:
-        return self.config_error is None and self._engine_error is None and self._engine is not None
+        return (self.config_error is None and self._engine_error is None and self._engine is not None
+                and self._model_error is None)
 
     @property
     def not_ready_reason(self) -> str:
         if self.config_error:
             return f"invalid model configuration: {self.config_error}"
-        return self._engine_error or "detector not loaded"
+        return self._engine_error or self._model_error or "detector not loaded"
+
+    def model_summary(self) -> dict[str, Any] | None:
+        """What the worker log says about the loaded model (None: no model)."""
+        if self.model is None:
+            return None
+        info = self.model.info
+        return {"path": str(self.model.path), "trained_on": dict(info.trained_on),
+                "validation": dict(info.validation), "max_side": info.max_side}
 
     @property
     def busy(self) -> bool:
@@ -146,15 +191,14 @@ class RoomkitApp:
         return self._in_flight > 0
 
     def _set_native_threads(self) -> None:
-        """Split the CPUs between workers so N workers × OpenCV threads do not oversubscribe."""
+        """Split the CPUs between workers so N workers × OpenCV threads do not oversubscribe
+        (onnxruntime gets the same count when the model loads)."""
         if not self.ready:
             return
         try:
             import cv2
 
-            from roomkit.serving.options import available_cpus
-
-            cv2.setNumThreads(max(1, available_cpus() // max(1, self.options.workers)))
+            cv2.setNumThreads(self.native_threads)
         except Exception:  # pragma: no cover - OpenCV missing is reported by the detector
             pass
 
@@ -282,6 +326,10 @@ class RoomkitApp:
             if payload.source != "body":
                 fields["bytes_image"] = len(payload.data)
             config = request_config(self.config, {**header_overrides, **dict(payload.overrides)})
+            if config.backend != "rules" and self.model is None:
+                raise BackendUnavailableError(
+                    f"backend {config.backend!r} needs a learned model and this endpoint has none usable: "
+                    f"{self.model_problem}; this endpoint serves backend {self.config.backend!r}")
             box = [payload]  # the detection thread takes it: the bytes are freed once decoded
             del payload
             return self._run_detection(box, config, deadline)
@@ -292,6 +340,8 @@ class RoomkitApp:
     def _run_detection(self, box: list[Payload], config: DetectorConfig, deadline: float) -> Any:
         engine = self._engine
         assert engine is not None
+        # Only the learned and hybrid backends take the model (and an injected engine may not).
+        model_args = {"model": self.model} if config.backend != "rules" else {}
         if not self._slot.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise ProcessingTimeoutError(
                 f"no detector free within the {self.options.timeout:g} s request timeout "
@@ -313,7 +363,7 @@ class RoomkitApp:
                     gray=True,
                 )
                 del payload  # the encoded bytes are not needed past decoding
-                outcome["result"] = engine.detect_rooms(image, config)
+                outcome["result"] = engine.detect_rooms(image, config, **model_args)
                 del image
             except BaseException as exc:  # noqa: BLE001 - handed to the request thread
                 outcome["error"] = exc

@@ -2,14 +2,16 @@
 
 SageMaker downloads the object a model's ``ModelDataUrl`` names and extracts it into
 ``/opt/ml/model`` before starting the container; the server reads ``/opt/ml/model/config.json``
-once per worker. The detector has no learned weights, so the artifact is the validated detector
-configuration plus any extra files a deployment wants beside it (a README, a calibration table).
+once per worker. The artifact is the validated detector configuration, the learned model
+(``model.onnx`` + ``model.json``, :mod:`roomkit.learned.modelfile`) when there is one, and any
+extra files a deployment wants beside it (a README, a calibration table).
 
 Archives are reproducible: the same config and files give byte-identical ``model.tar.gz``
 (sorted members, fixed mtime, owner and modes, no gzip timestamp), so re-running a deployment
 does not upload a "new" model, and an artifact's hash identifies its content.
 
-This module imports neither boto3 nor OpenCV: uploading the archive is the deploy code's job.
+This module imports neither boto3 nor OpenCV: uploading the archive is the deploy code's job
+(checking a model loads uses onnxruntime, imported only then).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from typing import Any, Iterable, Mapping, Union
 
 from roomkit.detector.config import DetectorConfig
 from roomkit.errors import ConfigError, RoomkitError
+from roomkit.learned.modelfile import INFO_NAME, ONNX_NAME, ModelError, has_model, read_info, shipped_model_dir
 
 CONFIG_NAME = "config.json"
 ARTIFACT_NAME = "model.tar.gz"
@@ -44,8 +47,9 @@ def package_model(
     config: ConfigLike,
     out: str | os.PathLike,
     extra_files: Iterable[ExtraFile] = (),
+    model_dir: str | os.PathLike | None = None,
 ) -> Path:
-    """Write ``model.tar.gz`` holding ``config.json`` (validated) and ``extra_files``.
+    """Write ``model.tar.gz`` holding ``config.json`` (validated), the learned model and ``extra_files``.
 
     Parameters
     ----------
@@ -59,6 +63,11 @@ def package_model(
     extra_files:
         Files to add at the archive root under their own name, or ``(path, arcname)`` pairs
         (``arcname`` a relative POSIX path such as ``"docs/README.md"``).
+    model_dir:
+        A model directory (``model.onnx`` + ``model.json``, as ``roomkit train`` writes it),
+        checked here by loading it with onnxruntime. Without it, a config whose backend is
+        ``learned`` or ``hybrid`` gets the weights shipped with roomkit (an error if this
+        install has none); a ``rules`` config gets no model.
 
     Returns
     -------
@@ -74,6 +83,7 @@ def package_model(
     members: dict[str, bytes] = {
         CONFIG_NAME: (json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n").encode("utf-8")
     }
+    members.update(_model_members(cfg, model_dir))
     for item in extra_files:
         if isinstance(item, tuple):
             src, arcname = Path(item[0]), _check_arcname(item[1])
@@ -81,7 +91,8 @@ def package_model(
             src = Path(item)
             arcname = _check_arcname(src.name)
         if arcname in members:
-            raise ArtifactError(f"duplicate archive member {arcname!r} (config.json is written by roomkit)")
+            raise ArtifactError(
+                f"duplicate archive member {arcname!r} ({CONFIG_NAME}, {ONNX_NAME} and {INFO_NAME} are written by roomkit)")
         if not src.is_file():
             raise ArtifactError(f"extra file {src} does not exist or is not a regular file")
         members[arcname] = src.read_bytes()
@@ -158,6 +169,31 @@ def extract_model(path: str | os.PathLike, dest: str | os.PathLike) -> Path:
     if not (dest / CONFIG_NAME).is_file():
         raise ArtifactError(f"{path} has no {CONFIG_NAME} at the archive root")
     return dest
+
+
+def _model_members(cfg: DetectorConfig, model_dir: str | os.PathLike | None) -> dict[str, bytes]:
+    """``model.onnx`` and ``model.json`` to pack: from ``model_dir`` (validated), else the shipped
+    weights when the backend needs a model, else none."""
+    if model_dir is None:
+        if cfg.backend == "rules":
+            return {}
+        model_dir = shipped_model_dir()
+        if not has_model(model_dir):
+            raise ArtifactError(
+                f"backend {cfg.backend!r} needs a learned model and this roomkit install ships none "
+                f"({model_dir} has no {ONNX_NAME}): train one with `roomkit train DATA_DIR --out MODEL_DIR` "
+                "and pass model_dir (CLI: --model MODEL_DIR), or use backend 'rules'")
+    src = Path(model_dir)
+    if not src.is_dir():
+        raise ArtifactError(f"model directory {src} does not exist or is not a folder")
+    try:
+        read_info(src)
+        from roomkit.learned.runtime import LearnedModel  # onnxruntime, only to check the file loads
+
+        LearnedModel.load(src, threads=1)
+    except ModelError as exc:
+        raise ArtifactError(f"cannot package the model in {src}: {exc.message}") from None
+    return {ONNX_NAME: (src / ONNX_NAME).read_bytes(), INFO_NAME: (src / INFO_NAME).read_bytes()}
 
 
 def _as_config(config: ConfigLike) -> DetectorConfig:

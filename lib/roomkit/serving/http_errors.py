@@ -26,6 +26,14 @@ class LimitExceededError(ConfigError):
     http_status = 400
 
 
+class BackendUnavailableError(ConfigError):
+    """A request asks for the ``learned`` or ``hybrid`` backend on an endpoint whose model
+    directory holds no usable ``model.onnx`` (the endpoint itself serves ``rules``)."""
+
+    code = "backend_unavailable"
+    http_status = 400
+
+
 class InvalidBase64Error(InputError):
     code = "invalid_base64"
     http_status = 400
