@@ -91,6 +91,14 @@ def test_learned_backends_use_the_given_model(comparison, plans_dir, random_mode
     assert again.table().loc[name, "learned"] == comparison.table().loc[name, "learned"]
 
 
+def test_most_different_orders_by_the_spread_of_f1(comparison):
+    table = comparison.table()
+    spread = (table.max(axis=1) - table.min(axis=1)).to_dict()
+    picked = comparison.most_different(2)
+    assert sorted(picked) == sorted(PLANS) and spread[picked[0]] >= spread[picked[1]]
+    assert comparison.most_different(1) == picked[:1] and comparison.most_different(0) == []
+
+
 def test_overlay_has_one_panel_per_backend(comparison, plans_dir):
     name = PLANS[0]
     fig = comparison.overlay(name)

@@ -117,6 +117,14 @@ class Comparison:
             })
         return pd.DataFrame(rows).set_index("backend")
 
+    def most_different(self, n: int = 3) -> list[str]:
+        """The ``n`` plans on which the backends' F1@0.5 differ most (ties: lowest F1 first, then
+        name): the ones worth looking at side by side."""
+        table = self.table()
+        spread = table.max(axis=1) - table.min(axis=1)
+        order = sorted(self.plans, key=lambda p: (-float(spread[p]), float(table.loc[p].min()), p))
+        return order[: max(0, int(n))]
+
     def overlay(self, plan: str, **kwargs: Any) -> "Figure":
         """:func:`overlays` of one plan of this comparison."""
         dets = self.detections(plan)
