@@ -312,6 +312,31 @@ def test_existing_artifact_and_role_are_used_not_owned(aws):
     assert s3.head_object(Bucket="team-artifacts", Key="m/model.tar.gz")
 
 
+def test_a_packaged_artifact_is_uploaded_to_the_deployment_bucket_and_deployed(aws, tmp_path):
+    """upload_model_artifact (notebook 07: an archive with learned weights) puts it where deploy
+    puts the ones it packages, content-addressed; deploying it reuses the bucket as roomkit's, and
+    teardown everything removes it with the rest."""
+    from roomkit.aws.deploy import upload_model_artifact
+    from roomkit.serving.artifacts import ArtifactError, package_model
+
+    (tmp_path / "model.onnx").write_bytes(b"weights")
+    artifact = package_model({"backend": "hybrid"}, tmp_path / "model.tar.gz", [tmp_path / "model.onnx"])
+    spec = make_spec(aws)
+    url = upload_model_artifact(artifact, spec, aws, progress=False)
+    bucket = resource_names("rk-test", aws.account_id(), aws.region)["bucket"]
+    assert url.startswith(f"s3://{bucket}/models/rk-test/") and url.endswith("/model.tar.gz")
+    s3 = aws.client("s3")
+    assert s3.get_object(Bucket=bucket, Key=url.split("/", 3)[3])["Body"].read() == artifact.read_bytes()
+    assert upload_model_artifact(artifact, spec, aws, progress=False) == url  # same bytes, same key
+    dep = deploy(make_spec(aws, model_config=None, model_data_url=url), aws, progress=False)
+    assert dep.model_data_url == url and f"bucket:{bucket}" in dep.owned
+    teardown(dep, aws, everything=True, progress=False)
+    assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    (tmp_path / "junk.tar.gz").write_bytes(b"not an archive")
+    with pytest.raises(ArtifactError, match="cannot read model artifact"):
+        upload_model_artifact(tmp_path / "junk.tar.gz", spec, aws, progress=False)
+
+
 # -- teardown --------------------------------------------------------------------------------------
 def _inventory(aws):
     sm = aws.client("sagemaker")

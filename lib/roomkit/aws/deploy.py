@@ -61,6 +61,7 @@ from roomkit.errors import ConfigError
 __all__ = [
     "Deployment", "DeploymentSpec", "TriggerDeployment", "deploy", "teardown", "preflight_image",
     "deploy_trigger", "remove_trigger", "container_environment", "start_endpoint_rollout",
+    "upload_model_artifact",
 ]
 
 DOCKER_V2_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -177,7 +178,11 @@ def _upload_artifact(s3: Any, spec: DeploymentSpec, bucket: str, report: Callabl
                      model_dir: str | Path | None = None) -> str:
     """Package ``spec.model_config`` (and a learned model) into model.tar.gz and upload it
     content-addressed."""
-    data = _package_artifact(spec, model_dir)
+    return _put_artifact(s3, spec, bucket, _package_artifact(spec, model_dir), report)
+
+
+def _put_artifact(s3: Any, spec: DeploymentSpec, bucket: str, data: bytes, report: Callable[[str], None]) -> str:
+    """Upload ``model.tar.gz`` bytes under ``models/<name>/<sha256[:16]>/`` unless already there."""
     digest = hashlib.sha256(data).hexdigest()
     key = f"models/{spec.name}/{digest[:16]}/model.tar.gz"
     url = f"s3://{bucket}/{key}"
@@ -191,6 +196,30 @@ def _upload_artifact(s3: Any, spec: DeploymentSpec, bucket: str, report: Callabl
                       Metadata={"sha256": digest})
         report(f"uploaded model artifact {url} ({len(data)} bytes)")
     return url
+
+
+def upload_model_artifact(artifact: str | Path, spec: DeploymentSpec, session: AwsSession, *,
+                          progress: bool = True) -> str:
+    """Upload a ``model.tar.gz`` packaged here (e.g. with learned weights) for ``spec``; returns
+    the ``s3://`` URL to deploy it with (``model_data_url``).
+
+    The archive goes where :func:`deploy` puts the ones it packages: the deployment's bucket
+    (created as deploy creates it, so :func:`teardown` with ``everything`` removes it),
+    content-addressed, so uploading the same archive again is a no-op.
+    """
+    from roomkit.serving.artifacts import read_model  # no boto3/cv2; checks config.json is inside
+
+    artifact = Path(artifact)
+    read_model(artifact)
+    report = Reporter(progress)
+    place = _place(spec, session)
+    s3 = session.client("s3")
+    bucket = spec.bucket or place.names["bucket"]
+    tls_only = not (session.endpoint_url("s3") or "https:").startswith("http:")
+    ensure_bucket(s3, bucket, region=place.region, name=spec.name, tags=place.tags,
+                  kms_key_arn=resolve_kms_key(session, spec.async_inference.kms_key_id), report=report,
+                  tls_only=tls_only)
+    return _put_artifact(s3, spec, bucket, artifact.read_bytes(), report)
 
 
 def _topics_queue_policy(queue_arn: str, topic_arns: list[str]) -> dict[str, Any]:

@@ -77,7 +77,7 @@ def _parse_parameters(items: list[str]) -> dict:
 def _paths(args: argparse.Namespace) -> list[Path]:
     from roomkit.notebooks.runner import find_notebooks, notebooks_dir
 
-    return list(args.paths) or find_notebooks(notebooks_dir())
+    return list(args.paths) or find_notebooks(notebooks_dir(), optional=True)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -126,7 +126,7 @@ def _check(args: argparse.Namespace) -> int:
 def _record(args: argparse.Namespace) -> int:
     from roomkit.notebooks.runner import find_notebooks, notebooks_dir, record_checked_outputs
 
-    for source in find_notebooks(notebooks_dir(args.notebooks)):
+    for source in find_notebooks(notebooks_dir(args.notebooks), optional=True):
         executed = args.executed / source.name
         if not executed.is_file():
             print(f"skipped {source.name}: no executed copy in {args.executed}")

@@ -38,6 +38,7 @@ from roomkit.errors import ConfigError, RoomkitError
 
 __all__ = [
     "CHECK_MARK",
+    "OPTIONAL",
     "NotebookRun",
     "RunReport",
     "find_notebooks",
@@ -53,6 +54,9 @@ CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 NOTEBOOK_RE = re.compile(r"^(\d\d[a-z]?)_[A-Za-z0-9_]+\.ipynb$")
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 MAX_NOTEBOOK_BYTES = 100_000
+#: Notebooks outside the walk-through (``make demo``): they run only when ``--only`` names them.
+#: 07 trains a model for its ``minutes`` parameter (30 by default).
+OPTIONAL: tuple[str, ...] = ("07",)
 LOCAL_STATE_NAME = "local-aws.json"
 # moto's fixed fake account: the only 12-digit "account id" that may appear in a checked output.
 MOTO_ACCOUNT = "123456789012"
@@ -73,10 +77,14 @@ def notebooks_dir(path: str | os.PathLike[str] | None = None) -> Path:
     return folder
 
 
-def find_notebooks(folder: str | os.PathLike[str], only: Sequence[str] | None = None) -> list[Path]:
+def find_notebooks(folder: str | os.PathLike[str], only: Sequence[str] | None = None, *,
+                   optional: bool = False) -> list[Path]:
     """``NN_name.ipynb`` files of ``folder`` in order; ``only`` keeps those whose number (``"05"``,
-    ``"04b"``) or name stem is listed."""
+    ``"04b"``) or name stem is listed. Without ``only``, the :data:`OPTIONAL` notebooks are left
+    out unless ``optional`` (the walk-through does not run them; strip/check/record do)."""
     found = sorted(p for p in Path(folder).iterdir() if NOTEBOOK_RE.match(p.name))
+    if not only and not optional:
+        found = [p for p in found if NOTEBOOK_RE.match(p.name).group(1) not in OPTIONAL]
     if only:
         wanted = {w.strip() for item in only for w in str(item).split(",") if w.strip()}
         picked = [p for p in found if NOTEBOOK_RE.match(p.name).group(1) in wanted or p.stem in wanted]
