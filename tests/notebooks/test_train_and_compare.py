@@ -6,7 +6,6 @@ it out unless `--only` names it. The CI parameters are CI_PARAMETERS below.
 """
 from __future__ import annotations
 
-import inspect
 import json
 import re
 import shutil
@@ -138,19 +137,8 @@ def test_07_trains_compares_packages_and_gets_the_async_results_back(run_07):
     assert not problems, "\n".join(problems)
 
 
-def _server_serves_learned_models() -> bool:
-    """Whether this checkout's server loads model.onnx from its model directory (the serving
-    side of the learned backend, which comes with package_model(..., model_dir=...))."""
-    from roomkit.serving.artifacts import package_model
-
-    return "model_dir" in inspect.signature(package_model).parameters
-
-
 @pytest.mark.slow
 def test_07_endpoint_answers_with_the_trained_model(run_07):
-    if not _server_serves_learned_models():
-        pytest.skip("the serving side of the learned backend is not in this checkout yet: the endpoint "
-                    "answers every plan with a failure naming the missing model")
     proc, out, _ = run_07
     assert proc.returncode == 0, proc.stderr[-3000:]
     nb = json.loads((out / "executed" / NAME).read_text(encoding="utf-8"))
