@@ -17,6 +17,26 @@ from roomkit.learned.runtime import OPENING, ROOM, WALL
 ROOM_LEVEL = 0.5
 #: Pieces smaller than this share of the largest piece are noise, whatever the area floor says.
 MIN_SHARE = 0.004
+#: The outside is the free space a disk this wide (share of the plan's longer side: about half a
+#: door) reaches from the page edge without crossing the boundary; pieces mostly in it are the
+#: page around the building (the network confuses a wide margin with a large room).
+EXTERIOR_SHARE = 0.03
+OUTSIDE_PART = 0.5
+
+
+def outside_region(probs: np.ndarray) -> np.ndarray:
+    """uint8 0/1: free space reachable from the page edge by a disk wider than a doorway."""
+    h, w = probs.shape[1:]
+    passable = ((probs[WALL] + probs[OPENING]) < 0.5).astype(np.uint8)
+    r = max(1, int(round(EXTERIOR_SHARE * max(h, w))))
+    opened = cv2.morphologyEx(passable, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
+    _n, labels = cv2.connectedComponents(opened, connectivity=4)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    edge = edge[edge > 0]
+    out = np.isin(labels, edge)
+    # The disk's reach: grow back by its radius within the passable space.
+    out = cv2.dilate(out.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) & passable
+    return out
 
 
 @dataclass(frozen=True)
@@ -37,10 +57,14 @@ def room_pieces(probs: np.ndarray, *, min_area: float, max_area: float, simplify
     if n <= 1:
         return []
     largest = float(stats[1:, cv2.CC_STAT_AREA].max())
+    outside = outside_region(probs)
+    outside_share = np.bincount(labels.ravel(), weights=outside.ravel().astype(np.float64), minlength=n)
     pieces: list[Piece] = []
     for i in range(1, n):
         area = float(stats[i, cv2.CC_STAT_AREA])
         if area < max(min_area, MIN_SHARE * largest) or area > max_area:
+            continue
+        if outside_share[i] > OUTSIDE_PART * area:
             continue
         x, y, w, h = stats[i, :4]
         pad = 2
