@@ -15,6 +15,11 @@ from roomkit.learned.runtime import OPENING, ROOM, WALL
 
 #: A pixel is a room's when its room probability beats this and the boundary's (wall + opening).
 ROOM_LEVEL = 0.5
+#: Rooms are seeded where the network is surer than this (cores stay apart at doorways it only
+#: half closes), then grown over the room pixels around them.
+CORE_LEVEL = 0.85
+#: How far (share of the plan's longer side) a core grows back over the less sure room pixels.
+GROW_SHARE = 0.015
 #: Pieces smaller than this share of the largest piece are noise, whatever the area floor says.
 MIN_SHARE = 0.004
 #: The outside is the free space a disk this wide (share of the plan's longer side: about half a
@@ -48,14 +53,50 @@ class Piece:
     confidence: float
 
 
+def grow(labels: np.ndarray, region: np.ndarray, steps: int) -> np.ndarray:
+    """Labels grown one pixel a step, at most ``steps``, into unlabelled ``region`` pixels."""
+    lab = labels.astype(np.float32)  # exact for up to 2**24 labels; cv2.dilate takes float32
+    free = region & (labels == 0)
+    kernel = np.ones((3, 3), np.uint8)
+    for _ in range(steps):
+        grown = cv2.dilate(lab, kernel)
+        take = free & (grown > 0)
+        if not take.any():
+            break
+        lab[take] = grown[take]
+        free &= ~take
+    return lab.astype(np.int32)
+
+
+def ndi_boxes(labels: np.ndarray, n: int) -> list[tuple[int, int, int, int] | None]:
+    """(x, y, w, h) of each label 0…n-1 (None where absent)."""
+    boxes: list[tuple[int, int, int, int] | None] = [None] * n
+    ys, xs = np.nonzero(labels)
+    if ys.size == 0:
+        return boxes
+    lab = labels[ys, xs]
+    for i in np.unique(lab):
+        sel = lab == i
+        x0, x1, y0, y1 = xs[sel].min(), xs[sel].max(), ys[sel].min(), ys[sel].max()
+        boxes[int(i)] = (int(x0), int(y0), int(x1 - x0 + 1), int(y1 - y0 + 1))
+    return boxes
+
+
 def room_pieces(probs: np.ndarray, *, min_area: float, max_area: float, simplify: float) -> list[Piece]:
     """Rooms of (classes, H, W) probabilities, polygons in the maps' pixel faces."""
     room = probs[ROOM]
     boundary = probs[WALL] + probs[OPENING]
-    core = ((room > ROOM_LEVEL) & (room > boundary)).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(core, connectivity=4)
+    region = (room > ROOM_LEVEL) & (room > boundary)
+    core = (region & (room > CORE_LEVEL)).astype(np.uint8)
+    n, labels = cv2.connectedComponents(core, connectivity=4)
     if n <= 1:
         return []
+    labels = grow(labels, region, max(1, int(round(GROW_SHARE * max(room.shape)))))
+    stats = np.zeros((n, 5), np.int64)
+    stats[:, cv2.CC_STAT_AREA] = np.bincount(labels.ravel(), minlength=n)
+    for i, sl in enumerate(ndi_boxes(labels, n)):
+        if sl is not None:
+            stats[i, :4] = sl
     largest = float(stats[1:, cv2.CC_STAT_AREA].max())
     outside = outside_region(probs)
     outside_share = np.bincount(labels.ravel(), weights=outside.ravel().astype(np.float64), minlength=n)
