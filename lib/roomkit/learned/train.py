@@ -2,8 +2,9 @@
 
 JAX + optax (the ``roomkit[train]`` extra) on the CPU, or a GPU when JAX finds one. Runs are
 deterministic for a seed on one machine, checkpoint every epoch and resume from the checkpoint
-when re-run with the same output folder. The exported ``model.onnx`` is the epoch with the best
-validation F1@0.5 (rooms found on held-out plans by the learned backend).
+when re-run with the same output folder. The exported ``model.onnx`` holds the weights after the
+last epoch (``keep="last"``: reproducible whatever the validation code) or those of the epoch
+with the best validation F1@0.5 (``keep="best"``).
 """
 from __future__ import annotations
 
@@ -45,8 +46,11 @@ class TrainConfig:
     validation_share: float = 0.15
     seed: int = 0
     augment: float = 1.0
+    keep: str = "last"  # which weights model.onnx gets: "last" epoch or "best" validation F1
 
     def __post_init__(self) -> None:
+        if self.keep not in ("last", "best"):
+            raise InputError(f"keep must be 'last' or 'best', got {self.keep!r}")
         if (self.epochs is None) == (self.minutes is None):
             raise InputError("give exactly one of epochs and minutes")
         if self.epochs is not None and self.epochs < 1:
@@ -246,8 +250,11 @@ def train(
             "epoch": epoch, "best_f1": best[0], "best_epoch": best[1], "best_params": _flat(best[2]),
             "rng": rng.bit_generator.state}))
         ck_tmp.replace(ck)
-    # -- export the best epoch -----------------------------------------------------------------
+    # -- export the kept epoch -----------------------------------------------------------------
     best_f1, best_epoch, best_params = best
+    if config.keep == "last":
+        best_epoch, best_params = epoch, params
+        best_f1 = next((h.get("val_f1", -1.0) for h in history if h["epoch"] == epoch), -1.0)
     write_onnx(best_params, len(CLASSES), out / ONNX_NAME, doc="roomkit room segmentation (outside, wall, opening, room)")
     probe = np.random.default_rng(0).random((1, 1, 4 * config.multiple, 3 * config.multiple), dtype=np.float32)
     parity = check_parity(best_params, out / ONNX_NAME, probe)
