@@ -211,7 +211,8 @@ def train(
     ck = out / CHECKPOINT
     if ck.exists() and not restart:
         state = pickle.loads(ck.read_bytes())
-        if state["config"] != asdict(config):
+        # Which weights are exported does not change the run: a checkpoint resumes either way.
+        if _run_settings(state["config"]) != _run_settings(asdict(config)):
             raise InputError(f"{ck} was written by a run with other settings; pass --restart to discard it")
         params, opt_state, history, epoch = state["params"], state["opt_state"], state["history"], state["epoch"]
         best = (state["best_f1"], state["best_epoch"], state["best_params"])
@@ -277,6 +278,10 @@ def train(
     plot_curve(history, out / CURVE)
     return TrainResult(out, epoch, steps_done, history, best_epoch, None if best_f1 < 0 else best_f1,
                        time.perf_counter() - started)
+
+
+def _run_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if k != "keep"}
 
 
 def plot_curve(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
