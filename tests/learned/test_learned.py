@@ -25,7 +25,7 @@ from roomkit.qa.evaluate import score_plan  # noqa: E402
 #: Small clean plans: walls, rooms and doorways only, so a minute of CPU learns them.
 EASY = dict(size=(160, 200), labels=False, windows=False, doors="gap", footprints=("rect",), rooms=(2, 4),
             wall_vary=0.0)
-TINY = dict(crop=128, batch=4, channels=(8, 16, 16), sides=(160, 200), max_side=256, learning_rate=0.01,
+TINY = dict(crop=128, batch=4, channels=(8, 16, 16, 16, 16), sides=(160, 200), max_side=256, learning_rate=0.01,
             augment=0.0, validation_share=0.25)
 
 
@@ -40,7 +40,7 @@ def _plans(folder: Path, seeds: range) -> Path:
 def trained(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("learned")
     data = _plans(root / "plans", range(8))
-    result = train([data], root / "model", TrainConfig(epochs=3, steps_per_epoch=30, seed=0, **TINY), progress=False,
+    result = train([data], root / "model", TrainConfig(epochs=4, steps_per_epoch=40, seed=0, **TINY), progress=False,
                    log=lambda _m: None)
     return data, result
 
@@ -120,6 +120,6 @@ def test_config_names_a_bad_backend_and_a_missing_model_is_refused(tmp_path):
     with pytest.raises(ModelError, match="model.onnx"):
         LearnedModel.load(tmp_path)
     (tmp_path / "model.onnx").write_bytes(b"not an onnx file")
-    ModelInfo(channels=(8, 16, 16)).write(tmp_path)
+    ModelInfo(channels=(8, 16, 16, 16, 16)).write(tmp_path)
     with pytest.raises(ModelError, match="cannot be loaded"):
         LearnedModel.load(tmp_path)
