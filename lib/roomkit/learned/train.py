@@ -217,6 +217,8 @@ def train(
         params, opt_state, history, epoch = state["params"], state["opt_state"], state["history"], state["epoch"]
         best = (state["best_f1"], state["best_epoch"], state["best_params"])
         rng.bit_generator.state = state["rng"]
+        if history:  # time already spent counts toward --minutes and the recorded training time
+            started = time.perf_counter() - float(history[-1]["seconds"])
         log(f"resuming from {ck} after epoch {epoch}")
     deadline = None if config.minutes is None else started + 60.0 * config.minutes
     steps_done = epoch * config.steps_per_epoch
