@@ -192,9 +192,15 @@ def train(
     # -- model and optimiser -------------------------------------------------------------------
     params = base_params if base_params is not None else net.init_params(config.seed, config.channels, len(CLASSES))
     total_steps = (config.epochs or 10_000) * config.steps_per_epoch
-    warmup = min(200, total_steps // 10 + 1)
-    schedule = optax.warmup_cosine_decay_schedule(
-        0.0, config.learning_rate, warmup, max(total_steps, warmup + 1), config.learning_rate * 0.05)
+    if config.epochs is not None:  # warm up for a tenth of the run, then cosine decay to 5 %
+        warmup = min(200, total_steps // 10 + 1)
+        schedule = optax.warmup_cosine_decay_schedule(
+            0.0, config.learning_rate, warmup, max(total_steps, warmup + 1), config.learning_rate * 0.05)
+    else:  # a time budget: the number of steps is not known, so warm up over half an epoch, then hold
+        warmup = min(200, config.steps_per_epoch // 2 + 1)
+        schedule = optax.join_schedules(
+            [optax.linear_schedule(0.0, config.learning_rate, warmup), optax.constant_schedule(config.learning_rate)],
+            [warmup])
     opt = optax.adamw(schedule, weight_decay=config.weight_decay)
     opt_state = opt.init(params)
     loss = _loss_fn(config.class_weights)
