@@ -319,8 +319,10 @@ def test_a_packaged_artifact_is_uploaded_to_the_deployment_bucket_and_deployed(a
     from roomkit.aws.deploy import upload_model_artifact
     from roomkit.serving.artifacts import ArtifactError, package_model
 
-    (tmp_path / "model.onnx").write_bytes(b"weights")
-    artifact = package_model({"backend": "hybrid"}, tmp_path / "model.tar.gz", [tmp_path / "model.onnx"])
+    from learned_support import make_model_dir
+
+    model = make_model_dir(tmp_path / "model")
+    artifact = package_model({"backend": "hybrid"}, tmp_path / "model.tar.gz", model_dir=model)
     spec = make_spec(aws)
     url = upload_model_artifact(artifact, spec, aws, progress=False)
     bucket = resource_names("rk-test", aws.account_id(), aws.region)["bucket"]
