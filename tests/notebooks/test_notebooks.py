@@ -11,7 +11,6 @@ outputs with ``roomkit notebooks run --out OUT && roomkit notebooks record OUT/e
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from notebook_support import notebook_env
 from roomkit.notebooks.runner import (
     CHECK_MARK,
     check_notebook,
@@ -45,14 +45,7 @@ REFRESH_HINT = ("if the change is intended, refresh the expected outputs: "
 
 
 def _env(tmp: Path) -> dict[str, str]:
-    """This interpreter first on PATH (the python3 kernelspec runs `python`), and no shared
-    local AWS of the developer's leaking in."""
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env["ROOMKIT_LOCAL_STATE"] = str(tmp / "no-shared-local-aws.json")
-    env.pop("ROOMKIT_WALKTHROUGH_OUT", None)
-    env.pop("AWS_PROFILE", None)
-    return env
+    return notebook_env(tmp)
 
 
 # -- the committed notebooks ---------------------------------------------------------------------

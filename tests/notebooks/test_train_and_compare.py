@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from notebook_support import notebook_env
 from roomkit.notebooks.runner import (
     OPTIONAL,
     check_notebook,
@@ -36,14 +37,7 @@ CI_PARAMETERS = {"minutes": None, "epochs": 1, "steps_per_epoch": 2, "synthetic"
 
 
 def _env(tmp: Path) -> dict[str, str]:
-    import os
-
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env["ROOMKIT_LOCAL_STATE"] = str(tmp / "no-shared-local-aws.json")
-    env.pop("ROOMKIT_WALKTHROUGH_OUT", None)
-    env.pop("AWS_PROFILE", None)
-    return env
+    return notebook_env(tmp)
 
 
 def test_07_is_clean_and_outside_the_walkthrough():
