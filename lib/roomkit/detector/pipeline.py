@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Iterable, Union
 
 import cv2
 import numpy as np
@@ -159,18 +159,22 @@ def _run_learned(array: np.ndarray, config: DetectorConfig, model: "LearnedModel
     page = float(gray.shape[0] * gray.shape[1])
     pieces = room_pieces(probs, min_area=config.min_room_area * page, max_area=config.max_room_area * page,
                          simplify=config.simplify_tolerance * frame.scale)
-    items, doubtful = [], []
-    for p in pieces:
-        pts = frame.to_original(p.polygon)
-        item = ([(float(x), float(y)) for x, y in pts], p.area / (frame.scale * frame.scale), p.confidence)
-        (items if p.confidence >= config.min_confidence else doubtful).append(item)
-    det = _finish(array, config, frame, items, doubtful, start)
+    det = _finish(array, config, frame, pieces, start)
     empty = np.zeros(gray.shape, np.uint8)
-    walls = WallInfo(mask=(probs.argmax(0) == 1).astype(np.uint8), ink=empty, faint=empty, thickness=0.0, kernel=0)
-    return DebugResult(det, gray, walls, empty, empty, (probs.argmax(0) == 0).astype(np.uint8), 0.0, frame, (), probs)
+    label = probs.argmax(0)
+    walls = WallInfo(mask=(label == 1).astype(np.uint8), ink=empty, faint=empty, thickness=0.0, kernel=0)
+    return DebugResult(det, gray, walls, empty, empty, (label == 0).astype(np.uint8), 0.0, frame, (), probs)
 
 
-def _finish(array: np.ndarray, config: DetectorConfig, frame: Frame, items: list, doubtful: list, start: float) -> Detection:
+def _finish(array: np.ndarray, config: DetectorConfig, frame: Frame, found: Iterable, start: float) -> Detection:
+    """The Detection of rooms ``found`` by either backend (anything with a working-px ``polygon``,
+    ``area`` and ``confidence``): mapped to the original pixels, split at ``min_confidence``,
+    numbered, and annotated with the plan's text when asked."""
+    items, doubtful = [], []
+    for c in found:
+        pts = frame.to_original(c.polygon)
+        item = ([(float(x), float(y)) for x, y in pts], c.area / (frame.scale * frame.scale), c.confidence)
+        (items if c.confidence >= config.min_confidence else doubtful).append(item)
     rooms = order_and_number(items)
     elapsed = (time.perf_counter() - start) * 1000.0
     det = Detection(width=frame.orig_width, height=frame.orig_height, rooms=rooms, processing_time_ms=elapsed)
@@ -275,12 +279,7 @@ def _run(image: ImageInput, config: DetectorConfig | None, content_type: str | N
         beyond_width=BEYOND_WIDTH_PER_DOOR_GAP * door_gap,
         rect_width=RECT_WIDTH_PER_DOOR_GAP * door_gap,
     )
-    items, doubtful = [], []
-    for c in cands:
-        pts = frame.to_original(c.polygon)
-        item = ([(float(x), float(y)) for x, y in pts], c.area / (frame.scale * frame.scale), c.confidence)
-        (items if c.confidence >= config.min_confidence else doubtful).append(item)
-    det = _finish(array, config, frame, items, doubtful, start)
+    det = _finish(array, config, frame, cands, start)
     return DebugResult(det, gray, walls, bridges | fronts, cuts, outside, door_gap, frame, tuple(cands), probs)
 
 

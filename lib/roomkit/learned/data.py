@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-import cv2
 import numpy as np
 
 from roomkit.detector.preprocess import prepare
@@ -118,8 +117,3 @@ def batch(examples: Sequence[Example], size: int, count: int, rng: np.random.Gen
         ys.append(t)
     return np.stack(xs)[:, None].astype(np.float32), np.stack(ys).astype(np.int32)
 
-
-def resize_like(gray: np.ndarray, side: int) -> np.ndarray:
-    h, w = gray.shape
-    s = side / float(max(h, w))
-    return cv2.resize(gray, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)

@@ -68,18 +68,23 @@ def grow(labels: np.ndarray, region: np.ndarray, steps: int) -> np.ndarray:
     return lab.astype(np.int32)
 
 
-def ndi_boxes(labels: np.ndarray, n: int) -> list[tuple[int, int, int, int] | None]:
-    """(x, y, w, h) of each label 0…n-1 (None where absent)."""
-    boxes: list[tuple[int, int, int, int] | None] = [None] * n
+def label_boxes(labels: np.ndarray, n: int) -> np.ndarray:
+    """(n, 5) stats of labels 0…n-1 in OpenCV's layout: x, y, width, height, area (one pass)."""
     ys, xs = np.nonzero(labels)
-    if ys.size == 0:
-        return boxes
     lab = labels[ys, xs]
-    for i in np.unique(lab):
-        sel = lab == i
-        x0, x1, y0, y1 = xs[sel].min(), xs[sel].max(), ys[sel].min(), ys[sel].max()
-        boxes[int(i)] = (int(x0), int(y0), int(x1 - x0 + 1), int(y1 - y0 + 1))
-    return boxes
+    x0 = np.full(n, labels.shape[1], np.int64)
+    y0 = np.full(n, labels.shape[0], np.int64)
+    x1 = np.full(n, -1, np.int64)
+    y1 = np.full(n, -1, np.int64)
+    np.minimum.at(x0, lab, xs)
+    np.minimum.at(y0, lab, ys)
+    np.maximum.at(x1, lab, xs)
+    np.maximum.at(y1, lab, ys)
+    stats = np.zeros((n, 5), np.int64)
+    stats[:, 0], stats[:, 1] = x0, y0
+    stats[:, 2], stats[:, 3] = np.maximum(x1 - x0 + 1, 0), np.maximum(y1 - y0 + 1, 0)
+    stats[:, 4] = np.bincount(labels.ravel(), minlength=n)[:n]
+    return stats
 
 
 def room_pieces(probs: np.ndarray, *, min_area: float, max_area: float, simplify: float) -> list[Piece]:
@@ -92,11 +97,7 @@ def room_pieces(probs: np.ndarray, *, min_area: float, max_area: float, simplify
     if n <= 1:
         return []
     labels = grow(labels, region, max(1, int(round(GROW_SHARE * max(room.shape)))))
-    stats = np.zeros((n, 5), np.int64)
-    stats[:, cv2.CC_STAT_AREA] = np.bincount(labels.ravel(), minlength=n)
-    for i, sl in enumerate(ndi_boxes(labels, n)):
-        if sl is not None:
-            stats[i, :4] = sl
+    stats = label_boxes(labels, n)
     largest = float(stats[1:, cv2.CC_STAT_AREA].max())
     outside = outside_region(probs)
     outside_share = np.bincount(labels.ravel(), weights=outside.ravel().astype(np.float64), minlength=n)

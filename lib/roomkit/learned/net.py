@@ -88,6 +88,3 @@ def poolings(params: Params) -> int:
     """How many times the network halves its input (levels - 1)."""
     return sum(1 for k in params if k.startswith("enc") and k.endswith("a")) - 1
 
-
-def count_params(params: Params) -> int:
-    return int(sum(np.prod(a.shape) for a in jax.tree_util.tree_leaves(params)))
