@@ -73,11 +73,10 @@ class FakeRuntime:
 
             def do_POST(self):  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
+                body = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with runtime._lock:
-                    runtime.requests.append({"path": self.path, **headers})
+                    runtime.requests.append({"path": self.path, "body": body, **headers})
                     throttled = runtime.throttle > 0
                     if throttled:
                         runtime.throttle -= 1
@@ -268,7 +267,7 @@ def test_submit_uploads_with_content_type_and_invokes_with_hash_ids(env, runtime
     (plans / ".hidden.png").write_bytes(PNG)
 
     jobs = sub.submit([plans], env.target, env.session, ttl_seconds=600, invocation_timeout_seconds=120,
-                      custom_attributes="profile=fast", progress=False)
+                      custom_attributes="profile=fast", inline=False, progress=False)
     assert [j.input for j in jobs] == [str(png), str(pdf), str(mislabeled)]  # sorted walk
     assert [j.content_type for j in jobs] == ["image/png", "application/pdf", "image/png"]
     import hashlib
@@ -290,7 +289,8 @@ def test_submit_uploads_with_content_type_and_invokes_with_hash_ids(env, runtime
     assert r["path"] == "/endpoints/rk-test-endpoint/async-invocations"
     assert r["x-amzn-sagemaker-content-type"] == "application/pdf"
     assert r["x-amzn-sagemaker-accept"] == "application/json"
-    assert r["x-amzn-sagemaker-inputlocation"] == jobs[1].s3_input_uri
+    assert r["x-amzn-sagemaker-inputlocation"] == jobs[1].s3_input_uri and r["body"] == b""
+    assert not any(j.inline for j in jobs)
     assert r["x-amzn-sagemaker-requestttlseconds"] == "600"
     assert r["x-amzn-sagemaker-invocationtimeoutseconds"] == "120"
     assert r["x-amzn-sagemaker-custom-attributes"] == "profile=fast"
@@ -298,7 +298,7 @@ def test_submit_uploads_with_content_type_and_invokes_with_hash_ids(env, runtime
 
     # Without a batch prefix, outputs go straight under S3OutputPath.
     runtime.requests.clear()
-    flat = sub.submit([png], env.target, env.session, batch_prefix=False, rerun=True, progress=False)
+    flat = sub.submit([png], env.target, env.session, batch_prefix=False, rerun=True, inline=False, progress=False)
     assert flat[0].batch is None and flat[0].output_location == f"{env.target.output_uri}{flat[0].inference_id}.out"
     assert "x-amzn-sagemaker-s3outputpathextension" not in runtime.requests[0]
 
@@ -369,7 +369,7 @@ def test_throttling_is_retried_with_backoff_under_the_same_inference_id(env, run
 def test_partial_submission_failure_is_a_failed_job_not_an_exception(env, runtime, tmp_path):
     plans = make_plans(tmp_path, 3)
     runtime.reject_containing = plans[1].name
-    jobs = sub.submit(plans, env.target, env.session, progress=False)
+    jobs = sub.submit(plans, env.target, env.session, inline=False, progress=False)
     assert [j.error is None for j in jobs] == [True, False, True]
     assert "ValidationError" in jobs[1].error and plans[1].name in jobs[1].error
     for job in (jobs[0], jobs[2]):
@@ -516,7 +516,7 @@ def test_resubmission_reuses_finished_results_unless_rerun(env, runtime, tmp_pat
     plans = make_plans(tmp_path, 2)
     copy = tmp_path / "copy_of_0.png"
     copy.write_bytes(plans[0].read_bytes())
-    first = sub.submit([*plans, copy], env.target, env.session, progress=False)
+    first = sub.submit([*plans, copy], env.target, env.session, inline=False, progress=False)
     # Identical bytes given twice in one call: one invocation, shared.
     assert len(runtime.requests) == 2
     assert first[2].inference_id == first[0].inference_id and first[2].reused and first[2].input == str(copy)
@@ -579,12 +579,51 @@ def test_small_plans_are_sent_in_one_put_each_and_unreadable_ones_fail_alone(env
         yield from plans[15:]
         gone.unlink()  # checked already, gone before its upload: that plan fails, the others go
 
-    jobs = sub.submit(paths(), env.target, env.session, max_workers=4, progress=False)
+    jobs = sub.submit(paths(), env.target, env.session, max_workers=4, inline=False, progress=False)
     assert len(jobs) == 31 and [j.input for j in jobs if j.error] == [str(gone)]
     assert jobs[15].error.startswith("submission failed: cannot read") and "No such file" in jobs[15].error
     assert threading.active_count() <= threads_before + 1  # pool threads have ended
     assert calls.get("before-call.s3.PutObject") == 30 and "before-call.s3.HeadObject" not in calls
     assert len(runtime.requests) == 30
+
+
+def test_small_local_plans_travel_inside_the_request_and_larger_ones_are_uploaded(env, runtime, tmp_path):
+    """InvokeEndpointAsync's inline Body (≤ 128,000 bytes) replaces PutObject + InputLocation for
+    small local plans: one request per plan, nothing under the input prefix. Larger plans and S3
+    inputs keep InputLocation; the results of both kinds come back the same way."""
+    sizes = {"tiny.png": 100, "edge.png": sub.INLINE_BODY_LIMIT, "over.png": sub.INLINE_BODY_LIMIT + 1}
+    paths = []
+    for name, size in sizes.items():
+        p = tmp_path / name
+        p.write_bytes(PNG + os.urandom(size - len(PNG)))
+        paths.append(p)
+    env.s3.put_object(Bucket=BUCKET, Key="incoming/s3.png", Body=PNG + b"s3")
+    puts: list[str] = []
+    env.session.boto.events.register("provide-client-params.s3.PutObject", lambda **kw: puts.append(kw["params"]["Key"]))
+
+    jobs = sub.submit([*paths, f"s3://{BUCKET}/incoming/s3.png"], env.target, env.session, progress=False)
+    assert [j.error for j in jobs] == [None] * 4
+    assert [j.inline for j in jobs] == [True, True, False, False]
+    assert [j.s3_input_uri for j in jobs[:2]] == ["", ""]
+    assert jobs[2].s3_input_uri.endswith("/over.png") and jobs[3].s3_input_uri == f"s3://{BUCKET}/incoming/s3.png"
+    assert puts == [jobs[2].s3_input_uri.split("/", 3)[3]]  # only the plan over the limit was uploaded
+    sent = {r["x-amzn-sagemaker-inference-id"]: r for r in runtime.requests}
+    for job, path in zip(jobs[:2], paths[:2]):
+        r = sent[job.inference_id]
+        assert r["body"] == path.read_bytes() and "x-amzn-sagemaker-inputlocation" not in r
+        assert r["x-amzn-sagemaker-content-type"] == "image/png"
+    assert sent[jobs[2].inference_id]["body"] == b""
+    assert sent[jobs[2].inference_id]["x-amzn-sagemaker-inputlocation"] == jobs[2].s3_input_uri
+
+    # The handles survive the jobs file, and wait/results treat both kinds alike.
+    saved = tmp_path / "jobs.json"
+    save_jobs(jobs, saved)
+    assert [j.inline for j in load_jobs(saved)] == [True, True, False, False]
+    for job in jobs:
+        env.complete(job)
+    done = sub.wait(jobs, env.target, env.session, timeout=20, poll_interval=1, progress=False)
+    assert done.done and len(done.succeeded) == 4
+    assert [r.status for r in sub.results(done, env.target, env.session)] == ["success"] * 4
 
 
 def test_submit_memory_does_not_grow_with_the_number_of_plans(env, runtime, tmp_path):

@@ -41,6 +41,8 @@ class Job:
     such a job is already finished, as a failure. ``batch`` is the ``S3OutputPathExtension`` the
     invocation was made with (one per ``submit`` call): its output and failure objects share the
     prefix ``<S3OutputPath>/<batch>/``, which ``wait`` lists instead of probing each job.
+    ``inline`` marks a plan sent inside the request (InvokeEndpointAsync ``Body``, small local
+    plans): it was not uploaded, and ``s3_input_uri`` is empty.
     """
 
     input: str
@@ -56,6 +58,7 @@ class Job:
     reused: bool = False
     error: str | None = None
     batch: str | None = None
+    inline: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

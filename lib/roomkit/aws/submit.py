@@ -23,6 +23,10 @@ Large batches
     One ``submit`` call is one *batch*: its invocations carry the same ``S3OutputPathExtension``
     (``Job.batch``), so their outputs and failures land under ``<S3OutputPath>/<batch>/`` and
     ``wait``'s S3 fallback lists that prefix (1,000 keys a call) instead of probing each job.
+    A local plan of at most 128,000 bytes travels inside the request (InvokeEndpointAsync's
+    inline ``Body``) instead of being uploaded first: one request per plan instead of two, and
+    no input object for the endpoint to fetch (``inline=False`` uploads every plan, e.g. to keep
+    the inputs in S3).
     The clients, their connection pools and (for plans over 8 MiB) one S3 transfer manager are
     shared by every plan of the call; at most ``2 × max_workers`` plans are in flight, and a
     plan's bytes are read only by the worker that uploads it, so memory does not grow with the
@@ -112,6 +116,7 @@ RETRY_HTTP_STATUS = frozenset({429, 500, 502, 503, 504})
 _ID_PLAN_CHARS = 40
 SMALL_PLAN = 1 << 20  # put without a HEAD first
 MULTIPART_THRESHOLD = 8 << 20  # boto3's default: larger plans go through the transfer manager
+INLINE_BODY_LIMIT = 128_000  # InvokeEndpointAsync's inline Body, bytes (mutually exclusive with InputLocation)
 
 
 class SubmitError(RoomkitError):
@@ -198,6 +203,7 @@ def submit(
     max_workers: int = 8,
     backoff: Backoff = Backoff(),
     batch_prefix: bool = True,
+    inline: bool = True,
     progress: bool = True,
 ) -> list[Job]:
     """Upload local plans and invoke the async endpoint once per plan; one :class:`Job` each.
@@ -230,6 +236,10 @@ def submit(
     batch_prefix:
         Give this call's invocations one ``S3OutputPathExtension`` (see "Large batches" in the
         module docstring); ``False`` writes outputs straight under ``S3OutputPath``.
+    inline:
+        Send local plans of at most 128,000 bytes in the request itself (``Body``) rather than
+        uploading them under the input prefix; ``False`` uploads every local plan. Ignored (every
+        plan uploaded) when the installed botocore does not know ``Body``.
 
     Returns
     -------
@@ -266,6 +276,7 @@ def submit(
     )
     plans = resolve_inputs(inputs, s3)
     batch = new_batch_id() if batch_prefix and _accepts(runtime, "InvokeEndpointAsync", "S3OutputPathExtension") else None
+    inline_limit = INLINE_BODY_LIMIT if inline and _accepts(runtime, "InvokeEndpointAsync", "Body") else 0
 
     reusable = {} if rerun else _finished_previous(previous or (), target, custom_attributes, s3)
     # One invocation per distinct plan; identical bytes given twice share it.
@@ -296,6 +307,7 @@ def submit(
                 invocation_timeout_seconds=invocation_timeout_seconds,
                 custom_attributes=custom_attributes,
                 batch=batch,
+                inline_limit=inline_limit,
             )
 
         inflight: dict[Future[Job], str] = {}
@@ -398,20 +410,26 @@ def _submit_one(
     invocation_timeout_seconds: int | None,
     custom_attributes: str | None,
     batch: str | None = None,
+    inline_limit: int = 0,
 ) -> Job:
     inference_id = new_inference_id(key)
     submitted_at = utcnow()
     input_uri = plan.s3_uri or ""
+    inline = plan.local_path is not None and plan.size <= inline_limit
     try:
-        if plan.local_path is not None:
-            input_uri = uploader.upload(plan, key, target)
-        request: dict[str, Any] = {
-            "EndpointName": target.endpoint_name,
-            "InputLocation": input_uri,
+        request: dict[str, Any] = {"EndpointName": target.endpoint_name}
+        if inline:
+            assert plan.local_path is not None
+            request["Body"] = plan.local_path.read_bytes()
+        else:
+            if plan.local_path is not None:
+                input_uri = uploader.upload(plan, key, target)
+            request["InputLocation"] = input_uri
+        request.update({
             "ContentType": plan.content_type,
             "Accept": ACCEPT,
             "InferenceId": inference_id,
-        }
+        })
         if ttl_seconds is not None:
             request["RequestTTLSeconds"] = int(ttl_seconds)
         if invocation_timeout_seconds is not None:
@@ -441,6 +459,7 @@ def _submit_one(
             plan_key=key,
             custom_attributes=custom_attributes,
             error=f"submission failed: {exc_text}",
+            inline=inline,
         )
     output_location = response["OutputLocation"]
     return Job(
@@ -456,6 +475,7 @@ def _submit_one(
         custom_attributes=custom_attributes,
         # only when the service put the output under the batch prefix (an older one may not)
         batch=batch if batch and f"/{batch}/" in output_location else None,
+        inline=inline,
     )
 
 

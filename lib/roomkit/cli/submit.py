@@ -37,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="InvocationTimeoutSeconds (1-3600; default 15 min)")
     p.add_argument("--custom-attributes", default=None, metavar="TEXT", help="CustomAttributes for the container")
     p.add_argument("--workers", type=int, default=8, metavar="N", help="parallel uploads/invocations (default 8)")
+    p.add_argument("--no-inline", dest="inline", action="store_false",
+                   help="upload every plan to S3 first (default: plans up to 128,000 bytes go inside the request)")
     p.add_argument("--wait", action="store_true", help="wait for the results and print them")
     _wait_args(p)
     p.set_defaults(func=run_submit)
@@ -130,7 +132,7 @@ def run_submit(args: argparse.Namespace) -> int:
             args.paths, deployment, session,
             ttl_seconds=args.ttl, invocation_timeout_seconds=args.invocation_timeout,
             custom_attributes=args.custom_attributes, rerun=args.rerun, previous=previous,
-            max_workers=args.workers, progress=not args.no_progress,
+            max_workers=args.workers, inline=args.inline, progress=not args.no_progress,
         )
     except SubmitInterrupted as stop:
         _record(previous, stop.jobs, ledger)
