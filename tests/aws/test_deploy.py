@@ -70,6 +70,8 @@ def test_deploy_creates_private_bucket_topics_queue_role_model_and_async_endpoin
     for topic in (dep.success_topic_arn, dep.error_topic_arn):
         subs = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
         assert [s["Endpoint"] for s in subs] == [dep.notification_queue_arn]
+        attrs = sns.get_subscription_attributes(SubscriptionArn=subs[0]["SubscriptionArn"])["Attributes"]
+        assert attrs["RawMessageDelivery"] == "true"  # SageMaker's message itself, no SNS envelope
     policy = json.loads(sqs.get_queue_attributes(QueueUrl=dep.notification_queue_url,
                                                  AttributeNames=["Policy"])["Attributes"]["Policy"])
     (statement,) = policy["Statement"]
