@@ -232,6 +232,27 @@ def test_each_model_artifact_gets_its_own_serving_process(aws, session, tmp_path
     read_notifications(session, again.queue_url, 1, timeout=30)
     assert {s.pid for s in aws.servers.all()} == after
 
+    # As on SageMaker, a running endpoint keeps the artifact it was deployed with: overwriting
+    # the object changes nothing until the endpoint is deployed again (the artifact is read per
+    # deployment, not per request).
+    _model_artifact(session, "rk-models-tiny", "tiny/model.tar.gz", {"max_pixels": 10_000_000}, tmp_path / "v2")
+    still = _submit(session, tiny, "in/p2.png", plan_png())
+    note = read_notifications(session, tiny.queue_url, 1, timeout=60)[0]
+    assert note["inferenceId"] == still["InferenceId"] and "image_too_large" in note["failureReason"]
+    assert {s.pid for s in aws.servers.all()} == after
+    sm = session.client("sagemaker")
+    config = sm.describe_endpoint_config(
+        EndpointConfigName=sm.describe_endpoint(EndpointName=tiny.name)["EndpointConfigName"])
+    sm.create_endpoint_config(EndpointConfigName=f"{tiny.name}-v2", ProductionVariants=config["ProductionVariants"],
+                              AsyncInferenceConfig=config["AsyncInferenceConfig"])
+    sm.delete_endpoint(EndpointName=tiny.name)  # moto has no UpdateEndpoint: re-create it
+    sm.create_endpoint(EndpointName=tiny.name, EndpointConfigName=f"{tiny.name}-v2")
+    time.sleep(1.1)  # the runtime remembers an endpoint's description for 1 s
+    updated = _submit(session, tiny, "in/p3.png", plan_png())
+    note = read_notifications(session, tiny.queue_url, 1, timeout=90)[0]
+    assert note["inferenceId"] == updated["InferenceId"] and note["invocationStatus"] == "Completed", note
+    assert len({s.pid for s in aws.servers.all()} - after) == 1, "the re-deployed endpoint read the new artifact"
+
 
 def test_missing_model_artifact_fails_jobs_with_a_clear_reason(session):
     ep = make_endpoint(session, model_data_url="s3://rk-no-such-bucket/model.tar.gz")

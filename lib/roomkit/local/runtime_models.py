@@ -94,6 +94,9 @@ class EndpointSpec:
     error_topic: str | None = None
     include_response_in: frozenset[str] = frozenset()
     max_concurrency_per_instance: int | None = None
+    #: The endpoint's deployment state (ARN, creation and update times, config name): SageMaker
+    #: reads the model artifact once per state, when the endpoint is created or updated.
+    revision: str = ""
 
     def concurrency(self, default_per_instance: int) -> int:
         per_instance = self.max_concurrency_per_instance or default_per_instance
@@ -169,6 +172,8 @@ class ControlPlane:
                 instances = live["CurrentInstanceCount"]
         async_cfg = config.get("AsyncInferenceConfig")
         common = dict(
+            revision="|".join(str(endpoint.get(k)) for k in
+                              ("EndpointArn", "CreationTime", "LastModifiedTime", "EndpointConfigName")),
             name=endpoint_name,
             config_name=config["EndpointConfigName"],
             variant_name=variant["VariantName"],
@@ -325,6 +330,7 @@ class ModelServers:
         self.default = default
         self.factory = factory
         self._servers: dict[str, ServingProcess] = {}
+        self._keys: dict[str, str] = {}  # EndpointSpec.revision → server key
         self._locks: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
         self._lock = threading.Lock()
 
@@ -365,6 +371,23 @@ class ModelServers:
             server.stop()
 
     def _key(self, spec: EndpointSpec) -> str:
+        """The serving process a spec runs on: one per artifact (URL and ETag) and environment.
+        The ETag is looked up once per endpoint revision, as SageMaker reads the artifact once
+        per deployment, not per request (it was a HeadObject per job)."""
+        if spec.revision:
+            with self._lock:
+                known = self._keys.get(spec.revision)
+            if known is not None:
+                return known
+        key = self._artifact_key(spec)
+        if spec.revision:
+            with self._lock:
+                if len(self._keys) > 1000:
+                    self._keys.clear()
+                self._keys[spec.revision] = key
+        return key
+
+    def _artifact_key(self, spec: EndpointSpec) -> str:
         etag = ""
         if spec.model_data_url:
             try:
