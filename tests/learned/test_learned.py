@@ -145,6 +145,26 @@ def test_learned_and_hybrid_backends_give_identical_output_for_identical_input(t
         assert one == two
 
 
+def test_predict_gives_probabilities_at_the_plans_size_and_scales_long_plans_back(tmp_path):
+    from learned_support import make_model_dir
+
+    d = make_model_dir(tmp_path / "m")
+    ModelInfo(channels=(4, 8, 8, 8, 8), max_side=64).write(d)  # plans longer than 64 px run shrunk
+    model = LearnedModel.load(d, threads=1)
+    plan = synth.generate_plan(3, "clean", **EASY).image
+    gray = plan if plan.ndim == 2 else cv2.cvtColor(plan, cv2.COLOR_BGR2GRAY)
+    f = 64 / max(gray.shape)
+    small = cv2.resize(gray, (round(gray.shape[1] * f), round(gray.shape[0] * f)), interpolation=cv2.INTER_AREA)
+    assert f < 1 and max(small.shape) == 64
+    for image in (small, gray):
+        probs = model.predict(image)
+        assert probs.shape == (4, *image.shape) and probs.dtype == np.float32 and probs.flags.c_contiguous
+        assert np.allclose(probs.sum(0), 1.0, atol=1e-5) and probs.min() >= 0.0
+    # The long plan's maps are the shrunk plan's maps scaled back to its pixels.
+    want = [cv2.resize(c, gray.shape[::-1], interpolation=cv2.INTER_LINEAR) for c in model.predict(small)]
+    assert np.array_equal(probs, np.stack(want))
+
+
 def test_config_names_a_bad_backend_and_a_missing_model_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="backend"):
         DetectorConfig(backend="neural")
