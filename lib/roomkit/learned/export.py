@@ -38,18 +38,11 @@ INPUT = "ink"
 OUTPUT = "probabilities"
 
 #: ``PHASE_TAPS[a, p, k]``: tap ``k`` of a 3x3 kernel row falls on tap ``p`` of the 2x2 kernel of
-#: output rows of parity ``a`` (low rows i-1, i for even rows 2i; i, i+1 for odd rows 2i+1).
+#: output rows of parity ``a`` (low rows i-1, i for even rows 2i; i, i+1 for odd rows 2i+1); the
+#: same for columns. The 2x2 kernel of output channel o, phase (a, b) is
+#: ``PHASE_TAPS[a] @ w[o] @ PHASE_TAPS[b].T`` per input channel; with pads 1 its conv puts that
+#: phase's pixel (2i + a, 2j + b) at (i + a, j + b).
 PHASE_TAPS = np.array([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]], np.float32)
-
-
-def phase_kernels(w: np.ndarray) -> np.ndarray:
-    """The 2x2 kernels (Cout * 4, Cin, 2, 2), channel ``4 * o + 2 * a + b``, whose conv (pads 1)
-    of a map gives at ``[4o + 2a + b, i + a, j + b]`` what the 3x3 'same' conv ``w`` (Cout, Cin,
-    3, 3) of its 2x nearest upsampling gives at ``[o, 2i + a, 2j + b]``. The graph computes the
-    same from ``w`` at load; this copy is for tests and readers."""
-    k = np.einsum("apk,oikl,bql->oabipq", PHASE_TAPS, np.asarray(w, np.float64), PHASE_TAPS)
-    cout, cin = np.shape(w)[:2]
-    return k.reshape(cout * 4, cin, 2, 2).astype(np.float32)
 
 
 def interleave_kernel(channels: int) -> np.ndarray:
@@ -104,7 +97,8 @@ def build_graph(params: dict[str, Any], n_classes: int, *, doc: str = "") -> onn
         c_up = c_in - c_skip
         sizes = const(np.array([c_up, c_skip], np.int64), f"{name}.split")
         nodes.append(helper.make_node("Split", [w, sizes], [f"{name}.w_up", f"{name}.w_skip"], name=f"{name}.split", axis=1))
-        # phase_kernels in graph ops: (o, i, k, l) @ cols -> (o, i, k, bq); rows @ -> (o, i, ap, bq);
+        # The 2x2 phase kernels from the 3x3 weights (PHASE_TAPS), folded by onnxruntime at load:
+        # (o, i, k, l) @ cols -> (o, i, k, bq); rows @ -> (o, i, ap, bq);
         # -> (o, i, a, p, b, q) -> (o, a, b, i, p, q) -> (4 * o + 2a + b, i, p, q)
         k = node("MatMul", ["phase.rows", node("MatMul", [f"{name}.w_up", "phase.cols"], f"{name}.w_cols")], f"{name}.w_rows")
         k = node("Reshape", [k, const(np.array([c_out, c_up, 2, 2, 2, 2], np.int64), f"{name}.taps6")], f"{name}.w_taps6")
@@ -128,7 +122,7 @@ def build_graph(params: dict[str, Any], n_classes: int, *, doc: str = "") -> onn
         initializer=inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="roomkit")
-    model.ir_version = 8  # readable by onnxruntime >= 1.10
+    model.ir_version = 8  # readable by onnxruntime >= 1.10 and OpenCV's DNN
     model.doc_string = doc
     onnx.checker.check_model(model)
     return model
