@@ -10,7 +10,8 @@ run, each figure printed beside its target with "met" or "MISSED".
 2. **Speed on one core** (onnxruntime ``intra_op_num_threads=1``, ``cv2.setNumThreads(1)``):
    median ms of ``LearnedModel.predict`` on the plan as the learned backend prepares it, for
    real plans ≤ 0.5 MP, synthetic plans scaled to 0.5 MP and to 2 MP (targets ≤ 150 / ≤ 400 ms),
-   its ratio to ``cv2.imdecode`` of the same file, and the whole ``detect_rooms`` per backend.
+   its ratio to ``cv2.imdecode`` of the same file, its CPU ms beside the wall ms (a loaded box
+   inflates the wall), and the whole ``detect_rooms`` per backend.
 3. **Footprint**: the model files' size (≤ 10 MB); the serving image's growth, which is the
    weights alone since onnxruntime is already in the image (≤ 100 MB; the image is not built);
    the RSS of a fresh process that imports the serving app, loads the model and detects a
@@ -225,12 +226,19 @@ def label_table(key: str, title: str, res: SetResult, backends: list[str], figs:
 
 # -- speed ----------------------------------------------------------------------------------------
 def _timed(fn, repeat: int) -> float:
-    out = []
+    return _timed_cpu(fn, repeat)[0]
+
+
+def _timed_cpu(fn, repeat: int) -> tuple[float, float]:
+    """Median wall and CPU ms of ``repeat`` runs (CPU: this process, i.e. the one core it used;
+    on a loaded box the wall time also counts the waits for that core)."""
+    wall, cpu = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        out.append((time.perf_counter() - t0) * 1000.0)
-    return float(np.median(out))
+        wall.append((time.perf_counter() - t0) * 1000.0)
+        cpu.append((time.process_time() - c0) * 1000.0)
+    return float(np.median(wall)), float(np.median(cpu))
 
 
 def _resized_png(img: np.ndarray, pixels: int) -> bytes:
@@ -271,13 +279,14 @@ def speed(runner: Runner, model: Any, real: Path | None, n: int, repeat: int, se
     print(f"\n== inference speed, one core (cv2 threads {cv2.getNumThreads()}, onnxruntime intra-op threads 1), "
           f"median over plans of the median of {repeat} runs")
     print("   predict: LearnedModel.predict on the gray plan the learned backend prepares (longer side <= "
-          f"{model.info.max_side if model else '?'} px); ratio = predict / cv2.imdecode of the same file")
-    head = f"{'plans':<16} {'n':>3} {'MP':>5} {'decode':>7} {'predict':>16} {'ratio':>6}"
+          f"{model.info.max_side if model else '?'} px); ratio = predict / cv2.imdecode of the same file; "
+          "cpu = predict's CPU ms")
+    head = f"{'plans':<16} {'n':>3} {'MP':>5} {'decode':>7} {'predict':>16} {'ratio':>6} {'cpu':>6}"
     head += "".join(f" {'detect ' + b:>15} {'x dec':>6}" for b in backends)
     print(head)
     out: dict[str, Any] = {}
     for label, target, files in speed_sets(real, n, seed):
-        dec, pred, mps = [], [], []
+        dec, pred, pred_cpu, mps = [], [], [], []
         det: dict[str, list[float]] = {b: [] for b in backends}
         for data in files:
             buf = np.frombuffer(data, np.uint8)
@@ -287,7 +296,9 @@ def speed(runner: Runner, model: Any, real: Path | None, n: int, repeat: int, se
             if model is not None:
                 gray = prepare(img, min(config.working_resolution, model.info.max_side), deskew=config.deskew).gray
                 model.predict(gray)  # warm-up
-                pred.append(_timed(lambda: model.predict(gray), repeat))
+                wall, cpu = _timed_cpu(lambda: model.predict(gray), repeat)
+                pred.append(wall)
+                pred_cpu.append(cpu)
             for b in backends:
                 runner.detect(img, b)  # warm-up
                 det[b].append(_timed(lambda: runner.detect(img, b), repeat))
@@ -298,10 +309,12 @@ def speed(runner: Runner, model: Any, real: Path | None, n: int, repeat: int, se
         if pred:
             p = float(np.median(pred))
             v = figs.check(f"predict ms, {label}", "learned", p, f"<= {target:.0f} ms", p <= target)
-            row += f"{p:7.1f} {v:<8} {p / d:6.1f}"
-            entry.update(predict_ms=p, predict_p95_ms=float(np.percentile(pred, 95)), predict_to_decode=p / d)
+            c = float(np.median(pred_cpu))
+            row += f"{p:7.1f} {v:<8} {p / d:6.1f} {c:6.1f}"
+            entry.update(predict_ms=p, predict_p95_ms=float(np.percentile(pred, 95)), predict_to_decode=p / d,
+                         predict_cpu_ms=c)
         else:
-            row += f"{'no model':>16} {'-':>6}"
+            row += f"{'no model':>16} {'-':>6} {'-':>6}"
         for b in backends:
             m = float(np.median(det[b]))
             row += f" {m:15.1f} {m / d:6.1f}"

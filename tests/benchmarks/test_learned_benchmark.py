@@ -67,3 +67,18 @@ def test_without_a_model_it_says_so_and_runs_the_rules_alone(tmp_path: Path) -> 
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "NO MODEL" in proc.stdout and str(empty) in proc.stdout
     assert list(table_rows(proc.stdout, "data/samples")) == ["rules"]
+
+
+def test_speed_table_prints_predict_wall_and_cpu_ms_beside_the_targets(random_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--sets", "speed", "--backends", "learned", "--limit", "1",
+                           "--repeat", "1", "--real-dir", str(tmp_path / "no-real-plans"), "--model", str(random_model),
+                           "--json", str(out)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    speed = json.loads(out.read_text())["speed"]
+    assert list(speed) == ["synth @ 0.5 MP", "synth @ 2 MP"]
+    for label, entry in speed.items():
+        assert entry["plans"] == 1 and entry["predict_ms"] > 0 and entry["predict_cpu_ms"] > 0, entry
+        row = next(ln for ln in proc.stdout.splitlines() if ln.startswith(label))
+        cells = row[len(label):].split()  # n, MP, decode, predict, verdict, ratio, cpu, detect, x dec
+        assert cells[4] in ("met", "MISSED") and float(cells[6]) == round(entry["predict_cpu_ms"], 1), row

@@ -85,6 +85,37 @@ def test_onnx_file_matches_the_jax_network(tmp_path):
     assert export.check_parity(params, path, x) <= 1e-4
 
 
+def test_the_shipped_file_is_the_current_export_of_its_own_weights():
+    """The shipped model.onnx computes the JAX network of the tensors it holds, and is what
+    export writes for them (re-exporting changes nothing), so a change of the graph builder
+    cannot ship without the file being re-exported (python -m roomkit.learned.export FILE)."""
+    from roomkit.learned.modelfile import ONNX_NAME, shipped_model_dir
+
+    path = shipped_model_dir() / ONNX_NAME
+    if not path.is_file():
+        pytest.skip("this install has no shipped weights")
+    params = export.read_params(path)
+    assert sorted(params) == sorted(net.init_params(0, (8, 16, 32, 64, 96), 4))
+    probe = np.random.default_rng(0).random((1, 1, 64, 48), dtype=np.float32)
+    assert export.check_parity(params, path, probe) <= 1e-4
+    doc = "roomkit room segmentation (outside, wall, opening, room)"
+    assert export.build_graph(params, 4, doc=doc).SerializeToString() == path.read_bytes()
+
+
+def test_reexport_keeps_every_trained_tensor_bit_for_bit(tmp_path):
+    params = net.init_params(5, (8, 16, 16), 4)
+    path = export.write_onnx(params, 4, tmp_path / "model.onnx", doc="a doc")
+    first = path.read_bytes()
+    export.reexport(path)
+    assert path.read_bytes() == first  # the file keeps its doc string and graph
+    back = export.read_params(path)
+    assert sorted(back) == sorted(params)
+    for layer, p in params.items():
+        for kind in ("w", "b"):
+            assert back[layer][kind].dtype == np.float32
+            assert np.array_equal(back[layer][kind], np.asarray(p[kind])), (layer, kind)
+
+
 def test_training_is_deterministic_for_a_seed_and_resumes(tmp_path):
     data = _plans(tmp_path / "plans", range(4))
     cfg = TrainConfig(epochs=1, steps_per_epoch=2, seed=7, **TINY)
@@ -112,6 +143,26 @@ def test_learned_and_hybrid_backends_give_identical_output_for_identical_input(t
         two = detect_rooms(image, cfg, model=model).to_response()
         one.pop("processing_time_ms", None), two.pop("processing_time_ms", None)
         assert one == two
+
+
+def test_predict_gives_probabilities_at_the_plans_size_and_scales_long_plans_back(tmp_path):
+    from learned_support import make_model_dir
+
+    d = make_model_dir(tmp_path / "m")
+    ModelInfo(channels=(4, 8, 8, 8, 8), max_side=64).write(d)  # plans longer than 64 px run shrunk
+    model = LearnedModel.load(d, threads=1)
+    plan = synth.generate_plan(3, "clean", **EASY).image
+    gray = plan if plan.ndim == 2 else cv2.cvtColor(plan, cv2.COLOR_BGR2GRAY)
+    f = 64 / max(gray.shape)
+    small = cv2.resize(gray, (round(gray.shape[1] * f), round(gray.shape[0] * f)), interpolation=cv2.INTER_AREA)
+    assert f < 1 and max(small.shape) == 64
+    for image in (small, gray):
+        probs = model.predict(image)
+        assert probs.shape == (4, *image.shape) and probs.dtype == np.float32 and probs.flags.c_contiguous
+        assert np.allclose(probs.sum(0), 1.0, atol=1e-5) and probs.min() >= 0.0
+    # The long plan's maps are the shrunk plan's maps scaled back to its pixels.
+    want = [cv2.resize(c, gray.shape[::-1], interpolation=cv2.INTER_LINEAR) for c in model.predict(small)]
+    assert np.array_equal(probs, np.stack(want))
 
 
 def test_config_names_a_bad_backend_and_a_missing_model_is_refused(tmp_path):

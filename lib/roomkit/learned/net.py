@@ -1,8 +1,8 @@
 """The network: a small U-Net in plain JAX (no layer library), NCHW, float32.
 
 Training-side only (``roomkit[train]``): serving runs the exported ONNX file with onnxruntime.
-Plain ``jax.lax`` keeps the exported graph to Conv / Relu / MaxPool / Resize / Concat nodes that
-every ONNX runtime (and OpenCV's DNN module) executes.
+Plain ``jax.lax`` keeps the exported graph (:mod:`.export`) to Conv / ConvTranspose / Relu /
+MaxPool / Add and elementwise nodes that onnxruntime and OpenCV's DNN module execute.
 """
 from __future__ import annotations
 

@@ -316,14 +316,9 @@ def plot_curve(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
 
 
 def _params_from_onnx(path: Path) -> dict[str, Any]:
-    """The weights of an exported model (to fine-tune it): initializers ``<layer>.w`` / ``.b``."""
+    """The weights of an exported model (to fine-tune it), as JAX arrays."""
     import jax.numpy as jnp
-    import onnx
-    from onnx import numpy_helper
 
-    params: dict[str, dict[str, Any]] = {}
-    for t in onnx.load(str(path)).graph.initializer:
-        layer, _, kind = t.name.rpartition(".")
-        if kind in ("w", "b") and layer:
-            params.setdefault(layer, {})[kind] = jnp.asarray(numpy_helper.to_array(t))
-    return params
+    from roomkit.learned.export import read_params
+
+    return {layer: {k: jnp.asarray(v) for k, v in p.items()} for layer, p in read_params(path).items()}
