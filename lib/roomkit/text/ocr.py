@@ -21,6 +21,14 @@ import numpy as np
 
 #: Longest side the text is read at (px). Small plans are read as they are.
 MAX_SIDE = 1024
+#: Recognition: each batch of crops is padded to its widest crop (crops sorted by width), and
+#: no narrower than REC_MIN_WIDTH px at the model's 48 px height. RapidOCR's default pads every
+#: crop to 320 px in batches of 6: most plan text ("BATH", "3.2 x 4.1") is a third of that, so
+#: two thirds of the recognizer's work was padding. Measured on the real development plans:
+#: recognition CPU 708 → 400 ms per plan in the pipeline, type accuracy 0.855 → 0.853; on 60
+#: synthetic plans 0.968 → 0.973.
+REC_MIN_WIDTH = 48
+REC_BATCH = 4
 #: Lines the recognizer is less sure of than this are dropped.
 MIN_SCORE = 0.5
 #: Plans whose paper is darker than this (mean of B, G, R) are read inverted.
@@ -78,7 +86,8 @@ def _get_engine() -> Any:
                         "Global.use_cls": False,  # 180° text is rare on plans; saves a model run
                         "Det.limit_type": "max",
                         "Det.limit_side_len": MAX_SIDE,
-                        "Rec.rec_batch_num": 16,
+                        "Rec.rec_batch_num": REC_BATCH,
+                        "Rec.rec_img_shape": [3, 48, REC_MIN_WIDTH],
                         "EngineConfig.onnxruntime.intra_op_num_threads": 1,
                         "EngineConfig.onnxruntime.inter_op_num_threads": 1,
                     }
