@@ -114,6 +114,7 @@ def test_text_that_names_no_room_has_no_type(text):
 import json  # noqa: E402
 import math  # noqa: E402
 from dataclasses import replace  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -342,3 +343,29 @@ def test_roomkit_eval_scores_types_and_areas(generated, tmp_path):
     lines = done.stdout.strip().splitlines()
     assert lines[-1].startswith("F1@0.5=1.000")
     assert lines[-2].startswith("type accuracy 1.000") and "area within 5 % 1.000" in lines[-2]
+
+
+@pytest.mark.slow
+def test_served_text_equals_direct_text_on_colour_plans(tmp_path):
+    """The server decodes to grey; ``detect_rooms`` on the same file reads the same grey, so the
+    rooms, names, types and areas agree exactly (a colour JPEG and a colour PNG)."""
+    from serving_support import ServerProcess, call
+
+    samples = Path(__file__).resolve().parents[2] / "data" / "samples"
+    plans = [samples / "listing.jpg", samples / "blueprint.png"]
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"read_text": True}))
+    proc = ServerProcess.roomkit_serve(tmp_path, workers=1, model_dir=model)
+    try:
+        assert proc.wait_until_listening().status == 200
+        for path in plans:
+            ctype = "image/jpeg" if path.suffix == ".jpg" else "image/png"
+            reply = call(proc.port, "POST", "/invocations", path.read_bytes(), {"Content-Type": ctype})
+            assert reply.status == 200, reply.body[:500]
+            served = reply.json()["detected_rooms"]
+            direct = detect_rooms(path, DetectorConfig(read_text=True)).to_response()["detected_rooms"]
+            assert served == direct, path.name
+            assert sum(r.get("name") is not None for r in served) >= 3, path.name  # text was read
+    finally:
+        proc.stop()

@@ -27,7 +27,7 @@ import numpy as np
 from roomkit.plans.response import Detection, Room, RoomText, order_and_number
 from roomkit.text.evidence import RECOVER_MAX_SHARE, recover_room, split_region
 from roomkit.text.labels import Label, group_labels
-from roomkit.text.ocr import TextLine, read_text
+from roomkit.text.ocr import TextLine, read_scale, read_text
 from roomkit.text.parse import M2_PER_FT2, Area, Dimensions
 
 _log = logging.getLogger(__name__)
@@ -80,7 +80,8 @@ def annotate(
     start = time.perf_counter()
     try:
         if lines is None:
-            lines = read_text(image, region=text_region(detection)) if detection.rooms else ()
+            region = text_region(detection, read_scale(*image.shape[:2])) if detection.rooms else None
+            lines = read_text(image, region=region) if detection.rooms else ()
         out = _annotate(detection, tuple(lines), evidence, image, doubtful)
     except Exception as exc:  # text must never fail a request
         _log.warning("reading the plan's text failed: %s: %s", type(exc).__name__, exc)
@@ -99,15 +100,17 @@ def annotate(
     )
 
 
-def text_region(detection: Detection) -> np.ndarray:
+def text_region(detection: Detection, scale: float = 1.0) -> np.ndarray:
     """Where room text can stand: the rooms' convex hull, widened by a twentieth of its size
-    (a room the detector missed on the edge of the building still shows its name)."""
-    mask = np.zeros((detection.height, detection.width), np.uint8)
-    pts = np.concatenate([np.asarray(r.polygon, np.float32) for r in detection.rooms])
+    (a room the detector missed on the edge of the building still shows its name); a mask of
+    the plan reduced by ``scale`` (:func:`roomkit.text.ocr.read_scale`: the size it is read at)."""
+    h, w = max(1, round(detection.height * scale)), max(1, round(detection.width * scale))
+    mask = np.zeros((h, w), np.uint8)
+    pts = np.concatenate([np.asarray(r.polygon, np.float32) for r in detection.rooms]) * scale
     hull = cv2.convexHull(pts)
     cv2.fillPoly(mask, [np.round(hull).astype(np.int32)], 1)
-    x, y, w, h = cv2.boundingRect(hull.astype(np.float32))
-    pad = max(3, int(round(0.05 * max(w, h))))
+    _x, _y, bw, bh = cv2.boundingRect(hull.astype(np.float32))
+    pad = max(3, int(round(0.05 * max(bw, bh))))
     return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * pad + 1, 2 * pad + 1)))
 
 
