@@ -187,6 +187,33 @@ def test_a_generated_plan_gives_back_its_names_types_and_areas(generated):
     assert det.timings_ms["detect"] + det.timings_ms["text"] == pytest.approx(det.processing_time_ms)
 
 
+def _line(text: str, cx: float, cy: float) -> TextLine:
+    w, h = 6.0 * len(text), 12.0
+    return TextLine(text, ((cx - w / 2, cy - h / 2), (cx + w / 2, cy - h / 2), (cx + w / 2, cy + h / 2),
+                           (cx - w / 2, cy + h / 2)), 0.99)
+
+
+def test_an_l_shaped_room_printing_its_bounding_rectangle_gets_its_own_area():
+    """100 px per metre. Two rectangles give the scale; the L-shaped room (5 × 4 m less a
+    2 × 2 m corner) prints its bounding rectangle, 5.00 x 4.00, as listing plans do."""
+    from roomkit.plans.response import order_and_number
+
+    def rect(x0, y0, x1, y1):
+        return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)], float((x1 - x0) * (y1 - y0)), 0.9
+
+    l_shape = [(10, 10), (510, 10), (510, 210), (310, 210), (310, 410), (10, 410)]
+    rooms = order_and_number([rect(10, 420, 410, 720), rect(420, 420, 720, 720), (l_shape, 160000.0, 0.9)])
+    det = Detection(width=800, height=800, rooms=rooms, processing_time_ms=1.0)
+    lines = [_line("BEDROOM 1", 210, 560), _line("4.00 x 3.00", 210, 580),
+             _line("BEDROOM 2", 570, 560), _line("3.00 x 3.00", 570, 580),
+             _line("LIVING", 160, 200), _line("5.00 x 4.00", 160, 220)]
+    out = annotate(det, np.full((800, 800), 255, np.uint8), lines=lines, evidence=False)
+    areas = {r.text.name: r.text.area["m2"] for r in out.rooms}
+    assert out.scale["px_per_m"] == pytest.approx(100.0, rel=0.01)
+    assert areas["BEDROOM 1"] == pytest.approx(12.0) and areas["BEDROOM 2"] == pytest.approx(9.0)
+    assert areas["LIVING"] == pytest.approx(16.0, rel=0.03)  # not the printed 20.0
+
+
 def test_a_region_holding_two_names_is_split_between_them(two_names):
     img, lines, det = two_names
     assert len(det.rooms) == 1  # the detector alone sees one room
