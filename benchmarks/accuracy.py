@@ -45,7 +45,7 @@ from roomkit.detector import detect_debug, detect_rooms  # noqa: E402
 from roomkit.plans.imageio import load_image  # noqa: E402
 from roomkit.plans.response import Detection, order_and_number  # noqa: E402
 from roomkit.text.annotate import annotate, text_region  # noqa: E402
-from roomkit.text.ocr import read_text  # noqa: E402
+from roomkit.text.ocr import read_scale, read_text  # noqa: E402
 
 TWO_MP = 2_000_000
 
@@ -159,7 +159,7 @@ class TextRun:
             if c.confidence < self.base.min_confidence
         ]
         c0, w0 = time.process_time(), time.perf_counter()
-        lines = read_text(image, region=text_region(det)) if det.rooms else ()
+        lines = read_text(image, region=text_region(det, read_scale(*image.shape[:2]))) if det.rooms else ()
         cpu, ocr_ms = (time.process_time() - c0) * 1000.0, (time.perf_counter() - w0) * 1000.0
         on = annotate(det, image, lines=lines, evidence=self.config.text_evidence, doubtful=doubtful)
         # As detect_rooms reports it: the reading inside the text step's time.

@@ -114,6 +114,7 @@ def test_text_that_names_no_room_has_no_type(text):
 import json  # noqa: E402
 import math  # noqa: E402
 from dataclasses import replace  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -184,6 +185,33 @@ def test_a_generated_plan_gives_back_its_names_types_and_areas(generated):
     assert {r.text.dimensions["unit"] for r in det.rooms if r.text.dimensions} == {"m", "ft"}
     assert det.scale["source"] == "printed" and det.scale["rooms"] >= 2
     assert det.timings_ms["detect"] + det.timings_ms["text"] == pytest.approx(det.processing_time_ms)
+
+
+def _line(text: str, cx: float, cy: float) -> TextLine:
+    w, h = 6.0 * len(text), 12.0
+    return TextLine(text, ((cx - w / 2, cy - h / 2), (cx + w / 2, cy - h / 2), (cx + w / 2, cy + h / 2),
+                           (cx - w / 2, cy + h / 2)), 0.99)
+
+
+def test_an_l_shaped_room_printing_its_bounding_rectangle_gets_its_own_area():
+    """100 px per metre. Two rectangles give the scale; the L-shaped room (5 × 4 m less a
+    2 × 2 m corner) prints its bounding rectangle, 5.00 x 4.00, as listing plans do."""
+    from roomkit.plans.response import order_and_number
+
+    def rect(x0, y0, x1, y1):
+        return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)], float((x1 - x0) * (y1 - y0)), 0.9
+
+    l_shape = [(10, 10), (510, 10), (510, 210), (310, 210), (310, 410), (10, 410)]
+    rooms = order_and_number([rect(10, 420, 410, 720), rect(420, 420, 720, 720), (l_shape, 160000.0, 0.9)])
+    det = Detection(width=800, height=800, rooms=rooms, processing_time_ms=1.0)
+    lines = [_line("BEDROOM 1", 210, 560), _line("4.00 x 3.00", 210, 580),
+             _line("BEDROOM 2", 570, 560), _line("3.00 x 3.00", 570, 580),
+             _line("LIVING", 160, 200), _line("5.00 x 4.00", 160, 220)]
+    out = annotate(det, np.full((800, 800), 255, np.uint8), lines=lines, evidence=False)
+    areas = {r.text.name: r.text.area["m2"] for r in out.rooms}
+    assert out.scale["px_per_m"] == pytest.approx(100.0, rel=0.01)
+    assert areas["BEDROOM 1"] == pytest.approx(12.0) and areas["BEDROOM 2"] == pytest.approx(9.0)
+    assert areas["LIVING"] == pytest.approx(16.0, rel=0.03)  # not the printed 20.0
 
 
 def test_a_region_holding_two_names_is_split_between_them(two_names):
@@ -342,3 +370,29 @@ def test_roomkit_eval_scores_types_and_areas(generated, tmp_path):
     lines = done.stdout.strip().splitlines()
     assert lines[-1].startswith("F1@0.5=1.000")
     assert lines[-2].startswith("type accuracy 1.000") and "area within 5 % 1.000" in lines[-2]
+
+
+@pytest.mark.slow
+def test_served_text_equals_direct_text_on_colour_plans(tmp_path):
+    """The server decodes to grey; ``detect_rooms`` on the same file reads the same grey, so the
+    rooms, names, types and areas agree exactly (a colour JPEG and a colour PNG)."""
+    from serving_support import ServerProcess, call
+
+    samples = Path(__file__).resolve().parents[2] / "data" / "samples"
+    plans = [samples / "listing.jpg", samples / "blueprint.png"]
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"read_text": True}))
+    proc = ServerProcess.roomkit_serve(tmp_path, workers=1, model_dir=model)
+    try:
+        assert proc.wait_until_listening().status == 200
+        for path in plans:
+            ctype = "image/jpeg" if path.suffix == ".jpg" else "image/png"
+            reply = call(proc.port, "POST", "/invocations", path.read_bytes(), {"Content-Type": ctype})
+            assert reply.status == 200, reply.body[:500]
+            served = reply.json()["detected_rooms"]
+            direct = detect_rooms(path, DetectorConfig(read_text=True)).to_response()["detected_rooms"]
+            assert served == direct, path.name
+            assert sum(r.get("name") is not None for r in served) >= 3, path.name  # text was read
+    finally:
+        proc.stop()

@@ -59,9 +59,10 @@ class DetectorConfig:
         Resolution a PDF's first page is rendered at.
     read_text:
         Read the plan's text (OCR, :mod:`roomkit.text`): each room gets a name, a type, its
-        printed dimensions and an area, the plan a scale. Off by default: reading costs 0.7–1.3 s
-        of one core per plan, more than the detection itself, and its targets are not yet met
-        (README); turn it on in the model's ``config.json`` or per request.
+        printed dimensions and an area, the plan a scale. Off by default: reading costs about
+        0.4 s of one core on a small listing plan, five times its detection (0.08 s), and its
+        area targets are not yet met (README); turn it on in the model's ``config.json`` or per
+        request (served and direct responses agree with it on: both read the grey plan).
     text_evidence:
         With ``read_text``, let the text correct the rooms: a region holding two room names is
         split where it narrows between them (or flagged), a name outside every room is flagged.

@@ -16,7 +16,7 @@ import numpy as np
 from roomkit.detector.config import DetectorConfig
 from roomkit.detector.doors import door_leaves
 from roomkit.detector.gaps import bridge_gaps, bridge_recess_depth, close_recesses, pen_ink
-from roomkit.detector.preprocess import Frame, prepare
+from roomkit.detector.preprocess import Frame, prepare, to_gray
 from roomkit.detector.rooms import RoomCandidate, exterior, find_rooms, open_lobes, split_by_ink
 from roomkit.detector.split import split_at_necks
 from roomkit.detector.walls import WallInfo, components8, drop_small, text_lines, wall_mask, wall_piers
@@ -96,12 +96,17 @@ class DebugResult:
 
 
 def _load(image: ImageInput, config: DetectorConfig, content_type: str | None) -> np.ndarray:
+    """The plan as an array. Encoded plans are decoded straight to 8-bit grey, as the server
+    decodes them: the detector and the text reading only see grey, and a plan given by path
+    gives exactly the server's response (JPEGs decoded to grey differ from converted colour by
+    a level here and there)."""
     if isinstance(image, np.ndarray):
         return image
     if isinstance(image, (bytes, bytearray, memoryview, str, Path)):
         from roomkit.plans.imageio import load_image  # lazy: keeps the decoders off the import path
 
-        return load_image(image, content_type=content_type, max_pixels=config.max_pixels, pdf_dpi=config.pdf_dpi)
+        return load_image(image, content_type=content_type, max_pixels=config.max_pixels, pdf_dpi=config.pdf_dpi,
+                          gray=True)
     raise InputError(f"image must be a numpy array, bytes or a path, got {type(image).__name__}")
 
 
@@ -181,8 +186,9 @@ def _finish(array: np.ndarray, config: DetectorConfig, frame: Frame, found: Iter
     if config.read_text:
         from roomkit.text.annotate import annotate  # lazy: the OCR engine loads on first use
 
-        # Regions too doubtful to report are kept where a room name stands in them.
-        det = annotate(det, array, evidence=config.text_evidence, doubtful=doubtful)
+        # Regions too doubtful to report are kept where a room name stands in them. The text is
+        # read on the grey plan whatever was given (served and direct responses agree).
+        det = annotate(det, to_gray(array), evidence=config.text_evidence, doubtful=doubtful)
     return det
 
 

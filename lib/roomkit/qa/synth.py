@@ -625,6 +625,92 @@ def _put_text_rotated(layer: np.ndarray, text: str, center: tuple[float, float],
 _FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_COMPLEX,
           cv2.FONT_HERSHEY_TRIPLEX)
 
+#: Smallest font scale a room label is drawn at (smaller is unreadable at plan resolution).
+_MIN_TEXT_SCALE = 0.28
+#: Short forms listing plans print where a name does not fit ("BR 2", "KIT", "WC").
+_ABBREVIATIONS = (
+    ("MASTER BEDROOM", "MBR"), ("MASTER BR", "MBR"), ("BEDROOM", "BR"), ("LIVING ROOM", "LIV"),
+    ("LIVING", "LIV"), ("LOUNGE", "LNGE"), ("KITCHEN", "KIT"), ("DINING RM", "DIN"), ("DINING", "DIN"),
+    ("FAMILY ROOM", "FAM"), ("FAMILY RM", "FAM"), ("FAMILY", "FAM"), ("BATHROOM", "BATH"), ("TOILET", "WC"),
+    ("W.C.", "WC"), ("CLOSET", "CL"), ("LAUNDRY", "LDRY"), ("STORAGE", "STOR"), ("OFFICE", "OFF"),
+    ("STUDY", "STDY"), ("BALCONY", "BALC"), ("TERRACE", "TERR"), ("STUDIO", "STUDIO"), ("FOYER", "FOY"),
+)
+
+
+def _abbreviate(name: str) -> str:
+    """A listing plan's short form of a room name ("Bedroom 2" → "BR 2"), or the name itself."""
+    upper = name.upper().rstrip(".")
+    for full, short in _ABBREVIATIONS:
+        if upper.startswith(full):
+            return short + upper[len(full):]
+    return name
+
+
+def _thickness(scale: float) -> int:
+    return max(1, int(round(scale * 1.6)))
+
+
+def _fit_scale(lines: list[str], font: int, scale: float, room_w: float) -> float:
+    """The font scale at which the widest line takes at most 0.8 of the room's width."""
+    widest = max(_text_size(t, font, scale, _thickness(scale))[0] for t in lines)
+    if widest > 0.8 * room_w:
+        scale *= 0.8 * room_w / widest
+    return scale
+
+
+def _line_gap(sizes: list[tuple[int, int, int]]) -> int:
+    return int(max(3, sizes[0][1] * 0.5))
+
+
+def _block_size(lines: list[str], font: int, scale: float) -> tuple[int, int]:
+    """Width and height (px) of a label's lines stacked at ``scale``."""
+    sizes = [_text_size(t, font, scale, _thickness(scale)) for t in lines]
+    total_h = sum(sz[1] + sz[2] for sz in sizes) + _line_gap(sizes) * (len(lines) - 1)
+    return max(sz[0] for sz in sizes), total_h
+
+
+def _label_box(cx: float, cy: float, widest: float, total_h: float) -> Polygon:
+    return box(cx - widest / 2 - 2, cy - total_h / 2 - 2, cx + widest / 2 + 2, cy + total_h / 2 + 2)
+
+
+def _free_spot(candidates: Sequence[tuple[float, float]], widest: float, total_h: float, inner: Any,
+               occupied: list[Polygon]) -> tuple[float, float] | None:
+    """The first centre where a label block lies inside the room clear of what is drawn."""
+    for cx, cy in candidates:
+        block = _label_box(cx, cy, widest, total_h)
+        if inner.contains(block) and not any(block.intersects(o) for o in occupied):
+            return cx, cy
+    return None
+
+
+def _fallback_placement(lines: list[str], font: int, scale: float, room_w: float, centre: tuple[float, float],
+                        inner: Any, occupied: list[Polygon]) -> tuple[list[str], float, tuple[float, float]] | None:
+    """Where a label that found no place goes (deterministic: draws nothing from the generator):
+    the free spot nearest the room's centre, at full size, at 0.8, 0.65 and 0.5 of it, then with the
+    name abbreviated at those sizes."""
+    short = [_abbreviate(lines[0])] + lines[1:]
+    variants = [lines] if short == lines else [lines, short]
+    ix0, iy0, ix1, iy1 = inner.bounds
+    for variant in variants:
+        fit = _fit_scale(variant, font, scale, room_w)
+        for shrink in (1.0, 0.8, 0.65, 0.5):
+            s = fit * shrink
+            if s < _MIN_TEXT_SCALE:
+                continue
+            widest, total_h = _block_size(variant, font, s)
+            if widest + 4 > ix1 - ix0 or total_h + 4 > iy1 - iy0:
+                continue
+            step = max(3.0, min(widest, total_h) / 3.0)
+            xs = np.arange(ix0 + widest / 2 + 2, ix1 - widest / 2 - 2 + 1e-6, step)
+            ys = np.arange(iy0 + total_h / 2 + 2, iy1 - total_h / 2 - 2 + 1e-6, step)
+            grid = [(float(x), float(y)) for y in ys for x in xs]
+            grid.sort(key=lambda p: (p[0] - centre[0]) ** 2 + (p[1] - centre[1]) ** 2)
+            spot = _free_spot(grid, widest, total_h, inner, occupied)
+            if spot is not None:
+                return variant, s, spot
+    return None
+
+
 
 def _fmt_len(metres: float, imperial: bool) -> str:
     if imperial:
@@ -1183,7 +1269,11 @@ class _Renderer:
 
     # -- contents -----------------------------------------------------------------------------------
     def _label(self, face: Polygon, label: str, occupied: list[Polygon]) -> tuple[str, str | None] | None:
-        """Draw the room's name (and size); returns (name, size line or None) as drawn, or None."""
+        """Draw the room's name (and size); returns (name, size line or None) as drawn, or None.
+
+        The label goes at the room's pole of inaccessibility or one of 15 random spots; where
+        none is free (door swings, fixtures, a narrow room), it is placed as listing plans do:
+        the nearest free spot, then a smaller font, then the name abbreviated ("BR 2", "KIT")."""
         rng = self.rng
         minx, miny, maxx, maxy = face.bounds
         text = str(rng.choice(_LABEL_TEXT.get(label, [label.upper()])))
@@ -1202,41 +1292,34 @@ class _Renderer:
                              f"{face.area / self.ppm ** 2 * 10.764:.0f} sq ft")
         font = _FONTS[int(rng.integers(len(_FONTS)))]
         scale = float(np.clip(self.ppm / 70.0, 0.3, 3.0))
-        thick = max(1, int(round(scale * 1.6)))
-        room_w = maxx - minx
-        sizes = [_text_size(t, font, scale, thick) for t in lines]
-        widest = max(sz[0] for sz in sizes)
-        if widest > 0.8 * room_w:
-            scale *= 0.8 * room_w / widest
-            thick = max(1, int(round(scale * 1.6)))
-            sizes = [_text_size(t, font, scale, thick) for t in lines]
-        if scale < 0.28:
-            return None
-        gap = int(max(3, sizes[0][1] * 0.5))
-        total_h = sum(sz[1] + sz[2] for sz in sizes) + gap * (len(lines) - 1)
-        widest = max(sz[0] for sz in sizes)
-        cx, cy = polylabel(face, 1.0).coords[0]
         inner = face.buffer(-3)
-        if inner.is_empty:  # a sliver (a narrow closet on a small page): no room for a name
+        cx, cy = polylabel(face, 1.0).coords[0]
+        fit = _fit_scale(lines, font, scale, maxx - minx)
+        placed = None
+        if fit >= _MIN_TEXT_SCALE and not inner.is_empty:
+            widest, total_h = _block_size(lines, font, fit)
+            ix0, iy0, ix1, iy1 = inner.bounds
+            candidates = [(cx, cy)] + [
+                (float(rng.uniform(ix0 + widest / 2, max(ix0 + widest / 2, ix1 - widest / 2))),
+                 float(rng.uniform(iy0 + total_h / 2, max(iy0 + total_h / 2, iy1 - total_h / 2))))
+                for _ in range(15)
+            ]
+            spot = _free_spot(candidates, widest, total_h, inner, occupied)
+            placed = (lines, fit, spot) if spot is not None else None
+        if placed is None and not inner.is_empty:
+            placed = _fallback_placement(lines, font, scale, maxx - minx, (cx, cy), inner, occupied)
+        if placed is None:
             return None
-        minx, miny, maxx, maxy = inner.bounds
-        candidates = [(cx, cy)] + [
-            (float(rng.uniform(minx + widest / 2, max(minx + widest / 2, maxx - widest / 2))),
-             float(rng.uniform(miny + total_h / 2, max(miny + total_h / 2, maxy - total_h / 2))))
-            for _ in range(15)
-        ]
-        for cx, cy in candidates:
-            block = box(cx - widest / 2 - 2, cy - total_h / 2 - 2, cx + widest / 2 + 2, cy + total_h / 2 + 2)
-            if inner.contains(block) and not any(block.intersects(o) for o in occupied):
-                break
-        else:
-            return None
+        lines, scale, (cx, cy) = placed
+        thick = _thickness(scale)
+        sizes = [_text_size(t, font, scale, thick) for t in lines]
+        widest, total_h = _block_size(lines, font, scale)
         y = cy - total_h / 2
         for t, (tw, th, base) in zip(lines, sizes):
             y += th
             cv2.putText(self.text, t, (int(round(cx - tw / 2)), int(round(y))), font, scale, 255, thick, cv2.LINE_AA)
-            y += base + gap
-        occupied.append(block.buffer(4))
+            y += base + _line_gap(sizes)
+        occupied.append(_label_box(cx, cy, widest, total_h).buffer(4))
         return lines[0], (lines[1] if len(lines) > 1 else None)
 
     def _furnish(self, face: Polygon, label: str, occupied: list[Polygon]) -> None:

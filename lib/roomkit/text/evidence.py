@@ -133,6 +133,8 @@ RECOVER_MAX_SHARE = 3.0
 RECOVER_MIN_BOXES = 2.0
 #: Pen ink darker than this bounds a recovered room.
 RECOVER_INK = 200
+#: Longest side (px) the free space around a name is searched at.
+RECOVER_SIDE = 2000
 #: Doorways closed by thickening the ink, in steps of a typical room's side.
 RECOVER_STEPS = (0.04, 0.08, 0.12, 0.16)
 
@@ -149,7 +151,36 @@ def recover_room(
     """The free space around a room name that no detected room covers: a room the detector
     missed. Bounded by ink and by the detected rooms, its doorways closed by thickening the ink
     step by step (up to RECOVER_DOOR of a typical room's side) until it no longer runs off the
-    page or grows past ``max_area`` px; ``None`` when it still does, or is barely larger than the name."""
+    page or grows past ``max_area`` px; ``None`` when it still does, or is barely larger than the name.
+
+    Plans larger than RECOVER_SIDE are searched reduced to it (the flood and the thickened ink
+    at full size cost a gigabyte and seconds on a 100-MP scan); the room comes back in the
+    plan's pixels."""
+    h0, w0 = gray.shape[:2]
+    f = min(1.0, RECOVER_SIDE / float(max(h0, w0)))
+    if f < 1.0:
+        gray = cv2.resize(gray, (max(1, round(w0 * f)), max(1, round(h0 * f))), interpolation=cv2.INTER_AREA)
+        rooms = [[(x * f, y * f) for x, y in poly] for poly in rooms]
+        anchor = (anchor[0] * f, anchor[1] * f)
+        text_box = (text_box[0] * f, text_box[1] * f, text_box[2] * f, text_box[3] * f)
+        max_area *= f * f
+        simplify = max(0.5, simplify * f)
+    found = _recover(gray, rooms, anchor, text_box, max_area=max_area, simplify=simplify)
+    if found is None or f == 1.0:
+        return found
+    poly, area = found
+    return [(x / f, y / f) for x, y in poly], area / (f * f)
+
+
+def _recover(
+    gray: np.ndarray,
+    rooms: Sequence[Sequence[Point]],
+    anchor: Point,
+    text_box: tuple[float, float, float, float],
+    *,
+    max_area: float,
+    simplify: float,
+) -> tuple[list[Point], float] | None:
     h, w = gray.shape[:2]
     ink = (gray < RECOVER_INK).astype(np.uint8)
     taken = np.zeros((h, w), np.uint8)

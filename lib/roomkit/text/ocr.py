@@ -21,6 +21,14 @@ import numpy as np
 
 #: Longest side the text is read at (px). Small plans are read as they are.
 MAX_SIDE = 1024
+#: Recognition: each batch of crops is padded to its widest crop (crops sorted by width), and
+#: no narrower than REC_MIN_WIDTH px at the model's 48 px height. RapidOCR's default pads every
+#: crop to 320 px in batches of 6: most plan text ("BATH", "3.2 x 4.1") is a third of that, so
+#: two thirds of the recognizer's work was padding. Measured on the real development plans:
+#: recognition CPU 708 → 400 ms per plan in the pipeline, type accuracy 0.855 → 0.853; on 60
+#: synthetic plans 0.968 → 0.973.
+REC_MIN_WIDTH = 48
+REC_BATCH = 4
 #: Lines the recognizer is less sure of than this are dropped.
 MIN_SCORE = 0.5
 #: Plans whose paper is darker than this (mean of B, G, R) are read inverted.
@@ -78,7 +86,8 @@ def _get_engine() -> Any:
                         "Global.use_cls": False,  # 180° text is rare on plans; saves a model run
                         "Det.limit_type": "max",
                         "Det.limit_side_len": MAX_SIDE,
-                        "Rec.rec_batch_num": 16,
+                        "Rec.rec_batch_num": REC_BATCH,
+                        "Rec.rec_img_shape": [3, 48, REC_MIN_WIDTH],
                         "EngineConfig.onnxruntime.intra_op_num_threads": 1,
                         "EngineConfig.onnxruntime.inter_op_num_threads": 1,
                     }
@@ -89,41 +98,52 @@ def _get_engine() -> Any:
     return _engine
 
 
-def _as_bgr(image: np.ndarray) -> np.ndarray:
+def _as_gray(image: np.ndarray) -> np.ndarray:
     img = image
     if img.dtype != np.uint8:
         img = (img / 257).astype(np.uint8) if img.dtype == np.uint16 else np.clip(img, 0, 255).astype(np.uint8)
-    if img.ndim == 2:
-        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-    if img.shape[2] == 4:
-        return cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
     return img
+
+
+def read_scale(height: int, width: int, max_side: int = MAX_SIDE) -> float:
+    """The factor a plan of this size is read at (≤ 1)."""
+    return min(1.0, max_side / float(max(height, width, 1)))
 
 
 def read_text(
     image: np.ndarray, *, max_side: int = MAX_SIDE, region: np.ndarray | None = None
 ) -> tuple[TextLine, ...]:
-    """All text lines on a plan image (H×W gray or H×W×3 BGR), boxes in its pixel grid.
+    """All text lines on a plan image (H×W gray, or H×W×3 BGR read as grey), boxes in its
+    pixel grid.
 
-    ``region``: an H×W mask; text outside it is not read (it is painted over with the paper's
-    colour first: dimension strings and titles around a building cost recognition time).
+    The plan is reduced to ``max_side`` first and only then painted, inverted and expanded to
+    the three channels the models take, so a 120-MP scan costs a 1-MP copy, not three full ones.
+    ``region``: a mask of the plan (at its size or reduced to any size of the same aspect, such
+    as :func:`read_scale`'s); text outside it is not read (it is painted over with the paper's
+    grey first: dimension strings and titles around a building cost recognition time).
     Returns ``()`` when no engine is available or the engine fails on this image: unreadable
     text is never an error.
     """
     engine = _get_engine()
     if engine is None or image is None or image.size == 0:
         return ()
-    img = _as_bgr(image)
-    h, w = img.shape[:2]
-    sample = img.reshape(-1, 3)[:: max(1, h * w // 4096)]
-    if region is not None and region.shape[:2] == (h, w):
-        img = img.copy()
-        img[region == 0] = np.median(sample, axis=0).astype(np.uint8)  # the paper's colour
-    if float(np.median(sample.mean(axis=1))) < DARK_PAPER:
-        img = 255 - img  # light ink on dark paper (blueprints): the models read dark on light
-    scale = min(1.0, max_side / float(max(h, w)))
+    h, w = image.shape[:2]
+    scale = read_scale(h, w, max_side)
+    gray = _as_gray(image)
     if scale < 1.0:
-        img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    else:
+        gray = gray.copy()
+    paper = int(np.median(gray.reshape(-1)[:: max(1, gray.size // 4096)]))
+    if region is not None and region.ndim == 2 and region.size:
+        if region.shape != gray.shape:
+            region = cv2.resize(region.astype(np.uint8), (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_NEAREST)
+        gray[region == 0] = paper
+    if paper < DARK_PAPER:
+        gray = 255 - gray  # light ink on dark paper (blueprints): the models read dark on light
+    img = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
     try:
         with _lock:
             out = engine(img)
