@@ -235,7 +235,8 @@ def _topics_queue_policy(queue_arn: str, topic_arns: list[str]) -> dict[str, Any
 
 def _subscribe(sns: Any, topic_arn: str, queue_arn: str) -> None:
     """Subscribe the queue with raw message delivery: the queue gets SageMaker's notification
-    itself, not wrapped in SNS's signed envelope (smaller, with nothing to unwrap or sign). ``wait`` reads both forms, so a subscription made before stays as it is."""
+    itself, not wrapped in SNS's signed envelope (smaller, with nothing to unwrap or sign).
+    ``wait`` reads both forms, so a subscription made before stays as it is."""
     for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
         if any(s.get("Endpoint") == queue_arn for s in page.get("Subscriptions", [])):
             return
