@@ -1,6 +1,8 @@
 """Reading room names, dimensions and areas from the plan's text (roomkit.text)."""
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from roomkit.text.parse import FT, M2_PER_FT2, parse_area, parse_dimensions
@@ -212,6 +214,64 @@ def test_an_l_shaped_room_printing_its_bounding_rectangle_gets_its_own_area():
     assert out.scale["px_per_m"] == pytest.approx(100.0, rel=0.01)
     assert areas["BEDROOM 1"] == pytest.approx(12.0) and areas["BEDROOM 2"] == pytest.approx(9.0)
     assert areas["LIVING"] == pytest.approx(16.0, rel=0.03)  # not the printed 20.0
+
+
+def _sized(polygon, printed: str, *, turn_deg: float = 0.0):
+    """A plan at 100 px per metre: two rectangles (4 × 3 m, 3 × 3 m) give the scale, and
+    ``polygon`` is the room named LIVING printing ``printed``; everything turned ``turn_deg``
+    about the page centre (a plan scanned askew). Returns LIVING's area."""
+    from roomkit.plans.response import order_and_number
+
+    t = math.radians(turn_deg)
+
+    def turn(pts):
+        return [(400 + (x - 400) * math.cos(t) - (y - 400) * math.sin(t),
+                 400 + (x - 400) * math.sin(t) + (y - 400) * math.cos(t)) for x, y in pts]
+
+    def room(pts):
+        pts = turn(pts)
+        return pts, float(cv2.contourArea(np.float32(pts))), 0.9
+
+    def rect(x0, y0, x1, y1):
+        return room([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+
+    rooms = order_and_number([rect(10, 420, 410, 720), rect(420, 420, 720, 720), room(polygon)])
+    det = Detection(width=800, height=800, rooms=rooms, processing_time_ms=1.0)
+    anchors = [("BEDROOM 1", 210, 560), ("4.00 x 3.00", 210, 580), ("BEDROOM 2", 570, 560),
+               ("3.00 x 3.00", 570, 580), ("LIVING", 160, 100), ("5.00 x 4.00", 160, 120)]
+    lines = [_line(text, *turn([(x, y)])[0]) for text, x, y in anchors]
+    out = annotate(det, np.full((800, 800), 255, np.uint8), lines=lines, evidence=False)
+    assert out.scale["px_per_m"] == pytest.approx(100.0, rel=0.01)
+    return next(r.text.area["m2"] for r in out.rooms if r.text.name == "LIVING")
+
+
+@pytest.mark.parametrize("turn_deg", [0.0, 7.0])
+def test_rooms_printing_their_bounding_rectangle_get_their_own_area(turn_deg):
+    """Listing plans print the bounding rectangle of L-, T- and U-shaped rooms: the area is the
+    rectangle less what the room lacks of it, also on a plan scanned askew."""
+    rectangle = [(10, 10), (510, 10), (510, 410), (10, 410)]
+    assert _sized(rectangle, "5.00 x 4.00", turn_deg=turn_deg) == pytest.approx(20.0)
+    # T: a 1.6 × 1.2 m bite out of the middle of the top side (9.6 % of the rectangle).
+    t_shape = [(10, 10), (180, 10), (180, 130), (340, 130), (340, 10), (510, 10), (510, 410), (10, 410)]
+    assert _sized(t_shape, "5.00 x 4.00", turn_deg=turn_deg) == pytest.approx(18.08, rel=0.02)
+    # U: 2 × 2.5 m open to the bottom.
+    u_shape = [(10, 10), (510, 10), (510, 410), (360, 410), (360, 160), (160, 160), (160, 410), (10, 410)]
+    assert _sized(u_shape, "5.00 x 4.00", turn_deg=turn_deg) == pytest.approx(15.0, rel=0.02)
+
+
+def test_a_door_swing_the_detector_took_in_does_not_enlarge_the_printed_rectangle():
+    """The L-shaped room (5 × 4 m less 2 × 2 m) with a door's quarter circle (r 0.9 m) bulging
+    out of its right side, as detected regions often do: its bounding box is 5.9 m wide."""
+    arc = [(510 + 90 * math.sin(a), 120 - 90 * math.cos(a)) for a in np.linspace(0, math.pi / 2, 12)]
+    l_with_swing = [(10, 10), (510, 10), (510, 30), *arc, (510, 210), (310, 210), (310, 410), (10, 410)]
+    assert _sized(l_with_swing, "5.00 x 4.00") == pytest.approx(16.0, rel=0.02)
+
+
+def test_a_room_found_a_strip_smaller_than_printed_keeps_its_printed_area():
+    """A rectangle found 0.3 m short along one whole side (a wall drawn thicker than the printed
+    size assumes) is still the printed 5.00 x 4.00, not 18.5 m²."""
+    short = [(10, 10), (510, 10), (510, 380), (10, 380)]
+    assert _sized(short, "5.00 x 4.00") == pytest.approx(20.0)
 
 
 def test_a_region_holding_two_names_is_split_between_them(two_names):
