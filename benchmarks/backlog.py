@@ -22,7 +22,10 @@ the serving processes are its children) gets an async deployment, and a fresh cl
 At the end the time ratio between the two largest sizes (e.g. 10k/5k) shows whether the cost
 grows linearly (2.0 for twice the plans). Plans are 400 px wide synthetic plans
 (:mod:`roomkit.qa.synth`), 40 drawings made distinct by one pixel each, cached in ``--plans-dir``.
-The machine's other load skews every timing: the load average is printed with each run.
+The endpoint runs the detector alone (``read_text: false``): what is measured is the queue, the
+client and the local runtime at scale, not the text reading (5-6× the detection's CPU per plan,
+timed by ``benchmarks/accuracy.py``). The machine's other load skews every timing: the load
+average is printed with each run.
 """
 from __future__ import annotations
 
@@ -185,7 +188,9 @@ def host(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     work = Path(args.work)
     with LocalAWS(workers=args.workers, trigger=False, state_file=work / "state.json") as aws:
-        deploy(DeploymentSpec(name="rk-backlog", model_config={}), aws.session(), progress=False,
+        # The detector alone (read_text off): this measures the queue and the client at scale;
+        # reading the text multiplies the endpoint's work per plan (benchmarks/accuracy.py times it).
+        deploy(DeploymentSpec(name="rk-backlog", model_config={"read_text": False}), aws.session(), progress=False,
                manifest=work / "deployment.json")
         # CPU inside each server's WSGI application, per request (its threads are short-lived)
         in_app = {"moto": 0.0, "runtime API": 0.0}
