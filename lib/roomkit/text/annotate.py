@@ -4,11 +4,11 @@
 the text once (:func:`roomkit.text.ocr.read_text`), groups it into labels, gives each label to the
 room it stands in, and then
 
-- with ``text_evidence``: joins neighbouring regions named as parts of one open-plan space that
-  meet across an opening; splits a room holding two different room names where it narrows
-  between them, or flags it; parts a named bedroom or hall from the closets the detector joined
-  to it; keeps a doubtful region holding a name; recovers the room around a name standing
-  outside every room, or flags it (a missed room);
+- with ``text_evidence``: splits a room holding two different room names where it narrows
+  between them (the parts of an open-plan living space staying one room), or flags it; parts a
+  named bedroom or hall from the closets the detector joined to it; keeps a doubtful region
+  holding a name; recovers the room around a name standing outside every room, or flags it (a
+  missed room);
 - estimates the plan's scale (pixels per metre) from the rooms whose dimensions are printed;
 - gives each room ``name``, ``type`` (from its name; unnamed rooms from their size), printed
   ``dimensions`` and an ``area`` (printed, from printed dimensions, or scaled).
@@ -28,8 +28,7 @@ import cv2
 import numpy as np
 
 from roomkit.plans.response import Detection, Room, RoomText, order_and_number
-from roomkit.text.evidence import (RECOVER_MAX_SHARE, carve_room, join_regions, open_seam, recover_room,
-                                   split_region)
+from roomkit.text.evidence import RECOVER_MAX_SHARE, carve_room, recover_room, split_region
 from roomkit.text.labels import Label, group_labels
 from roomkit.text.ocr import TextLine, read_scale, read_text
 from roomkit.text.parse import M2_PER_FT2, Area, Dimensions
@@ -170,65 +169,10 @@ def open_plan(labels: Sequence[Label]) -> bool:
     return all(lb.type in OPEN_PLAN for lb in labels)
 
 
-#: Neighbouring regions named only as parts of an open-plan living space are one room when the
-#: seam between them (found growing the regions by up to SEAM_REACH of a text line's height) is
-#: at least SEAM_FREE free of ink and its open length at least SEAM_OPEN of a typical room's side
-#: (the square root of the median room's area): wider than a doorway (about a quarter of it),
-#: the detector cut an open space.
-SEAM_REACH = 0.5
-SEAM_OPEN = 0.33
-SEAM_FREE = 0.6
-#: The seam is measured at least this reach (of a line's height) wide: a thin wall with a door
-#: in it is then a wall, not the door's opening alone.
-SEAM_LEAST = 0.25
-
 #: Rooms whose closets and side rooms are carved off around their name (:func:`carve_room`);
 #: kitchens, bathrooms and living rooms are drawn full of fixtures and furniture that close off
 #: closet-like pieces of floor which are none.
-CARVE_TYPES = frozenset({"bedroom", "hall", "closet", "balcony", "office", "other"})
-
-
-def join_open_plan(detection: Detection, labels: Sequence[Label], gray: np.ndarray) -> tuple[Detection, list[dict[str, Any]]]:
-    """Regions holding only open-plan names (living, kitchen, dining) that meet across an
-    opening rather than a wall joined into one room (flag ``joined_by_text``)."""
-    per_room, _loose = assign(detection.rooms, labels)
-    named = {i: _distinct_names(lbs) for i, lbs in per_room.items()}
-    cand = sorted(i for i, names in named.items() if names and open_plan(names))
-    if len(cand) < 2:
-        return detection, []
-    unit = statistics.median(lb.height for lb in labels)
-    side = math.sqrt(statistics.median(r.area_px for r in detection.rooms))
-    parent = {i: i for i in cand}
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            i = parent[i]
-        return i
-
-    rooms = detection.rooms
-    reach = 1
-    for k, i in enumerate(cand):
-        for j in cand[k + 1:]:
-            length, free, r = open_seam(gray, rooms[i].polygon, rooms[j].polygon, SEAM_REACH * unit, SEAM_LEAST * unit)
-            if free >= SEAM_FREE and length * free >= SEAM_OPEN * side:
-                parent[find(j)] = find(i)
-                reach = max(reach, r)
-    groups: dict[int, list[int]] = {}
-    for i in cand:
-        groups.setdefault(find(i), []).append(i)
-    joined = [g for g in groups.values() if len(g) > 1]
-    if not joined:
-        return detection, []
-    gone = {i for g in joined for i in g}
-    items = [(r.polygon, r.area_px, r.confidence) for i, r in enumerate(rooms) if i not in gone]
-    flags = []
-    for g in joined:
-        poly, area = join_regions([rooms[i].polygon for i in g], reach)
-        items.append((poly, area, max(rooms[i].confidence for i in g)))
-        names = [lb.name for i in g for lb in named[i]]
-        flags.append({"code": "joined_by_text", "names": names, "at_px": named[g[0]][0].anchor,
-                      "message": "regions named as one open-plan space met across an opening: joined"})
-    return replace(detection, rooms=order_and_number(items)), flags
+CARVE_TYPES = frozenset({"bedroom", "hall", "closet", "balcony", "office"})
 
 
 def _apply_evidence(
@@ -239,10 +183,8 @@ def _apply_evidence(
 ) -> tuple[Detection, list[dict[str, Any]]]:
     """Split rooms holding two room names; keep doubtful regions holding one; flag the rooms
     that cannot be split and names standing outside every room."""
-    flags: list[dict[str, Any]] = []
-    if gray is not None:
-        detection, flags = join_open_plan(detection, [lb for lb in labels if lb.name], gray)
     per_room, loose = assign(detection.rooms, labels)
+    flags: list[dict[str, Any]] = []
     items = []
     # Loose names inside a doubtful region: that region is a room after all.
     if doubtful and loose:
