@@ -369,8 +369,8 @@ def _carve(
         rest = floor & (1 - room)
         rest = cv2.morphologyEx(rest, cv2.MORPH_OPEN, kernel)
         n, labels, stats, _c = cv2.connectedComponentsWithStats(rest, connectivity=4)
-        # A piece counts when it is big enough and opens onto the named room through a gap in the
-        # ink (a doorway): furniture, a bath, a door's swing are closed outlines, their insides
+        # A piece counts when it is closet-like and opens onto the named room through a gap in
+        # the ink (a doorway): a bed, a desk, a bath drawn as closed outlines have their insides
         # cut off from the room's floor by the ink itself.
         pieces = [i for i in range(1, n) if _closet_like(stats[i], typical_area)
                   and reachable[labels == i].mean() >= CARVE_OPEN]
