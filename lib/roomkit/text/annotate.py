@@ -4,8 +4,11 @@
 the text once (:func:`roomkit.text.ocr.read_text`), groups it into labels, gives each label to the
 room it stands in, and then
 
-- splits a room holding two different room names where it narrows between them, or flags it
-  (``text_evidence``); flags a room name standing outside every room (a missed room);
+- with ``text_evidence``: splits a room holding two different room names where it narrows
+  between them (the parts of an open-plan living space staying one room), or flags it; parts a
+  named bedroom or hall from the closets the detector joined to it; keeps a doubtful region
+  holding a name; recovers the room around a name standing outside every room, or flags it (a
+  missed room);
 - estimates the plan's scale (pixels per metre) from the rooms whose dimensions are printed;
 - gives each room ``name``, ``type`` (from its name; unnamed rooms from their size), printed
   ``dimensions`` and an ``area`` (printed, from printed dimensions, or scaled).
@@ -25,7 +28,7 @@ import cv2
 import numpy as np
 
 from roomkit.plans.response import Detection, Room, RoomText, order_and_number
-from roomkit.text.evidence import RECOVER_MAX_SHARE, recover_room, split_region
+from roomkit.text.evidence import RECOVER_MAX_SHARE, carve_room, recover_room, split_region
 from roomkit.text.labels import Label, group_labels
 from roomkit.text.ocr import TextLine, read_scale, read_text
 from roomkit.text.parse import M2_PER_FT2, Area, Dimensions
@@ -168,6 +171,12 @@ def open_plan(labels: Sequence[Label]) -> bool:
     return all(lb.type in OPEN_PLAN for lb in labels)
 
 
+#: Rooms whose closets and side rooms are carved off around their name (:func:`carve_room`);
+#: kitchens, bathrooms and living rooms are drawn full of fixtures and furniture that close off
+#: closet-like pieces of floor which are none.
+CARVE_TYPES = frozenset({"bedroom", "hall", "closet", "balcony", "office"})
+
+
 def _apply_evidence(
     detection: Detection,
     labels: list[Label],
@@ -194,13 +203,22 @@ def _apply_evidence(
         names = _distinct_names(per_room.get(i, []))
         parts = None
         if len(names) >= 2 and not open_plan(names):
-            parts = split_region(room.polygon, [lb.anchor for lb in names], [lb.bbox for lb in names])
+            # The parts of an open-plan living space are one room: their names stay together.
+            groups = ["open" if lb.type in OPEN_PLAN else k for k, lb in enumerate(names)]
+            parts = split_region(room.polygon, [lb.anchor for lb in names], [lb.bbox for lb in names], groups=groups)
             if parts is None:
                 flags.append({"code": "merged_rooms", "names": [lb.name for lb in names],
                               "at_px": names[0].anchor, "message": "one region holds several room names"})
             else:
                 flags.append({"code": "split_by_text", "names": [lb.name for lb in names],
                               "at_px": names[0].anchor, "message": "region split between its room names"})
+        if parts is None and len(names) == 1 and names[0].type in CARVE_TYPES and gray is not None:
+            typical = statistics.median(r.area_px for r in detection.rooms)
+            parts = carve_room(gray, room.polygon, names[0].anchor,
+                               [lb.bbox for lb in per_room.get(i, [])], typical_area=typical)
+            if parts:
+                flags.append({"code": "carved_by_text", "names": [names[0].name], "at_px": names[0].anchor,
+                              "message": "the room around a name was parted from what lies beyond its walls"})
         if parts:
             items.extend((poly, area, room.confidence) for poly, area in parts)
         else:
