@@ -274,6 +274,30 @@ def test_a_room_found_a_strip_smaller_than_printed_keeps_its_printed_area():
     assert _sized(short, "5.00 x 4.00") == pytest.approx(20.0)
 
 
+def test_unnamed_rooms_are_typed_from_their_size_shape_and_fixtures():
+    """100 px per metre (two named bedrooms print their sizes). Unnamed: a 4 × 1 m corridor with
+    stair treads drawn across it is a hall, not a bathroom, though it is small and full of ink; a
+    2 × 2 m room with a bath drawn in it is a bathroom; a 1 × 1 m one a closet."""
+    from roomkit.plans.response import order_and_number
+
+    def rect(x0, y0, x1, y1):
+        return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)], float((x1 - x0) * (y1 - y0)), 0.9
+
+    img = np.full((800, 800), 255, np.uint8)
+    for x in range(30, 400, 25):  # stair treads across the corridor
+        cv2.line(img, (x, 15), (x, 105), 0, 2)
+    cv2.rectangle(img, (470, 30), (630, 100), 0, 2)  # a bath along the wall
+    rooms = order_and_number([rect(10, 420, 410, 720), rect(420, 420, 720, 720), rect(10, 10, 410, 110),
+                              rect(450, 10, 650, 210), rect(700, 10, 800, 110)])
+    det = Detection(width=800, height=800, rooms=rooms, processing_time_ms=1.0)
+    lines = [_line("BEDROOM 1", 210, 560), _line("4.00 x 3.00", 210, 580),
+             _line("BEDROOM 2", 570, 560), _line("3.00 x 3.00", 570, 580)]
+    out = annotate(det, img, lines=lines, evidence=False)
+    assert out.scale["px_per_m"] == pytest.approx(100.0, rel=0.01)
+    types = {tuple(map(round, r.bbox_px)): r.text.type for r in out.rooms if r.text.name is None}
+    assert types == {(10, 10, 410, 110): "hall", (450, 10, 650, 210): "bathroom", (700, 10, 800, 110): "closet"}
+
+
 def test_a_region_holding_two_names_is_split_between_them(two_names):
     img, lines, det = two_names
     assert len(det.rooms) == 1  # the detector alone sees one room

@@ -43,12 +43,16 @@ CLOSET_M2 = 1.7
 CLOSET_SHARE = 0.25
 #: …rooms up to BATH_MAX_M2 (without a scale: the median room) with fixtures drawn inside (pen
 #: ink covering at least BATH_INK of the floor, text aside), and any under BATH_M2 (without a
-#: scale: 0.6 of the median room), are bathrooms; larger empty rooms are halls. Measured on the
-#: development plans, where unnamed rooms are bathrooms, closets and halls nine times in ten.
+#: scale: 0.6 of the median room), are bathrooms, unless CORRIDOR times as long as wide (a
+#: corridor or stair hall: stairs are ink too); larger empty rooms are halls. Measured on the
+#: development plans, where unnamed rooms are bathrooms, closets and halls nine times in ten:
+#: the corridor rule and BATH_M2 3.5 → 4.5 took type accuracy 0.851 → 0.861 (+12 rooms of 1218;
+#: chosen on half the plans, they gained 4 rooms on the other half, on average over 10 halvings).
 BATH_INK = 0.03
 BATH_MAX_M2 = 7.5
-BATH_M2 = 3.5
+BATH_M2 = 4.5
 BATH_SHARE = 0.6
+CORRIDOR = 2.5
 INK_LEVEL = 200
 #: ink_share looks at no more pixels of a room than this.
 INK_SAMPLES = 2_000_000
@@ -429,6 +433,8 @@ def unnamed_type(room: Room, area_m2: float | None, median_area_px: float, ink: 
         return "unknown"
     if small:
         return "closet"
-    if (ink >= BATH_INK and bath_max) or bath:
+    (_c, (w, h), _a) = cv2.minAreaRect(np.asarray(room.polygon, np.float32))
+    corridor = max(w, h) >= CORRIDOR * max(min(w, h), 1e-6)
+    if ((ink >= BATH_INK and bath_max) or bath) and not corridor:
         return "bathroom"
     return "hall"
