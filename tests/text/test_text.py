@@ -1,8 +1,6 @@
 """Reading room names, dimensions and areas from the plan's text (roomkit.text)."""
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from roomkit.text.parse import FT, M2_PER_FT2, parse_area, parse_dimensions
@@ -100,6 +98,13 @@ def test_strings_without_an_area_parse_to_none(text):
         ("PANTRY", "storage"),
         ("ROOF TERRACE", "balcony"),
         ("GAME ROOM", "other"),
+        # whole words OCR misread, as read on listing plans
+        ("KTHEN", "kitchen"),
+        ("BEDRCOM 2", "bedroom"),
+        ("BALOONY", "balcony"),
+        ("TERACE", "balcony"),
+        ("UTLITY", "laundry"),
+        ("DIMING AREA", "dining"),
     ],
 )
 def test_room_names_map_to_the_vocabulary(name, kind):
@@ -107,7 +112,8 @@ def test_room_names_map_to_the_vocabulary(name, kind):
     assert kind in TYPES
 
 
-@pytest.mark.parametrize("text", ["3.97 x 3.61", "FIRST FLOOR", "IN", "Interior Courtyard", "", None])
+@pytest.mark.parametrize("text", ["3.97 x 3.61", "FIRST FLOOR", "IN", "Interior Courtyard", "", None,
+                                  "STH FLOR", "GARDEN", "SEVENTH FLOOR", "GROSS INTEMAI AREA"])
 def test_text_that_names_no_room_has_no_type(text):
     assert room_type(text) is None
 

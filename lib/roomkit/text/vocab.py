@@ -6,6 +6,7 @@ The first room word in the text decides ("Kitchen/Diner" is a kitchen, "Living/D
 """
 from __future__ import annotations
 
+import difflib
 import re
 
 TYPES = (
@@ -75,6 +76,20 @@ for _type, _words in _WORDS.items():
         _PATTERNS.append((re.compile(rf"(?<![a-z]){esc}{tail}"), _type, _w in _WEAK))
 _PATTERNS.sort(key=lambda p: -len(p[0].pattern))
 
+#: OCR misreadings of the common room words ("KTHEN", "BEDRCOM", "BALOONY", "TERACE", "UTLITY")
+#: are read as the word they are closest to when no word matches exactly: read words of at least
+#: FUZZY_MIN_READ letters, similar by at least FUZZY_RATIO (difflib's ratio) to one of
+#: :data:`FUZZY_WORDS`. Short and rare words stay exact ("FLOR" is no "FLUR", "MEDROOM" no
+#: "MUDROOM").
+FUZZY_MIN_READ = 5
+FUZZY_RATIO = 0.8
+FUZZY_WORDS = (
+    "bedroom", "bathroom", "shower", "toilet", "ensuite", "kitchen", "living", "lounge", "reception",
+    "dining", "hallway", "entrance", "corridor", "landing", "closet", "wardrobe", "dressing",
+    "balcony", "terrace", "laundry", "utility", "garage", "office", "storage", "pantry",
+)
+_FUZZY: dict[str, str] = {w: kind for kind, words in _WORDS.items() for w in words if w in FUZZY_WORDS}
+
 
 def room_type(name: str | None) -> str | None:
     """The vocabulary type a printed name says, or ``None`` if it names no room."""
@@ -88,7 +103,14 @@ def room_type(name: str | None) -> str | None:
             key = (weak, m.start(), -(m.end() - m.start()), kind)
             if best is None or key < best:
                 best = key
-    return best[3] if best else None
+    if best is not None:
+        return best[3]
+    for token in re.findall(r"[^\W\d_]+", s):
+        if len(token) >= FUZZY_MIN_READ:
+            close = difflib.get_close_matches(token, _FUZZY, n=1, cutoff=FUZZY_RATIO)
+            if close:
+                return _FUZZY[close[0]]
+    return None
 
 
 def is_room_name(text: str) -> bool:
