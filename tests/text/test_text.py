@@ -30,6 +30,9 @@ from roomkit.text.vocab import TYPES, room_type
         ("15ft 7in x 12ft 5in", 15 + 7 / 12, 12 + 5 / 12, "ft"),
         ("14X17", 14.0, 17.0, "ft"),
         ("4.76 x 3.79m (15'7 x 12'5)", 4.76, 3.79, "m"),  # both printed: the first
+        ("16'3 (4.95) max x 12'6 (3.81) max", 16.25, 12.5, "ft"),  # each side with its conversion
+        ("24'8 (7.52) MAX × 9'2 (2.79) MASX", 24 + 8 / 12, 9 + 2 / 12, "ft"),  # as OCR reads it
+        ("4.22M (13'10\") MAX x 3.10M (10'2\") MAX", 4.22, 3.10, "m"),
     ],
 )
 def test_dimension_strings_parse_to_sides_and_unit(text, width, length, unit):
@@ -278,6 +281,16 @@ def test_a_room_found_a_strip_smaller_than_printed_keeps_its_printed_area():
     size assumes) is still the printed 5.00 x 4.00, not 18.5 m²."""
     short = [(10, 10), (510, 10), (510, 380), (10, 380)]
     assert _sized(short, "5.00 x 4.00") == pytest.approx(20.0)
+
+
+def test_a_size_printed_over_two_lines_is_read():
+    """UK listings print "16'3 (4.95) max" / "x 12'6 (3.81) max" under the name: one label."""
+    from roomkit.text.labels import group_labels
+
+    labels = group_labels([_line("KITCHEN", 200, 100), _line("16'3 (4.95) max", 200, 115),
+                           _line("x 12'6 (3.81) max", 200, 130)])
+    assert len(labels) == 1 and labels[0].type == "kitchen"
+    assert (labels[0].dimensions.width, labels[0].dimensions.length, labels[0].dimensions.unit) == (16.25, 12.5, "ft")
 
 
 def test_unnamed_rooms_are_typed_from_their_size_shape_and_fixtures():

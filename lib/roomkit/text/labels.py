@@ -128,5 +128,8 @@ def _label(lines: list[TextLine]) -> Label:
     names = [n for n in (_name_part(ln.text) for ln in lines) if n]
     name = " ".join(names) if names else None
     dims = next((d for d in (parse_dimensions(ln.text) for ln in lines) if d is not None), None)
+    if dims is None:  # a size printed over two lines ("16'3 (4.95) max" / "x 12'6 (3.81) max")
+        pairs = (f"{a.text} {b.text}" for a, b in zip(lines, lines[1:]))
+        dims = next((d for d in map(parse_dimensions, pairs) if d is not None), None)
     area = next((a for a in (parse_area(ln.text) for ln in lines) if a is not None), None)
     return Label(tuple(lines), name, room_type(name), dims, area)

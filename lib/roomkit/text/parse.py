@@ -136,15 +136,23 @@ def _in(value: float, bounds: tuple[float, float]) -> bool:
     return bounds[0] <= value <= bounds[1]
 
 
+#: UK listings print each side with its conversion and "max": ``16'3 (4.95) max x 12'6 (3.81)
+#: max`` (OCR: "MASX", "MAXIMUM", "(MADMUM)"). The words and the bracketed single conversions are
+#: dropped before parsing (a bracketed pair, ``(15'7 x 12'5)``, stays: it is a size of its own).
+_MAX = re.compile(r"\(?(?<![a-z])(?:ma[a-z]{1,5}|min(?:imum)?)\.?\)?(?![a-z])", re.IGNORECASE)
+_ALTERNATE = re.compile(r"\(\s*\d[\d.,'\" ]*(?:m|ft)?\s*\)", re.IGNORECASE)
+
+
 def parse_dimensions(text: str) -> Dimensions | None:
     """The first width × length in ``text``, or ``None`` when there is none plausible.
 
     Examples: ``"3.97 x 3.61"`` → 3.97 × 3.61 m; ``"13'0\\" x 11'10\\""`` → 13.0 × 11.83 ft;
-    ``"157 x 125"`` → 15.58 × 12.42 ft (apostrophes lost); ``"4.76x3.79m"``; ``"3970 x 3610 mm"``.
+    ``"157 x 125"`` → 15.58 × 12.42 ft (apostrophes lost); ``"4.76x3.79m"``; ``"3970 x 3610 mm"``;
+    ``"16'3 (4.95) max x 12'6 (3.81) max"`` → 16.25 × 12.5 ft.
     """
     if not text:
         return None
-    s = normalize(text)
+    s = _ALTERNATE.sub(" ", _MAX.sub(" ", normalize(text)))
     imperial = _imperial(s, text)
     metric = _metric(s, text)
     # Both printed ("4.76 x 3.79m (15'7 x 12'5)"): the one printed first.
