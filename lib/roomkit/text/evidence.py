@@ -84,6 +84,12 @@ def split_region(
     parts = _rejoin(found)
     if len(parts) < 2:
         return None
+    return _polygons(parts, ox, oy, simplify)
+
+
+def _polygons(parts: Sequence[np.ndarray], ox: int, oy: int, simplify: float) -> list[tuple[list[Point], float]] | None:
+    """Each part mask's outline (its largest piece, simplified) in the plan's pixels, with its
+    area; ``None`` when a part has no outline of three corners."""
     out = []
     for part in parts:
         contours, _ = cv2.findContours(part, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -384,17 +390,7 @@ def _carve(
         _n, comp = cv2.connectedComponents(left, connectivity=4)
         ids = np.unique(comp[(room > 0) & (left > 0)])
         room = np.isin(comp, ids[ids > 0]).astype(np.uint8)
-        out = []
-        for part in [room] + [(labels == i).astype(np.uint8) for i in pieces]:
-            contours, _ = cv2.findContours(part, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-            if not contours:
-                return None
-            c = max(contours, key=cv2.contourArea)
-            approx = cv2.approxPolyDP(c, simplify, True).reshape(-1, 2)
-            if len(approx) < 3:
-                return None
-            out.append(([(float(x + ox), float(y + oy)) for x, y in approx], float(cv2.contourArea(c))))
-        return out
+        return _polygons([room] + [(labels == i).astype(np.uint8) for i in pieces], ox, oy, simplify)
     return None
 
 
