@@ -203,6 +203,8 @@ def _apply_evidence(
                 flags.append({"code": "kept_by_text", "names": [lb.name for lb in held], "at_px": held[0].anchor,
                               "message": "a doubtful region holds a room name: reported as a room"})
         loose = still + [lb for lb in loose if not lb.name]
+    # A typical room's area, the scale carve_room measures closets against.
+    typical = statistics.median(r.area_px for r in detection.rooms) if detection.rooms else 0.0
     for i, room in enumerate(detection.rooms):
         names = _distinct_names(per_room.get(i, []))
         parts = None
@@ -217,7 +219,6 @@ def _apply_evidence(
                 flags.append({"code": "split_by_text", "names": [lb.name for lb in names],
                               "at_px": names[0].anchor, "message": "region split between its room names"})
         if parts is None and len(names) == 1 and names[0].type in CARVE_TYPES and gray is not None:
-            typical = statistics.median(r.area_px for r in detection.rooms)
             parts = carve_room(gray, room.polygon, names[0].anchor,
                                [lb.bbox for lb in per_room.get(i, [])], typical_area=typical)
             if parts:
