@@ -33,6 +33,11 @@ from roomkit.text.vocab import TYPES, room_type
         ("16'3 (4.95) max x 12'6 (3.81) max", 16.25, 12.5, "ft"),  # each side with its conversion
         ("24'8 (7.52) MAX × 9'2 (2.79) MASX", 24 + 8 / 12, 9 + 2 / 12, "ft"),  # as OCR reads it
         ("4.22M (13'10\") MAX x 3.10M (10'2\") MAX", 4.22, 3.10, "m"),
+        ("195\"×83\"", 19 + 5 / 12, 8 + 3 / 12, "ft"),  # foot marks lost, inch marks kept
+        ("68°×190\"", 6 + 8 / 12, 19.0, "ft"),
+        ("1910\" x 110\"", 19 + 10 / 12, 11.0, "ft"),
+        ("13' 10\" x 11' 4\"", 13 + 10 / 12, 11 + 4 / 12, "ft"),
+        ("4.46.x 2.03", 4.46, 2.03, "m"),  # a stray point before the times sign
     ],
 )
 def test_dimension_strings_parse_to_sides_and_unit(text, width, length, unit):
@@ -61,6 +66,7 @@ def test_strings_without_a_plausible_size_parse_to_none(text):
         ("12.4 m²", 12.4),
         ("12,4 m²", 12.4),
         ("FLOOR AREA 85 sq m", 85.0),
+        ("107.sq ft", 107 * M2_PER_FT2),  # a stray point before the unit
     ],
 )
 def test_area_strings_parse_to_square_metres(text, m2):
@@ -247,11 +253,21 @@ def _sized(polygon, printed: str, *, turn_deg: float = 0.0):
     rooms = order_and_number([rect(10, 420, 410, 720), rect(420, 420, 720, 720), room(polygon)])
     det = Detection(width=800, height=800, rooms=rooms, processing_time_ms=1.0)
     anchors = [("BEDROOM 1", 210, 560), ("4.00 x 3.00", 210, 580), ("BEDROOM 2", 570, 560),
-               ("3.00 x 3.00", 570, 580), ("LIVING", 160, 100), ("5.00 x 4.00", 160, 120)]
+               ("3.00 x 3.00", 570, 580), ("LIVING", 160, 100), (printed, 160, 120)]
     lines = [_line(text, *turn([(x, y)])[0]) for text, x, y in anchors]
     out = annotate(det, np.full((800, 800), 255, np.uint8), lines=lines, evidence=False)
     assert out.scale["px_per_m"] == pytest.approx(100.0, rel=0.01)
     return next(r.text.area["m2"] for r in out.rooms if r.text.name == "LIVING")
+
+
+def _source(polygon, printed: str) -> str:
+    """Where LIVING's area came from in :func:`_sized`'s plan."""
+    from roomkit.text.annotate import room_area
+    from roomkit.text.parse import parse_area, parse_dimensions
+    from roomkit.plans.response import order_and_number
+
+    room = order_and_number([(polygon, float(cv2.contourArea(np.float32(polygon))), 0.9)])[0]
+    return room_area(room, parse_area(printed), parse_dimensions(printed), 100.0)["source"]
 
 
 @pytest.mark.parametrize("turn_deg", [0.0, 7.0])
@@ -274,6 +290,29 @@ def test_a_door_swing_the_detector_took_in_does_not_enlarge_the_printed_rectangl
     arc = [(510 + 90 * math.sin(a), 120 - 90 * math.cos(a)) for a in np.linspace(0, math.pi / 2, 12)]
     l_with_swing = [(10, 10), (510, 10), (510, 30), *arc, (510, 210), (310, 210), (310, 410), (10, 410)]
     assert _sized(l_with_swing, "5.00 x 4.00") == pytest.approx(16.0, rel=0.02)
+
+
+def test_a_notch_the_outline_frays_is_still_a_notch():
+    """An L-shaped room (4 × 3 m less a 1.5 × 1.5 m corner) with a door's quarter circle (r 1 m)
+    left out of the room where the notch's corner meets it: what the room lacks is no longer a
+    block, but the notch is, and the door swing is floor of the room."""
+    arc = [(260 - 100 * math.cos(a), 160 + 100 * math.sin(a)) for a in np.linspace(0, math.pi / 2, 12)]
+    frayed = [(10, 10), (410, 10), (410, 160), *arc, (260, 310), (10, 310)]
+    assert _sized(frayed, "4.00 x 3.00") == pytest.approx(9.75, rel=0.02)
+
+
+def test_a_corner_cut_at_45_degrees_is_taken_off_the_printed_rectangle():
+    """A 5 × 4 m room with one corner chamfered 1.5 m along both walls prints 5.00 x 4.00 and
+    has 18.875 m² of floor."""
+    chamfered = [(10, 160), (160, 10), (510, 10), (510, 410), (10, 410)]
+    assert _sized(chamfered, "5.00 x 4.00") == pytest.approx(18.875, rel=0.02)
+
+
+def test_a_printed_area_that_lost_its_point_gives_way_to_the_scale():
+    """"20.0 m²" read as "200m²": ten times what the room measures at the plan's scale."""
+    rectangle = [(10, 10), (510, 10), (510, 410), (10, 410)]
+    assert _sized(rectangle, "200m²") == pytest.approx(20.0, rel=0.01)
+    assert _source(rectangle, "200m²") == "scaled" and _source(rectangle, "20.0 m2") == "printed"
 
 
 def test_a_room_found_a_strip_smaller_than_printed_keeps_its_printed_area():

@@ -73,6 +73,10 @@ ASPECT_TOLERANCE = 1.35
 SLIVER = 0.2
 NOTCH_MIN = 0.03
 NOTCH_RECT = 0.9
+#: A corner cut at 45° (see :func:`_cut_corners`): legs at least this share of their sides, and
+#: within this ratio of each other.
+CUT_LEG = 0.1
+CUT_ASPECT = 1.4
 #: The rectangle is laid on a raster of this many cells along its longer side.
 NOTCH_RASTER = 256
 #: Printed sides whose area and the scaled room's differ by more than this factor are misread.
@@ -309,11 +313,72 @@ def notch_share(room: Room, dims: Dimensions, ppm: float) -> float:
     h, w = crop.shape
     k = max(3, int(round(SLIVER * min(h, w))))
     lacking = cv2.morphologyEx(1 - crop, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
-    n, _labels, stats, _c = cv2.connectedComponentsWithStats(lacking, connectivity=4)
+    n, labels, stats, _c = cv2.connectedComponentsWithStats(lacking, connectivity=4)
     share = 0.0
-    for x, y, bw, bh, area in stats[1:n]:
-        strip = (bw == w and (y == 0 or y + bh == h)) or (bh == h and (x == 0 or x + bw == w))
-        if not strip and area >= NOTCH_MIN * h * w and area >= NOTCH_RECT * bw * bh:
+    for i, (x, y, bw, bh, area) in enumerate(stats[1:n], start=1):
+        if _strip(x, y, bw, bh, h, w) or area < NOTCH_MIN * h * w:
+            continue
+        if area >= NOTCH_RECT * bw * bh:
+            share += float(area) / (h * w)
+            continue
+        block = _corner_block(labels == i)
+        if block is not None:
+            by, bx, bh2, bw2 = block
+            inside = int((labels[by:by + bh2, bx:bx + bw2] == i).sum())
+            if (not _strip(bx, by, bw2, bh2, h, w) and bw2 * bh2 >= NOTCH_MIN * h * w
+                    and inside >= NOTCH_RECT * bw2 * bh2):
+                share += float(bw2 * bh2) / (h * w)
+    return share + _cut_corners(crop)
+
+
+def _strip(x: int, y: int, bw: int, bh: int, h: int, w: int) -> bool:
+    """Whether a box is a strip along a whole side of an ``h`` × ``w`` rectangle."""
+    return bool((bw == w and (y == 0 or y + bh == h)) or (bh == h and (x == 0 or x + bw == w)))
+
+
+def _corner_block(part: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The block a lacking part makes at a corner of the rectangle, (y, x, height, width): from
+    the corner as far as the part runs along both sides. A notch the detector's outline frays
+    (a door swing it left out, a bit of doorway) is that block with a tail, which the block
+    leaves out; ``None`` when the part holds no corner."""
+    h, w = part.shape
+    best = None
+    for cy, cx in ((0, 0), (0, w - 1), (h - 1, 0), (h - 1, w - 1)):
+        if not part[cy, cx]:
+            continue
+        row = part[cy, :: 1 if cx == 0 else -1]
+        col = part[:: 1 if cy == 0 else -1, cx]
+        run_x = w if row.all() else int(np.argmin(row))
+        run_y = h if col.all() else int(np.argmin(col))
+        block = (0 if cy == 0 else h - run_y, 0 if cx == 0 else w - run_x, run_y, run_x)
+        if best is None or run_x * run_y > best[2] * best[3]:
+            best = block
+    return best
+
+
+def _cut_corners(crop: np.ndarray) -> float:
+    """Share of the rectangle lacking as corners cut at 45° (chamfered walls): a right triangle
+    at a corner, each leg at least CUT_LEG of its side, the legs within CUT_ASPECT of each other,
+    filling half its box and nearly all its convex hull (a door swing the outline left out does
+    neither)."""
+    h, w = crop.shape
+    n, labels, stats, _c = cv2.connectedComponentsWithStats((1 - crop).astype(np.uint8), connectivity=4)
+    share = 0.0
+    for cy, cx in ((0, 0), (0, w - 1), (h - 1, 0), (h - 1, w - 1)):
+        i = labels[cy, cx]
+        if i == 0:
+            continue
+        part = (labels == i).astype(np.uint8)
+        row, col = part[cy, :: 1 if cx == 0 else -1], part[:: 1 if cy == 0 else -1, cx]
+        run_x = w if row.all() else int(np.argmin(row))
+        run_y = h if col.all() else int(np.argmin(col))
+        x, y, bw, bh, area = stats[i]
+        if (run_x < CUT_LEG * w or run_y < CUT_LEG * h or run_x == w or run_y == h
+                or not 1 / CUT_ASPECT <= run_x / run_y <= CUT_ASPECT or bw > run_x + 2 or bh > run_y + 2):
+            continue
+        contours, _h = cv2.findContours(part, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        hull = cv2.contourArea(cv2.convexHull(max(contours, key=cv2.contourArea)))
+        if 0.4 * run_x * run_y <= area <= 0.6 * run_x * run_y and area >= 0.93 * hull:
             share += float(area) / (h * w)
     return share
 
@@ -407,20 +472,16 @@ def room_area(room: Room, printed: Area | None, dims: Dimensions | None, ppm: fl
 
     Listing plans print the bounding rectangle of an L-, T- or U-shaped room, so a room's area
     from its printed sides is that rectangle less the notches the room lacks in it
-    (:func:`notch_share`, at the plan's scale). Printed sides that disagree with the scaled room
-    by more than :data:`MISREAD` (an OCR misreading: "371×475" read as feet for 3.71 × 4.75 m)
-    give way to the scale."""
-    if printed is not None:
-        return _area(printed.m2, "printed")
-    if dims is None:
-        return _area(room.area_px / (ppm * ppm), "scaled") if ppm else None
-    rect_m2 = dims.area_m2
-    if ppm:
-        scaled = room.area_px / (ppm * ppm)
-        if max(rect_m2, scaled) > MISREAD * min(rect_m2, scaled):
-            return _area(scaled, "scaled")
-        return _area(rect_m2 * (1.0 - notch_share(room, dims, ppm)), "printed")
-    return _area(rect_m2, "printed")
+    (:func:`notch_share`, at the plan's scale). A printed area or printed sides that disagree
+    with the scaled room by more than :data:`MISREAD` are an OCR misreading ("164m²" for
+    16.4 m², "371×475" read as feet for 3.71 × 4.75 m) and give way to the scale."""
+    scaled = room.area_px / (ppm * ppm) if ppm else None
+    claimed = printed.m2 if printed is not None else dims.area_m2 if dims is not None else None
+    if claimed is None or (scaled is not None and max(claimed, scaled) > MISREAD * min(claimed, scaled)):
+        return _area(scaled, "scaled") if scaled is not None else None
+    if printed is not None or dims is None or not ppm:
+        return _area(claimed, "printed")
+    return _area(claimed * (1.0 - notch_share(room, dims, ppm)), "printed")
 
 
 def unnamed_type(room: Room, area_m2: float | None, median_area_px: float, ink: float = 0.0) -> str:

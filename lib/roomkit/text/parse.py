@@ -84,9 +84,26 @@ def normalize(text: str) -> str:
     s = s.replace("°", '"')
     s = re.sub(r"(?<='\d)\*|(?<='\d\d)\*", '"', s)
     s = re.sub(r"(?<![\d.'])(\d{1,2})\s+(\d{1,2})\"", "\\1'\\2\"", s)
+    # Only the inch mark kept ("195\"×83\"" for 19'5" x 8'3"): the foot mark goes back in.
+    s = re.sub(r"(?<![\d.'\"])(?<!'\s)(\d{2,4})\"", _foot_mark, s)
+    # A stray point read before the times sign or the unit ("4.46.x 2.03", "107.sq ft").
+    s = re.sub(r"(?<=\d)\.(?=\s*(?:[x×X✕✖*хХ]\s*\d|s[qo]))", "", s)
     # Decimal commas between digits ("3,97") but not thousands separators ("1,234 sq ft").
     s = re.sub(r"(?<=\d),(?=\d{1,2}(?!\d))", ".", s)
     return s
+
+
+def _foot_mark(m: re.Match) -> str:
+    """``195"`` → ``19'5"``, ``1910"`` → ``19'10"``, ``83"`` → ``8'3"`` (left alone if no split
+    gives plausible feet and inches)."""
+    token = m[1]
+    for cut in (len(token) - 1, len(token) - 2):
+        if cut < 1 or (len(token) - cut == 2 and token[cut] == "0"):
+            continue
+        feet, inches = int(token[:cut]), int(token[cut:])
+        if inches < 12 and FEET[0] <= feet <= 60:
+            return f"{feet}'{inches}\""
+    return m[0]
 
 
 # -- dimensions -----------------------------------------------------------------------------
