@@ -292,6 +292,23 @@ def test_a_door_swing_the_detector_took_in_does_not_enlarge_the_printed_rectangl
     assert _sized(l_with_swing, "5.00 x 4.00") == pytest.approx(16.0, rel=0.02)
 
 
+def test_the_scale_comes_from_the_sides_that_agree():
+    """100 px per metre. The 4 × 3 m bedroom was found joined to a 0.75 m closet along its long
+    side (400 × 375 px): its area vote says 112 px/m, but its long side and both sides of the
+    3 × 3 m bedroom say 100."""
+    from roomkit.plans.response import order_and_number
+
+    def rect(x0, y0, x1, y1):
+        return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)], float((x1 - x0) * (y1 - y0)), 0.9
+
+    rooms = order_and_number([rect(10, 10, 410, 385), rect(420, 10, 720, 310)])
+    det = Detection(width=800, height=800, rooms=rooms, processing_time_ms=1.0)
+    lines = [_line("BEDROOM 1", 210, 150), _line("4.00 x 3.00", 210, 170),
+             _line("BEDROOM 2", 570, 150), _line("3.00 x 3.00", 570, 170)]
+    out = annotate(det, np.full((800, 800), 255, np.uint8), lines=lines, evidence=False)
+    assert out.scale["px_per_m"] == pytest.approx(100.0, rel=0.01)
+
+
 def test_a_notch_the_outline_frays_is_still_a_notch():
     """An L-shaped room (4 × 3 m less a 1.5 × 1.5 m corner) with a door's quarter circle (r 1 m)
     left out of the room where the notch's corner meets it: what the room lacks is no longer a

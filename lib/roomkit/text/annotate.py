@@ -59,6 +59,12 @@ INK_SAMPLES = 2_000_000
 #: Rooms whose printed sides disagree with the detected shape by more than this (ratio of
 #: aspect ratios) do not vote on the scale (merged or partly found rooms).
 ASPECT_TOLERANCE = 1.35
+#: Side votes on the scale within this share of each other agree (:func:`estimate_scale`).
+#: Measured on synthetic plans against their true scale (121 plans of seeds 2024, 7 and the
+#: samples): more than 2 % off 27 → 23 plans with side votes rather than area votes; rooms with
+#: printed sizes within 5 %, seeds 2024 / 7 / 9090 / 5151: 358 / 386 / 376 / 359 → 360 / 387 /
+#: 376 / 361 (samples 75 → 74).
+SCALE_BAND = 0.03
 #: Listing plans print a room's bounding rectangle, also for L-, T- and U-shaped rooms. The
 #: printed rectangle, at the plan's scale, is laid where it covers most of the detected room
 #: (door swings and bits of doorway the detector took in stay outside it); what of it the room
@@ -252,8 +258,15 @@ def _apply_evidence(
 
 
 def estimate_scale(rooms: Sequence[Room], per_room: dict[int, list[Label]]) -> dict[str, Any] | None:
-    """Pixels per metre from the rooms whose dimensions are printed (median of their votes)."""
-    votes = []
+    """Pixels per metre from the rooms whose dimensions are printed.
+
+    Each such room votes twice, short side against short side and long against long: a room the
+    detector joined to a closet or found short is off along one side only, so its other side
+    still votes true. The scale is the median of the largest group of votes agreeing within
+    :data:`SCALE_BAND`; with no two agreeing, the median of the rooms' area votes (rooms whose
+    aspect ratio agrees with their printed sides)."""
+    sides: list[tuple[float, int]] = []
+    whole: list[float] = []
     for i, labels in per_room.items():
         dims = next((lb.dimensions for lb in labels if lb.dimensions is not None), None)
         if dims is None or len(_distinct_names(labels)) > 1:
@@ -263,14 +276,23 @@ def estimate_scale(rooms: Sequence[Room], per_room: dict[int, list[Label]]) -> d
         sides_m = sorted((dims.width_m, dims.length_m))
         if min(sides_px) <= 0 or min(sides_m) <= 0:
             continue
+        sides += [(sides_px[0] / sides_m[0], i), (sides_px[1] / sides_m[1], i)]
         aspect_px = sides_px[1] / sides_px[0]
         aspect_m = sides_m[1] / sides_m[0]
-        if max(aspect_px, aspect_m) / min(aspect_px, aspect_m) > ASPECT_TOLERANCE:
-            continue
-        votes.append(math.sqrt((sides_px[0] * sides_px[1]) / (sides_m[0] * sides_m[1])))
-    if not votes:
+        if max(aspect_px, aspect_m) / min(aspect_px, aspect_m) <= ASPECT_TOLERANCE:
+            whole.append(math.sqrt((sides_px[0] * sides_px[1]) / (sides_m[0] * sides_m[1])))
+    if not sides:
         return None
-    return {"px_per_m": round(statistics.median(votes), 3), "source": "printed", "rooms": len(votes)}
+    values = [v for v, _i in sides]
+    middle = statistics.median(values)
+    best = max(values, key=lambda v: (sum(abs(u / v - 1.0) <= SCALE_BAND for u in values), -abs(v / middle - 1.0)))
+    group = [(u, i) for u, i in sides if abs(u / best - 1.0) <= SCALE_BAND]
+    if len(group) >= 2:
+        return {"px_per_m": round(statistics.median(u for u, _i in group), 3), "source": "printed",
+                "rooms": len({i for _u, i in group})}
+    if not whole:
+        return None
+    return {"px_per_m": round(statistics.median(whole), 3), "source": "printed", "rooms": len(whole)}
 
 
 def _wall_angle(pts: np.ndarray) -> float:
