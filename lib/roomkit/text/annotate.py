@@ -358,6 +358,17 @@ def _strip(x: int, y: int, bw: int, bh: int, h: int, w: int) -> bool:
     return bool((bw == w and (y == 0 or y + bh == h)) or (bh == h and (x == 0 or x + bw == w)))
 
 
+def _corners(h: int, w: int) -> tuple[tuple[int, int], ...]:
+    return (0, 0), (0, w - 1), (h - 1, 0), (h - 1, w - 1)
+
+
+def _corner_runs(part: np.ndarray, cy: int, cx: int) -> tuple[int, int]:
+    """How far ``part`` runs from the corner (cy, cx) along its row and along its column."""
+    row = part[cy, :: 1 if cx == 0 else -1]
+    col = part[:: 1 if cy == 0 else -1, cx]
+    return (len(row) if row.all() else int(np.argmin(row))), (len(col) if col.all() else int(np.argmin(col)))
+
+
 def _corner_block(part: np.ndarray) -> tuple[int, int, int, int] | None:
     """The block a lacking part makes at a corner of the rectangle, (y, x, height, width): from
     the corner as far as the part runs along both sides. A notch the detector's outline frays
@@ -365,13 +376,10 @@ def _corner_block(part: np.ndarray) -> tuple[int, int, int, int] | None:
     leaves out; ``None`` when the part holds no corner."""
     h, w = part.shape
     best = None
-    for cy, cx in ((0, 0), (0, w - 1), (h - 1, 0), (h - 1, w - 1)):
+    for cy, cx in _corners(h, w):
         if not part[cy, cx]:
             continue
-        row = part[cy, :: 1 if cx == 0 else -1]
-        col = part[:: 1 if cy == 0 else -1, cx]
-        run_x = w if row.all() else int(np.argmin(row))
-        run_y = h if col.all() else int(np.argmin(col))
+        run_x, run_y = _corner_runs(part, cy, cx)
         block = (0 if cy == 0 else h - run_y, 0 if cx == 0 else w - run_x, run_y, run_x)
         if best is None or run_x * run_y > best[2] * best[3]:
             best = block
@@ -386,14 +394,12 @@ def _cut_corners(crop: np.ndarray) -> float:
     h, w = crop.shape
     n, labels, stats, _c = cv2.connectedComponentsWithStats((1 - crop).astype(np.uint8), connectivity=4)
     share = 0.0
-    for cy, cx in ((0, 0), (0, w - 1), (h - 1, 0), (h - 1, w - 1)):
+    for cy, cx in _corners(h, w):
         i = labels[cy, cx]
         if i == 0:
             continue
         part = (labels == i).astype(np.uint8)
-        row, col = part[cy, :: 1 if cx == 0 else -1], part[:: 1 if cy == 0 else -1, cx]
-        run_x = w if row.all() else int(np.argmin(row))
-        run_y = h if col.all() else int(np.argmin(col))
+        run_x, run_y = _corner_runs(part, cy, cx)
         x, y, bw, bh, area = stats[i]
         if (run_x < CUT_LEG * w or run_y < CUT_LEG * h or run_x == w or run_y == h
                 or not 1 / CUT_ASPECT <= run_x / run_y <= CUT_ASPECT or bw > run_x + 2 or bh > run_y + 2):
