@@ -166,6 +166,20 @@ def _cpu() -> float:
     return u.ru_utime + u.ru_stime
 
 
+def _peak_rss_mb() -> float:
+    """This process's own peak RSS (``VmHWM``). ``ru_maxrss`` is carried over from the parent
+    across fork and exec on Linux, so a client started by a parent that drew the plans read that
+    parent's peak (~40 MB more) before it had done anything."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _timed(app, kind: str, totals: dict, lock: threading.Lock):
     """A WSGI app that adds the CPU its requests cost (this thread's) to ``totals[kind]``."""
     def wrapped(environ, start_response):
@@ -209,7 +223,7 @@ def host(args: argparse.Namespace) -> int:
             "local_cpu_s": _cpu() - base_cpu - threads.pop("sampler", 0.0),
             "local_threads_s": threads,
             "serving_cpu_s": sum(sampler.serving.values()) - base_serving,
-            "local_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "local_peak_rss_mb": _peak_rss_mb(),
         }
     (work / "host.json").write_text(json.dumps(report))
     return 0
@@ -261,8 +275,7 @@ def client(args: argparse.Namespace) -> int:
     paths = (plans / f"{i:05d}.png" for i in range(args.n))
 
     cpu = _cpu
-    def rss() -> float:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = _peak_rss_mb
 
     r0, c0, t0 = rss(), cpu(), time.perf_counter()
     jobs = submit(paths, deployment, session, max_workers=args.submit_workers, progress=False)
