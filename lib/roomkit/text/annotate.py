@@ -400,7 +400,7 @@ def _cut_corners(crop: np.ndarray) -> float:
             continue
         part = (labels == i).astype(np.uint8)
         run_x, run_y = _corner_runs(part, cy, cx)
-        x, y, bw, bh, area = stats[i]
+        _x, _y, bw, bh, area = stats[i]
         if (run_x < CUT_LEG * w or run_y < CUT_LEG * h or run_x == w or run_y == h
                 or not 1 / CUT_ASPECT <= run_x / run_y <= CUT_ASPECT or bw > run_x + 2 or bh > run_y + 2):
             continue

@@ -96,14 +96,8 @@ def normalize(text: str) -> str:
 def _foot_mark(m: re.Match) -> str:
     """``195"`` → ``19'5"``, ``1910"`` → ``19'10"``, ``83"`` → ``8'3"`` (left alone if no split
     gives plausible feet and inches)."""
-    token = m[1]
-    for cut in (len(token) - 1, len(token) - 2):
-        if cut < 1 or (len(token) - cut == 2 and token[cut] == "0"):
-            continue
-        feet, inches = int(token[:cut]), int(token[cut:])
-        if inches < 12 and FEET[0] <= feet <= 60:
-            return f"{feet}'{inches}\""
-    return m[0]
+    split = _feet_inches(m[1])
+    return f"{split[0]}'{split[1]}\"" if split else m[0]
 
 
 # -- dimensions -----------------------------------------------------------------------------
@@ -134,19 +128,25 @@ def _feet(f: str, i: str | None) -> float | None:
     return feet + inches / 12.0
 
 
+def _feet_inches(token: str) -> tuple[int, int] | None:
+    """Feet and inches of digits whose marks were lost: ``157`` → (15, 7), ``1210`` → (12, 10),
+    ``911`` → (9, 11); the first split with inches under 12 and plausible feet. "110" is 11'0
+    rather than 1'10 (rooms are wider than 4 ft); "1205" is not 12'05 (inches are not printed so)."""
+    for cut in (len(token) - 1, len(token) - 2):
+        if cut < 1 or (len(token) - cut == 2 and token[cut] == "0"):
+            continue
+        feet, inches = int(token[:cut]), int(token[cut:])
+        if inches < 12 and FEET[0] <= feet <= 60:
+            return feet, inches
+    return None
+
+
 def _bare_imperial(token: str) -> float | None:
     """``157`` → 15'7, ``1210`` → 12'10, ``911`` → 9'11: feet and inches with the mark lost."""
     if "." in token or not 3 <= len(token) <= 4:
         return None
-    options = []
-    for cut in (len(token) - 1, len(token) - 2):
-        feet, inches = int(token[:cut]), int(token[cut:])
-        if token[cut:].startswith("0") and len(token[cut:]) == 2:
-            continue  # "1205": 12'05 is not how inches are printed
-        if inches < 12 and FEET[0] <= feet <= 60:
-            options.append(feet + inches / 12.0)
-    # 3 digits: "110" is 11'0 rather than 1'10 (rooms are wider than 4 ft): the first option.
-    return options[0] if options else None
+    split = _feet_inches(token)
+    return split[0] + split[1] / 12.0 if split else None
 
 
 def _in(value: float, bounds: tuple[float, float]) -> bool:
