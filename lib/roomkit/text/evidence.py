@@ -248,12 +248,8 @@ def _recover(
         area = float(region.sum())
         if area < RECOVER_MIN_BOXES * box_area:
             return None
-        contours, _ = cv2.findContours(region, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        c = max(contours, key=cv2.contourArea)
-        approx = cv2.approxPolyDP(c, simplify, True).reshape(-1, 2)
-        if len(approx) < 3:
-            return None
-        return [(float(x), float(y)) for x, y in approx], float(cv2.contourArea(c))
+        found = _polygons([region], 0, 0, simplify)
+        return found[0] if found else None
     return None
 
 
